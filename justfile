@@ -1,0 +1,47 @@
+# Recipes for the lakehouse sandbox. `uv run just --list` shows them all.
+# `just` itself comes from the rust-just dev dependency: `uv run just <recipe>`.
+
+set dotenv-load := false
+
+# List the recipes
+default:
+    @just --list
+
+# Run the whole platform end to end
+demo *ARGS:
+    uv run sandbox demo {{ARGS}}
+
+# Lint, check formatting, run every test (slow service tests included)
+test *ARGS:
+    uv run ruff check .
+    uv run ruff format --check .
+    uv run pytest {{ARGS}}
+
+# Quick loop: skip the tests that start real services
+test-fast *ARGS:
+    uv run pytest -m "not slow" {{ARGS}}
+
+# Format the code
+fmt:
+    uv run ruff format .
+    uv run ruff check --fix .
+
+# Start the services
+up *ARGS:
+    uv run sandbox up {{ARGS}}
+
+# Stop the services
+down *ARGS:
+    uv run sandbox down {{ARGS}}
+
+# Show the services
+status *ARGS:
+    uv run sandbox status {{ARGS}}
+
+# Preflight checks
+doctor *ARGS:
+    uv run sandbox doctor {{ARGS}}
+
+# Measure start, stop and idle memory (writes bench-results/)
+bench *ARGS:
+    uv run sandbox bench {{ARGS}}

@@ -1,0 +1,164 @@
+"""Benchmarks the project keeps: each figure measured several times, median and spread.
+
+``sandbox bench`` runs them against a private home on free ports, so it never touches
+the user's running stack or data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+from sandbox.services.process import tree
+from sandbox.settings import Settings
+from sandbox.stack import EmbeddedStack
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Figure:
+    name: str
+    unit: str
+    samples: list[float]
+    target: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def spread(self) -> float:
+        return max(self.samples) - min(self.samples)
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"median": round(self.median, 3), "spread": round(self.spread, 3)}
+
+
+def machine() -> dict:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+    }
+
+
+def _free_block(count: int) -> list[int]:
+    """``count`` consecutive free ports, also free at +10000 (SeaweedFS gRPC)."""
+    base = 41000
+    while True:
+        ports = list(range(base, base + count))
+        if all(_free(p) and _free(p + 10000) for p in ports):
+            return ports
+        base += count
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def bench_settings(home: Path) -> Settings:
+    pg, s3, master, volume, filer, spark = _free_block(6)
+    return Settings(
+        _env_file=None,
+        home=home,
+        postgres_port=pg,
+        s3_port=s3,
+        seaweed_master_port=master,
+        seaweed_volume_port=volume,
+        seaweed_filer_port=filer,
+        spark_port=spark,
+    )
+
+
+def _cli_env(s: Settings) -> dict[str, str]:
+    return os.environ | {
+        "SANDBOX_HOME": str(s.home),
+        "SANDBOX_POSTGRES_PORT": str(s.postgres_port),
+        "SANDBOX_S3_PORT": str(s.s3_port),
+        "SANDBOX_SEAWEED_MASTER_PORT": str(s.seaweed_master_port),
+        "SANDBOX_SEAWEED_VOLUME_PORT": str(s.seaweed_volume_port),
+        "SANDBOX_SEAWEED_FILER_PORT": str(s.seaweed_filer_port),
+        "SANDBOX_SPARK_PORT": str(s.spark_port),
+    }
+
+
+def _timed_cli(args: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sandbox", *args], env=env, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    return time.perf_counter() - t0
+
+
+def stack_memory_mb(stack: EmbeddedStack) -> float:
+    """Resident memory of every process of the stack, children included (MB)."""
+    total = 0
+    for svc in stack.services:
+        proc = stack.supervisor.process(svc.name)
+        if proc is None:
+            continue
+        for p in tree(proc):
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                continue
+    return total / 1e6
+
+
+def bench_stack(
+    *, repeat: int = 3, idle_s: float = 5.0, progress: Progress = print
+) -> list[Figure]:
+    """Cold ``sandbox up`` (fresh home), ``down``, and idle memory of the whole stack."""
+    up_s, down_s, idle_mb = [], [], []
+    for i in range(repeat):
+        home = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
+        s = bench_settings(home)
+        env = _cli_env(s)
+        try:
+            up_s.append(_timed_cli(["up"], env))
+            time.sleep(idle_s)
+            idle_mb.append(stack_memory_mb(EmbeddedStack(s)))
+            down_s.append(_timed_cli(["down"], env))
+            progress(
+                f"run {i + 1}/{repeat}: up {up_s[-1]:.1f}s, idle {idle_mb[-1]:.0f} MB, "
+                f"down {down_s[-1]:.1f}s"
+            )
+        finally:
+            EmbeddedStack(s).down()  # a no-op unless a step above failed
+            shutil.rmtree(home, ignore_errors=True)
+    return [
+        Figure("stack cold up", "s", up_s, "< 10 s"),
+        Figure("stack down", "s", down_s, "< 15 s"),
+        Figure("stack idle memory", "MB", idle_mb, "< 600 MB"),
+    ]
+
+
+def write_results(figures: list[Figure], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "figures": [f.to_json() for f in figures],
+    }
+    path.write_text(json.dumps(payload, indent=2))

@@ -1,0 +1,179 @@
+"""The ``sandbox`` command line: thin wrappers over the library, with rich output."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sandbox.services.base import SandboxError
+from sandbox.settings import Profile, Settings, load_settings
+
+app = typer.Typer(
+    help="A local lakehouse: Postgres -> DMS/Firehose -> S3 raw -> bronze/silver/gold -> BI.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+ProfileOpt = Annotated[
+    Profile | None,
+    typer.Option("--profile", help="embedded (default, no Docker) or compose (Docker Compose)."),
+]
+
+
+def _settings(profile: Profile | None) -> Settings:
+    return load_settings(**({"profile": profile} if profile else {}))
+
+
+def _stack(settings: Settings):
+    if settings.profile == "compose":
+        raise _fail(SandboxError("the compose profile is not built yet; use --profile embedded"))
+    from sandbox.stack import EmbeddedStack
+
+    return EmbeddedStack(settings)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(code=1)
+
+
+def _status_table(statuses) -> Table:
+    table = Table(title="sandbox services")
+    for col in ("service", "state", "endpoint", "pid", "memory"):
+        table.add_column(col)
+    colors = {"running": "green", "stopped": "dim", "failed": "bold red"}
+    for s in statuses:
+        mem = f"{s.rss_mb:.0f} MB" if s.rss_mb is not None else ""
+        table.add_row(s.name, f"[{colors[s.state]}]{s.state}[/]", s.endpoint, str(s.pid or ""), mem)
+    return table
+
+
+def _print_failures(statuses) -> None:
+    for s in statuses:
+        if s.state == "failed":
+            err.print(f"[bold red]{s.name} failed[/]; last lines of {s.log}:")
+            for line in s.log_tail:
+                err.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def up(profile: ProfileOpt = None) -> None:
+    """Start the services (a no-op for those already running)."""
+    settings = _settings(profile)
+    t0 = time.perf_counter()
+    try:
+        statuses = _stack(settings).up(progress=lambda m: console.print(f"  {m}"))
+    except SandboxError as exc:
+        raise _fail(exc) from exc
+    console.print(_status_table(statuses))
+    console.print(f"up in {time.perf_counter() - t0:.1f}s")
+
+
+@app.command()
+def down(profile: ProfileOpt = None) -> None:
+    """Stop every process the sandbox started (by pid, with a deadline)."""
+    settings = _settings(profile)
+    t0 = time.perf_counter()
+    _stack(settings).down(progress=lambda m: console.print(f"  {m}"))
+    console.print(f"down in {time.perf_counter() - t0:.1f}s")
+
+
+@app.command()
+def status(
+    profile: ProfileOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Show each service: running, stopped or failed (with its log tail)."""
+    settings = _settings(profile)
+    statuses = _stack(settings).status()
+    if as_json:
+        payload = {"profile": settings.profile, "services": [s.to_json() for s in statuses]}
+        print(json.dumps(payload, indent=2))
+        return
+    console.print(_status_table(statuses))
+    _print_failures(statuses)
+
+
+@app.command()
+def reset(
+    profile: ProfileOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Stop the services and wipe all sandbox data."""
+    settings = _settings(profile)
+    if not yes:
+        typer.confirm(f"Delete all data under {settings.runtime_dir}?", abort=True)
+    _stack(settings).reset(progress=lambda m: console.print(f"  {m}"))
+
+
+@app.command()
+def doctor(
+    profile: ProfileOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Preflight: ports, disk, memory, binaries, Java, Docker, CPU architecture."""
+    from sandbox.doctor import run_checks
+
+    checks = run_checks(_settings(profile))
+    failed = [c for c in checks if c.level == "fail"]
+    if as_json:
+        print(json.dumps({"ok": not failed, "checks": [c.__dict__ for c in checks]}, indent=2))
+    else:
+        table = Table(title="sandbox doctor")
+        for col in ("check", "", "detail"):
+            table.add_column(col)
+        marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
+        for c in checks:
+            table.add_row(c.name, marks[c.level], c.detail)
+        console.print(table)
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def demo(profile: ProfileOpt = None) -> None:
+    """Run the whole platform end to end."""
+    settings = _settings(profile)
+    try:
+        statuses = _stack(settings).up(progress=lambda m: console.print(f"  {m}"))
+    except SandboxError as exc:
+        raise _fail(exc) from exc
+    console.print(_status_table(statuses))
+    console.print(
+        "The stack is up. Not built yet: seed, DMS and Firehose ingestion, the medallion "
+        "jobs, the warehouse load and the report (see the open issues)."
+    )
+
+
+@app.command()
+def bench(
+    repeat: Annotated[int, typer.Option(help="Measurements per figure.")] = 3,
+    json_path: Annotated[
+        Path, typer.Option("--json", help="Where to write the figures as JSON.")
+    ] = Path("bench-results/bench.json"),
+) -> None:
+    """Measure stack start, stop and idle memory on a private home and free ports."""
+    from sandbox.bench import bench_stack, machine, write_results
+
+    figures = bench_stack(repeat=repeat, progress=lambda m: console.print(f"  {m}"))
+    table = Table(title=f"sandbox bench ({machine()['cores']} cores)")
+    for col in ("figure", "median", "spread", "samples", "target"):
+        table.add_column(col)
+    for f in figures:
+        samples = ", ".join(f"{x:.2f}" for x in f.samples)
+        table.add_row(f.name, f"{f.median:.2f} {f.unit}", f"{f.spread:.2f}", samples, f.target)
+    console.print(table)
+    write_results(figures, json_path)
+    console.print(f"written to {json_path}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""The embedded services: each a real server process supervised by pid."""

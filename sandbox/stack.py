@@ -1,0 +1,223 @@
+"""The embedded stack: Postgres, S3 and Spark as supervised local processes.
+
+``up`` is idempotent and repairs: a running service is left alone, a dead one is
+restarted, a busy port stops everything before anything starts. ``down`` stops only
+the processes this sandbox home recorded, by pid, with a deadline and escalation.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import psutil
+
+from sandbox.services.base import (
+    EmbeddedService,
+    PortInUseError,
+    ServiceStartError,
+    port_is_free,
+)
+from sandbox.services.postgres import PostgresService
+from sandbox.services.process import Supervisor, tree
+from sandbox.services.s3 import SeaweedS3Service
+from sandbox.services.spark import SailService
+from sandbox.settings import Settings
+
+State = Literal["running", "stopped", "failed"]
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    state: State
+    endpoint: str
+    pid: int | None
+    log: str | None = None
+    log_tail: list[str] = field(default_factory=list)
+    rss_mb: float | None = None
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        if self.state != "failed":
+            data.pop("log_tail")
+        return data
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+class EmbeddedStack:
+    """The services of the embedded profile, in start order."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.supervisor = Supervisor(settings.run_dir, settings.logs_dir)
+        self.services: list[EmbeddedService] = [
+            PostgresService(settings),
+            SeaweedS3Service(settings),
+            SailService(settings),
+        ]
+
+    def service(self, name: str) -> EmbeddedService:
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        raise KeyError(name)
+
+    # -- status ---------------------------------------------------------------
+
+    def status(self) -> list[ServiceStatus]:
+        return [self._status(svc) for svc in self.services]
+
+    def _status(self, svc: EmbeddedService) -> ServiceStatus:
+        rec = self.supervisor.record(svc.name)
+        proc = self.supervisor.process(svc.name)
+        if proc is not None:
+            rss = sum(_rss(p) for p in tree(proc)) / 1e6
+            return ServiceStatus(
+                svc.name, "running", svc.endpoint(), proc.pid, rec.log if rec else None,
+                rss_mb=round(rss, 1),
+            )  # fmt: skip
+        if rec is not None:
+            # A record without a live process: it died without `down`.
+            return ServiceStatus(
+                svc.name,
+                "failed",
+                svc.endpoint(),
+                rec.pid,
+                rec.log,
+                self.supervisor.log_tail(svc.name),
+            )
+        return ServiceStatus(svc.name, "stopped", svc.endpoint(), None)
+
+    # -- up -------------------------------------------------------------------
+
+    def up(self, progress: Progress = _quiet) -> list[ServiceStatus]:
+        """Start every service that is not running; return the resulting status."""
+        todo = [svc for svc in self.services if self.supervisor.process(svc.name) is None]
+        if not todo:
+            progress("all services already running")
+            return self.status()
+        for svc in todo:
+            if self.supervisor.record(svc.name) is not None:
+                # It crashed: the kernel may still be closing its listeners.
+                self._wait_ports_released(svc, timeout=5.0)
+        self.check_ports(todo)
+        started: list[EmbeddedService] = []
+        try:
+            for svc in todo:
+                if self.supervisor.record(svc.name) is not None:
+                    progress(f"{svc.name}: restarting after a crash")
+                    self.supervisor.forget(svc.name)
+                svc.after_stop()
+                svc.prepare()
+                self.supervisor.spawn(svc.name, svc.argv(), env=svc.env(), user=svc.user())
+                started.append(svc)
+                progress(f"{svc.name}: starting")
+            for svc in started:
+                self._wait_ready(svc)
+                svc.after_start()
+                progress(f"{svc.name}: ready at {svc.endpoint()}")
+        except BaseException:
+            for svc in reversed(started):
+                self._stop(svc)
+            raise
+        return self.status()
+
+    def check_ports(self, services: Iterable[EmbeddedService]) -> None:
+        """Raise PortInUseError naming each busy port, its service and who holds it."""
+        problems = []
+        for svc in services:
+            for port, purpose in svc.ports().items():
+                if not port_is_free(self.settings.host, port):
+                    owner = self.describe_port_owner(port)
+                    problems.append(f"port {port} ({purpose}) is already in use{owner}")
+        if problems:
+            raise PortInUseError(
+                "cannot start: "
+                + "; ".join(problems)
+                + ". Free the port or choose another one with SANDBOX_<SERVICE>_PORT."
+            )
+
+    def _wait_ports_released(self, svc: EmbeddedService, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(port_is_free(self.settings.host, p) for p in svc.ports()):
+                return
+            time.sleep(0.1)
+
+    def describe_port_owner(self, port: int) -> str:
+        pid = port_owner_pid(port)
+        if pid is None:
+            return ""
+        for svc in self.services:
+            proc = self.supervisor.process(svc.name)
+            if proc is not None and pid in {p.pid for p in tree(proc)}:
+                return f" by this sandbox's own {svc.name} service (pid {pid})"
+        try:
+            name = psutil.Process(pid).name()
+        except psutil.Error:
+            name = "?"
+        return f" by pid {pid} ({name})"
+
+    def _wait_ready(self, svc: EmbeddedService) -> None:
+        deadline = time.monotonic() + svc.start_timeout_s
+        while time.monotonic() < deadline:
+            if self.supervisor.process(svc.name) is None:
+                tail = "\n".join(self.supervisor.log_tail(svc.name))
+                raise ServiceStartError(f"{svc.name} exited during start-up. Log tail:\n{tail}")
+            if svc.is_ready():
+                return
+            time.sleep(0.1)
+        tail = "\n".join(self.supervisor.log_tail(svc.name))
+        raise ServiceStartError(
+            f"{svc.name} was not ready after {svc.start_timeout_s:.0f}s. Log tail:\n{tail}"
+        )
+
+    # -- down / reset -----------------------------------------------------------
+
+    def down(self, progress: Progress = _quiet) -> None:
+        """Stop every process this home started, all at once, each with its deadline."""
+        with ThreadPoolExecutor(max_workers=len(self.services)) as pool:
+            stopped = list(pool.map(self._stop, self.services))
+        for svc, was_running in zip(self.services, stopped, strict=True):
+            if was_running:
+                progress(f"{svc.name}: stopped")
+
+    def _stop(self, svc: EmbeddedService) -> bool:
+        stopped = self.supervisor.stop(svc.name, sig=svc.stop_signal, timeout=svc.stop_timeout())
+        svc.after_stop()
+        return stopped
+
+    def reset(self, progress: Progress = _quiet) -> None:
+        """Stop everything and delete the data, logs and pid records."""
+        self.down(progress)
+        for folder in (self.settings.data_dir, self.settings.logs_dir, self.settings.run_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+        progress(f"wiped {self.settings.runtime_dir}")
+
+
+def port_owner_pid(port: int) -> int | None:
+    """The pid listening on ``port``, if the OS lets us see it."""
+    try:
+        conns = psutil.net_connections(kind="inet")
+    except psutil.AccessDenied:
+        return None
+    for conn in conns:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            return conn.pid
+    return None
+
+
+def _rss(proc: psutil.Process) -> int:
+    try:
+        return proc.memory_info().rss
+    except psutil.Error:
+        return 0

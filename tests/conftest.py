@@ -1,0 +1,62 @@
+"""Shared fixtures: an isolated sandbox home with its own free ports per test module."""
+
+from __future__ import annotations
+
+import random
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.services.s3 import GRPC_OFFSET
+from sandbox.settings import Settings
+from sandbox.stack import EmbeddedStack
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_block(count: int) -> list[int]:
+    """``count`` ports that are free, and free again at +10000 (SeaweedFS gRPC)."""
+    rng = random.Random()
+    while True:
+        base = rng.randrange(20000, 50000 - count)
+        ports = list(range(base, base + count))
+        if all(_free(p) and _free(p + GRPC_OFFSET) for p in ports):
+            return ports
+
+
+def isolated_settings(home: Path, **overrides) -> Settings:
+    """Settings for a private sandbox home on ports nobody else uses."""
+    pg, s3, master, volume, filer, spark = free_port_block(6)
+    values = dict(
+        home=home,
+        postgres_port=pg,
+        s3_port=s3,
+        seaweed_master_port=master,
+        seaweed_volume_port=volume,
+        seaweed_filer_port=filer,
+        spark_port=spark,
+    )
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture(scope="module")
+def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    """A started embedded stack, private to the test module, stopped afterwards."""
+    settings = isolated_settings(tmp_path_factory.mktemp("home"))
+    stack = EmbeddedStack(settings)
+    stack.up()
+    try:
+        yield stack
+    finally:
+        stack.down()
