@@ -138,6 +138,113 @@ def doctor(
         raise typer.Exit(code=1)
 
 
+ingest_app = typer.Typer(help="Land source data in S3 raw, as AWS DMS and Firehose do.")
+app.add_typer(ingest_app, name="ingest")
+
+
+@app.command()
+def seed(
+    scale: Annotated[float, typer.Option(help="1 = 10k players, 100k match-player rows.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 42,
+    export: Annotated[
+        Path | None, typer.Option(help="Write the tables as Parquet here instead of loading.")
+    ] = None,
+) -> None:
+    """Create the app schema and load deterministic initial data."""
+    from sandbox.app import generator
+
+    if export is not None:
+        counts = generator.export(export, scale=scale, seed=seed)
+        console.print(f"wrote {sum(counts.values())} rows in {len(counts)} tables to {export}")
+        return
+    settings = _settings(None)
+    import psycopg
+
+    try:
+        with psycopg.connect(settings.postgres_url(settings.app_db), autocommit=True) as conn:
+            counts = generator.seed(conn, scale=scale, seed=seed)
+    except (SandboxError, psycopg.OperationalError) as exc:
+        raise _fail(exc) from exc
+    _counts_table("seeded app database", counts)
+
+
+@app.command()
+def simulate(
+    changes: Annotated[int | None, typer.Option(help="Stop after this many row changes.")] = None,
+    duration: Annotated[float | None, typer.Option(help="Or stop after this many seconds.")] = None,
+    rate: Annotated[
+        float | None, typer.Option(help="Transactions per second (default: max).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed for the traffic.")] = 7,
+) -> None:
+    """Application traffic: transactions on the app database."""
+    import psycopg
+    from rich.progress import Progress
+
+    from sandbox.app.simulator import Simulator
+
+    if changes is None and duration is None:
+        changes = 1000
+    settings = _settings(None)
+    try:
+        with psycopg.connect(settings.postgres_url(settings.app_db), autocommit=True) as conn, \
+                Progress(console=console, transient=True) as bar:  # fmt: skip
+            task = bar.add_task("simulating", total=changes or duration)
+            t0 = time.monotonic()
+
+            def tick(r) -> None:
+                bar.update(task, completed=r.changes if changes else time.monotonic() - t0)
+
+            report = Simulator(conn, seed=seed).run(
+                changes=changes, duration_s=duration, rate_tps=rate, progress=tick
+            )
+    except psycopg.OperationalError as exc:
+        raise _fail(exc) from exc
+    console.print(
+        f"{report.transactions} transactions, {report.changes} row changes, "
+        f"{report.events} events: {report.by_kind}"
+    )
+
+
+@ingest_app.command("dms")
+def ingest_dms(
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep replicating until Ctrl-C.")
+    ] = False,
+) -> None:
+    """DMS: full load if not done, then CDC up to now (or continuously)."""
+    from sandbox.dms.emulator import DmsTask
+
+    settings = _settings(None)
+    task = DmsTask(settings)
+    t0 = time.perf_counter()
+    try:
+        if follow:
+            console.print("replicating; Ctrl-C to stop")
+            try:
+                report = task.follow(progress=lambda m: console.print(f"  {m}"))
+            except KeyboardInterrupt:
+                console.print("stopped")
+                return
+        else:
+            report = task.run(progress=lambda m: console.print(f"  {m}"))
+    except SandboxError as exc:
+        raise _fail(exc) from exc
+    console.print(
+        f"dms: {len(report.full_load_files)} full-load files, {report.changes} changes "
+        f"in {len(report.cdc_files)} CDC files, {time.perf_counter() - t0:.1f}s"
+    )
+
+
+def _counts_table(title: str, counts: dict[str, int]) -> None:
+    table = Table(title=title)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in counts.items():
+        table.add_row(name, f"{n:,}")
+    console.print(table)
+
+
 @app.command()
 def demo(profile: ProfileOpt = None) -> None:
     """Run the whole platform end to end."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["embedded", "compose"]
@@ -31,6 +31,38 @@ COMPOSE_DEFAULTS: dict[str, Any] = {
 }
 
 
+class DmsSettings(BaseModel):
+    """The DMS task: S3 target endpoint settings (names as in AWS) and the source slot.
+
+    Set from the environment with a double underscore, e.g.
+    ``SANDBOX_DMS__TIMESTAMP_COLUMN_NAME=ts``.
+    """
+
+    source_schema: str = "public"
+    slot_name: str = "sandbox_dms"
+    publication: str = "sandbox_dms"
+    # S3 target endpoint settings (AWS names in comments).
+    bucket_folder: str = "dms"  # BucketFolder
+    include_op_for_full_load: bool = True  # IncludeOpForFullLoad
+    timestamp_column_name: str | None = "dms_timestamp"  # TimestampColumnName
+    # The `$AR_H_CHANGE_SEQ` header column added by a transformation rule: the
+    # commit order of every change, so replay never depends on file order.
+    change_seq_column_name: str | None = "dms_change_seq"
+    cdc_inserts_only: bool = False  # CdcInsertsOnly
+    cdc_inserts_and_updates: bool = False  # CdcInsertsAndUpdates
+    cdc_path: str | None = None  # CdcPath
+    date_partition_enabled: bool = False  # DatePartitionEnabled (yyyy/mm/dd)
+    max_file_size_kb: int = 1_048_576  # MaxFileSize (full load), 1 GB as in DMS
+    cdc_max_batch_interval_s: float = 1.0  # CdcMaxBatchInterval (60 s in AWS)
+    max_batch_changes: int = 100_000
+
+    @model_validator(mode="after")
+    def _one_cdc_filter(self) -> DmsSettings:
+        if self.cdc_inserts_only and self.cdc_inserts_and_updates:
+            raise ValueError("dms: set cdc_inserts_only or cdc_inserts_and_updates, not both")
+        return self
+
+
 class Settings(BaseSettings):
     """Where every service listens, how to reach it, and where runtime state lives."""
 
@@ -38,6 +70,7 @@ class Settings(BaseSettings):
         env_prefix="SANDBOX_",
         env_file=".env",
         env_file_encoding="utf-8",
+        env_nested_delimiter="__",
         extra="ignore",
     )
 
@@ -72,6 +105,8 @@ class Settings(BaseSettings):
     spark_port: int = 50051
 
     metabase_port: int = 3000
+
+    dms: DmsSettings = Field(default_factory=DmsSettings)
 
     stop_timeout_s: float = Field(
         default=8.0,

@@ -1,0 +1,281 @@
+"""Deterministic initial data for the ``app`` database at any scale.
+
+``generate(scale, seed)`` returns one Arrow table per source table; the same
+arguments always give the same rows. Scale 1 is 10,000 players and 10,000 matches of
+10 players each (100,000 ``match_players`` rows); sizes grow linearly with scale.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from psycopg import sql
+
+from sandbox.services.base import SandboxError
+
+# The generated history ends here; the simulator then writes at the wall-clock time.
+HISTORY_END = datetime(2026, 1, 1, tzinfo=UTC)
+HISTORY_DAYS = 180
+
+PLAYERS_PER_SCALE = 10_000
+MATCHES_PER_SCALE = 10_000
+PLAYERS_PER_MATCH = 10
+SUBSCRIBER_SHARE = 0.3
+
+PLANS = [  # plan_id, name, price in BRL, months
+    ("monthly", "Pro Mensal", "19.90", 1),
+    ("quarterly", "Pro Trimestral", "54.90", 3),
+    ("annual", "Pro Anual", "199.90", 12),
+]
+MAPS = ["Dust Valley", "Frostbite", "Neon District", "Sunken Temple", "Skyport"]
+MODES = ["ranked_5v5", "casual_5v5"]
+REGIONS = ["sa-east", "us-east", "eu-west"]
+COUNTRIES = ["BR", "BR", "BR", "BR", "AR", "CL", "PT", "US", "MX", "CO"]
+PAYMENT_METHODS = ["pix", "credit_card", "boleto"]
+# Skill tiers by MMR lower bound.
+TIERS = [(0, "bronze"), (1000, "silver"), (1400, "gold"), (1800, "platinum"),
+         (2200, "diamond"), (2600, "master")]  # fmt: skip
+NICK_STEMS = ["Ninja", "Sniper", "Ghost", "Raposa", "Onça", "Tatu", "Zoë", "Ñandú", "Kaiô",
+              "李雷", "Пуля", "Jägerin", "Café", "Açaí", "🎮Gamer", "Saci", "Curupira"]  # fmt: skip
+
+TABLE_ORDER = ["plans", "players", "subscriptions", "payments", "lobbies", "matches",
+               "match_players"]  # fmt: skip
+
+TS = pa.timestamp("us", tz="UTC")
+
+
+def schema_sql() -> str:
+    """The DDL of the source application (``sandbox/app/schema.sql``)."""
+    return resources.files("sandbox.app").joinpath("schema.sql").read_text()
+
+
+def tier_for(mmr: int) -> str:
+    name = TIERS[0][1]
+    for floor, tier in TIERS:
+        if mmr >= floor:
+            name = tier
+    return name
+
+
+def sizes(scale: float) -> dict[str, int]:
+    """Approximate row counts per table at ``scale`` (exact for players and matches)."""
+    players = max(20, int(PLAYERS_PER_SCALE * scale))
+    matches = max(2, int(MATCHES_PER_SCALE * scale))
+    return {"players": players, "matches": matches, "match_players": matches * PLAYERS_PER_MATCH}
+
+
+def _times(rng: np.random.Generator, n: int, start: datetime, span_s: float) -> np.ndarray:
+    base = np.datetime64(start.replace(tzinfo=None), "us")
+    offsets = (rng.random(n) * span_s * 1e6).astype("int64")
+    return base + offsets.astype("timedelta64[us]")
+
+
+def _ts(values: np.ndarray) -> pa.Array:
+    return pa.array(values.astype("datetime64[us]"), pa.timestamp("us")).cast(TS)
+
+
+def generate(scale: float = 1.0, seed: int = 42) -> dict[str, pa.Table]:
+    """Every source table as Arrow, deterministic in ``(scale, seed)``."""
+    rng = np.random.default_rng(seed)
+    n = sizes(scale)
+    start = HISTORY_END - timedelta(days=HISTORY_DAYS)
+    span = HISTORY_DAYS * 86400.0
+
+    plans = pa.table({
+        "plan_id": [p[0] for p in PLANS],
+        "name": [p[1] for p in PLANS],
+        "price_brl": pa.array([p[2] for p in PLANS]).cast(pa.decimal128(10, 2)),
+        "period_months": pa.array([p[3] for p in PLANS], pa.int16()),
+        "created_at": pa.array([start] * len(PLANS), TS),
+    })  # fmt: skip
+
+    # players
+    np_ = n["players"]
+    player_ids = np.arange(1, np_ + 1, dtype="int64")
+    mmr = np.clip(rng.normal(1500, 400, np_), 0, 3200).astype("int32")
+    stems = rng.integers(0, len(NICK_STEMS), np_)
+    nick = [f"{NICK_STEMS[s]}{i}" for s, i in zip(stems, player_ids, strict=True)]
+    has_email = rng.random(np_) > 0.1
+    email = [f"player{i}@example.com" if e else None
+             for i, e in zip(player_ids, has_email, strict=True)]  # fmt: skip
+    created = _times(rng, np_, start, span * 0.5)
+    players = pa.table({
+        "player_id": player_ids,
+        "nickname": nick,
+        "email": pa.array(email, pa.string()),
+        "country": [COUNTRIES[c] for c in rng.integers(0, len(COUNTRIES), np_)],
+        "skill_tier": [tier_for(int(m)) for m in mmr],
+        "mmr": mmr,
+        "is_banned": rng.random(np_) < 0.01,
+        "created_at": _ts(created),
+        "updated_at": _ts(created),
+    })  # fmt: skip
+
+    # subscriptions and their payments
+    subscribers = np.sort(rng.choice(player_ids, int(np_ * SUBSCRIBER_SHARE), replace=False))
+    ns = len(subscribers)
+    plan_idx = rng.choice(len(PLANS), ns, p=[0.6, 0.25, 0.15])
+    sub_start = created[subscribers - 1] + (rng.random(ns) * 30 * 86400e6).astype("timedelta64[us]")
+    cancelled = rng.random(ns) < 0.25
+    cancel_at = sub_start + (rng.random(ns) * 60 * 86400e6).astype("timedelta64[us]")
+    end = np.datetime64(HISTORY_END.replace(tzinfo=None), "us")
+    cancelled &= cancel_at < end
+    subscriptions = pa.table({
+        "subscription_id": np.arange(1, ns + 1, dtype="int64"),
+        "player_id": subscribers.astype("int64"),
+        "plan_id": [PLANS[i][0] for i in plan_idx],
+        "status": ["cancelled" if c else "active" for c in cancelled],
+        "started_at": _ts(sub_start),
+        "cancelled_at": pa.array(
+            [t if c else None for t, c in zip(cancel_at.astype("datetime64[us]").tolist(),
+                                              cancelled, strict=True)], pa.timestamp("us"),
+        ).cast(TS),
+        "updated_at": _ts(np.where(cancelled, cancel_at, sub_start)),
+    })  # fmt: skip
+
+    pay_sub, pay_player, pay_amount, pay_time = [], [], [], []
+    for i in range(ns):
+        months = PLANS[plan_idx[i]][3]
+        until = cancel_at[i] if cancelled[i] else end
+        t = sub_start[i]
+        while t < until:
+            pay_sub.append(i + 1)
+            pay_player.append(int(subscribers[i]))
+            pay_amount.append(PLANS[plan_idx[i]][2])
+            pay_time.append(t)
+            t = t + np.timedelta64(months * 30 * 86400, "s")
+    npay = len(pay_sub)
+    status_draw = rng.random(npay)
+    payments = pa.table({
+        "payment_id": np.arange(1, npay + 1, dtype="int64"),
+        "player_id": np.array(pay_player, dtype="int64"),
+        "subscription_id": np.array(pay_sub, dtype="int64"),
+        "amount_brl": pa.array(pay_amount).cast(pa.decimal128(12, 2)),
+        "method": [PAYMENT_METHODS[m] for m in rng.choice(3, npay, p=[0.55, 0.35, 0.10])],
+        "status": ["failed" if d < 0.04 else "refunded" if d < 0.06 else "paid"
+                   for d in status_draw],
+        "created_at": _ts(np.array(pay_time, dtype="datetime64[us]")),
+    })  # fmt: skip
+
+    # lobbies and matches: one lobby per match
+    nm = n["matches"]
+    match_ids = np.arange(1, nm + 1, dtype="int64")
+    roster = np.stack([rng.choice(np_, PLAYERS_PER_MATCH, replace=False) + 1 for _ in range(nm)])
+    lobby_time = np.sort(_times(rng, nm, start + timedelta(days=HISTORY_DAYS // 2), span / 2))
+    started = lobby_time + (rng.integers(30, 300, nm) * 1e6).astype("timedelta64[us]")
+    ended = started + (rng.integers(15 * 60, 45 * 60, nm) * 1e6).astype("timedelta64[us]")
+    maps = rng.integers(0, len(MAPS), nm)
+    modes = rng.integers(0, len(MODES), nm)
+    winner = rng.integers(1, 3, nm).astype("int16")
+    lobbies = pa.table({
+        "lobby_id": match_ids,
+        "host_player_id": roster[:, 0].astype("int64"),
+        "map": [MAPS[m] for m in maps],
+        "mode": [MODES[m] for m in modes],
+        "region": [REGIONS[r] for r in rng.integers(0, len(REGIONS), nm)],
+        "status": ["closed"] * nm,
+        "created_at": _ts(lobby_time),
+    })  # fmt: skip
+    matches = pa.table({
+        "match_id": match_ids,
+        "lobby_id": match_ids,
+        "map": [MAPS[m] for m in maps],
+        "mode": [MODES[m] for m in modes],
+        "started_at": _ts(started),
+        "ended_at": _ts(ended),
+        "winning_team": winner,
+    })  # fmt: skip
+
+    nmp = nm * PLAYERS_PER_MATCH
+    team = np.tile(np.repeat(np.array([1, 2], dtype="int16"), PLAYERS_PER_MATCH // 2), nm)
+    kills = rng.poisson(6, nmp).astype("int32")
+    deaths = rng.poisson(6, nmp).astype("int32")
+    assists = rng.poisson(4, nmp).astype("int32")
+    match_players = pa.table({
+        "match_id": np.repeat(match_ids, PLAYERS_PER_MATCH),
+        "player_id": roster.reshape(-1).astype("int64"),
+        "team": team,
+        "kills": kills,
+        "deaths": deaths,
+        "assists": assists,
+        "score": (kills * 100 + assists * 50).astype("int32"),
+        "won": team == np.repeat(winner, PLAYERS_PER_MATCH),
+    })  # fmt: skip
+
+    return {
+        "plans": plans,
+        "players": players,
+        "subscriptions": subscriptions,
+        "payments": payments,
+        "lobbies": lobbies,
+        "matches": matches,
+        "match_players": match_players,
+    }
+
+
+def create_schema(conn: psycopg.Connection) -> None:
+    """Create the application tables if they do not exist."""
+    conn.execute(schema_sql())
+
+
+def load(conn: psycopg.Connection, tables: dict[str, pa.Table], *, schema: str = "public") -> None:
+    """Bulk-load generated tables with COPY, then move the id sequences past them."""
+    for name in TABLE_ORDER:
+        table = tables[name]
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False,
+                                                       quoting_style="needed"))  # fmt: skip
+        cols = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
+        query = sql.SQL("copy {} ({}) from stdin (format csv)").format(
+            sql.Identifier(schema, name), cols
+        )
+        with conn.cursor().copy(query) as copy:
+            copy.write(buf.getvalue())
+    for name, key in [("players", "player_id"), ("subscriptions", "subscription_id"),
+                      ("payments", "payment_id"), ("lobbies", "lobby_id"),
+                      ("matches", "match_id")]:  # fmt: skip
+        conn.execute(
+            sql.SQL(
+                "select setval(pg_get_serial_sequence({t}, {c}), "
+                "greatest((select max({k}) from {tbl}), 1))"
+            ).format(
+                t=sql.Literal(f"{schema}.{name}"),
+                c=sql.Literal(key),
+                k=sql.Identifier(key),
+                tbl=sql.Identifier(schema, name),
+            )
+        )
+
+
+def seed(conn: psycopg.Connection, *, scale: float = 1.0, seed: int = 42) -> dict[str, int]:
+    """Create the schema and load generated data; refuses a database that has players."""
+    create_schema(conn)
+    (existing,) = conn.execute("select count(*) from players").fetchone()
+    if existing:
+        raise SeedError(
+            f"app database already has {existing} players; `sandbox reset` first to reseed"
+        )
+    tables = generate(scale, seed)
+    load(conn, tables)
+    return {name: t.num_rows for name, t in tables.items()}
+
+
+def export(path: Path, *, scale: float, seed: int) -> dict[str, int]:
+    """Write the generated tables as ``<path>/<table>.parquet`` (the committed samples)."""
+    path.mkdir(parents=True, exist_ok=True)
+    tables = generate(scale, seed)
+    for name, table in tables.items():
+        pq.write_table(table, path / f"{name}.parquet")
+    return {name: t.num_rows for name, t in tables.items()}
+
+
+class SeedError(SandboxError):
+    """The app database is not empty."""

@@ -1,0 +1,294 @@
+"""Realistic application traffic against the ``app`` database, in transactions.
+
+Each step is one transaction of the kind the game's backend runs: sign-ups, profile
+edits (several updates of one row in one transaction), lobbies that become matches,
+lobbies abandoned (inserted and deleted in the same transaction), match results,
+subscriptions with their payments, cancellations and refunds, and the deletion of an
+account that never played. Values include NULLs, unicode nicknames, numeric money in
+BRL and timestamptz.
+
+The simulator also reports the application events each transaction implies (login,
+lobby created, match started/finished, purchase) to an ``on_event`` callback, with
+ids that exist in the database — the SNS publisher plugs in there.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from sandbox.app.generator import (
+    COUNTRIES,
+    MAPS,
+    MODES,
+    NICK_STEMS,
+    PAYMENT_METHODS,
+    PLANS,
+    REGIONS,
+    tier_for,
+)
+
+Event = dict[str, Any]
+OnEvent = Callable[[Event], None]
+
+# Relative frequency of each kind of transaction.
+WEIGHTS = {
+    "login": 10,
+    "signup": 6,
+    "profile_edit": 6,
+    "match": 10,
+    "abandoned_lobby": 3,
+    "subscribe": 4,
+    "cancel": 2,
+    "refund": 1,
+    "delete_account": 1,
+}
+
+
+@dataclass
+class SimulationReport:
+    transactions: int = 0
+    changes: int = 0
+    events: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+class Simulator:
+    """Drives transactions on one connection; deterministic in ``seed`` for a given database."""
+
+    def __init__(self, conn: psycopg.Connection, *, seed: int = 7, on_event: OnEvent | None = None):
+        self.conn = conn
+        self.rng = random.Random(seed)
+        self.on_event = on_event
+        self.report = SimulationReport()
+        self._kinds = list(WEIGHTS)
+        self._weights = [WEIGHTS[k] for k in self._kinds]
+
+    # -- driving ---------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        changes: int | None = None,
+        duration_s: float | None = None,
+        rate_tps: float | None = None,
+        progress: Callable[[SimulationReport], None] | None = None,
+    ) -> SimulationReport:
+        """Run until ``changes`` row changes were made or ``duration_s`` elapsed."""
+        if changes is None and duration_s is None:
+            raise ValueError("give changes or duration_s")
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        t0 = time.monotonic()
+        while True:
+            if changes is not None and self.report.changes >= changes:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            self.step()
+            if progress and self.report.transactions % 200 == 0:
+                progress(self.report)
+            if rate_tps:
+                ahead = self.report.transactions / rate_tps - (time.monotonic() - t0)
+                if ahead > 0:
+                    time.sleep(ahead)
+        return self.report
+
+    def step(self) -> str:
+        kind = self.rng.choices(self._kinds, self._weights)[0]
+        events: list[Event] = []
+        with self.conn.transaction():
+            n = getattr(self, f"_{kind}")(events)
+        self.report.transactions += 1
+        self.report.changes += n
+        self.report.by_kind[kind] = self.report.by_kind.get(kind, 0) + 1
+        # Events are published after the commit, as an application would.
+        for event in events:
+            self.report.events += 1
+            if self.on_event:
+                self.on_event(event)
+        return kind
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _exec(self, query: str, params: tuple = ()) -> int:
+        cur = self.conn.execute(query, params)
+        return max(cur.rowcount, 0)
+
+    def _one(self, query: str, params: tuple = ()) -> Any:
+        row = self.conn.execute(query, params).fetchone()
+        return None if row is None else row[0]
+
+    def _random_id(self, table: str, key: str, where: str = "true") -> int | None:
+        """A random existing id (uniform over the id range, then the next existing one)."""
+        hi = self._one(f"select max({key}) from {table} where {where}")
+        if hi is None:
+            return None
+        pick = self.rng.randint(1, hi)
+        return self._one(
+            f"select {key} from {table} where {key} >= %s and {where} order by {key} limit 1",
+            (pick,),
+        ) or self._one(f"select min({key}) from {table} where {where}")
+
+    @staticmethod
+    def _now() -> datetime:
+        return datetime.now(UTC)
+
+    # -- transactions ----------------------------------------------------------
+
+    def _login(self, events: list[Event]) -> int:
+        player = self._random_id("players", "player_id", "not is_banned")
+        if player is None:
+            return self._signup(events)
+        events.append({"type": "player_login", "player_id": player,
+                       "platform": self.rng.choice(["pc", "pc", "console", "mobile"])})  # fmt: skip
+        return 0
+
+    def _signup(self, events: list[Event]) -> int:
+        stem = self.rng.choice(NICK_STEMS)
+        mmr = int(min(max(self.rng.gauss(1200, 200), 0), 3200))
+        email = None if self.rng.random() < 0.15 else f"new{self.rng.randrange(10**9)}@example.com"
+        player = self._one(
+            "insert into players (nickname, email, country, skill_tier, mmr) "
+            "values (%s, %s, %s, %s, %s) returning player_id",
+            (f"{stem}_{self.rng.randrange(10**6)}", email, self.rng.choice(COUNTRIES),
+             tier_for(mmr), mmr),
+        )  # fmt: skip
+        events.append({"type": "player_login", "player_id": player, "platform": "pc"})
+        return 1
+
+    def _profile_edit(self, events: list[Event]) -> int:
+        player = self._random_id("players", "player_id")
+        if player is None:
+            return self._signup(events)
+        n = 0
+        # Several updates of the same row in one transaction.
+        for _ in range(self.rng.randint(2, 3)):
+            n += self._exec(
+                "update players set nickname = %s, updated_at = now() where player_id = %s",
+                (f"{self.rng.choice(NICK_STEMS)}-{self.rng.randrange(10**4)}", player),
+            )
+        if self.rng.random() < 0.3:
+            n += self._exec("update players set email = null, updated_at = now() "
+                            "where player_id = %s", (player,))  # fmt: skip
+        return n
+
+    def _match(self, events: list[Event]) -> int:
+        roster = []
+        while len(roster) < 10:
+            pid = self._random_id("players", "player_id", "not is_banned")
+            if pid is None:
+                return self._signup(events)
+            if pid not in roster:
+                roster.append(pid)
+        map_, mode = self.rng.choice(MAPS), self.rng.choice(MODES)
+        lobby = self._one(
+            "insert into lobbies (host_player_id, map, mode, region, status, created_at) "
+            "values (%s, %s, %s, %s, 'open', now()) returning lobby_id",
+            (roster[0], map_, mode, self.rng.choice(REGIONS)),
+        )
+        events.append({"type": "lobby_created", "lobby_id": lobby, "player_id": roster[0],
+                       "map": map_, "mode": mode})  # fmt: skip
+        match = self._one(
+            "insert into matches (lobby_id, map, mode, started_at) "
+            "values (%s, %s, %s, now()) returning match_id",
+            (lobby, map_, mode),
+        )
+        n = 2 + self._exec("update lobbies set status = 'closed' where lobby_id = %s", (lobby,))
+        events.append({"type": "match_started", "match_id": match, "lobby_id": lobby,
+                       "player_ids": roster})  # fmt: skip
+        winner = self.rng.randint(1, 2)
+        results = []
+        for i, pid in enumerate(roster):
+            team = 1 if i < 5 else 2
+            k, d, a = self.rng.randint(0, 15), self.rng.randint(0, 15), self.rng.randint(0, 10)
+            n += self._exec(
+                "insert into match_players (match_id, player_id, team, kills, deaths, assists, "
+                "score, won) values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (match, pid, team, k, d, a, k * 100 + a * 50, team == winner),
+            )
+            results.append({"player_id": pid, "team": team, "kills": k, "deaths": d,
+                            "assists": a, "won": team == winner})  # fmt: skip
+            delta = 25 if team == winner else -25
+            n += self._exec(
+                "update players set mmr = greatest(mmr + %s, 0), updated_at = now() "
+                "where player_id = %s",
+                (delta, pid),
+            )
+        n += self._exec(
+            "update matches set ended_at = now() + interval '25 minutes', winning_team = %s "
+            "where match_id = %s",
+            (winner, match),
+        )
+        events.append({"type": "match_finished", "match_id": match, "winning_team": winner,
+                       "duration_s": 1500, "results": results})  # fmt: skip
+        return n
+
+    def _abandoned_lobby(self, events: list[Event]) -> int:
+        host = self._random_id("players", "player_id")
+        if host is None:
+            return self._signup(events)
+        # Inserted and deleted in the same transaction: CDC sees both, the table neither.
+        lobby = self._one(
+            "insert into lobbies (host_player_id, map, mode, region, status, created_at) "
+            "values (%s, %s, %s, %s, 'open', now()) returning lobby_id",
+            (host, self.rng.choice(MAPS), self.rng.choice(MODES), self.rng.choice(REGIONS)),
+        )
+        return 1 + self._exec("delete from lobbies where lobby_id = %s", (lobby,))
+
+    def _subscribe(self, events: list[Event]) -> int:
+        player = self._random_id("players", "player_id")
+        if player is None:
+            return self._signup(events)
+        plan_id, _, price, _ = self.rng.choice(PLANS)
+        sub = self._one(
+            "insert into subscriptions (player_id, plan_id, status, started_at) "
+            "values (%s, %s, 'active', now()) returning subscription_id",
+            (player, plan_id),
+        )
+        method = self.rng.choice(PAYMENT_METHODS)
+        payment = self._one(
+            "insert into payments (player_id, subscription_id, amount_brl, method, status, "
+            "created_at) values (%s, %s, %s, %s, 'paid', now()) returning payment_id",
+            (player, sub, Decimal(price), method),
+        )
+        events.append({"type": "purchase", "player_id": player, "payment_id": payment,
+                       "subscription_id": sub, "plan_id": plan_id, "amount_brl": price,
+                       "method": method})  # fmt: skip
+        return 2
+
+    def _cancel(self, events: list[Event]) -> int:
+        sub = self._random_id("subscriptions", "subscription_id", "status = 'active'")
+        if sub is None:
+            return self._subscribe(events)
+        return self._exec(
+            "update subscriptions set status = 'cancelled', cancelled_at = now(), "
+            "updated_at = now() where subscription_id = %s",
+            (sub,),
+        )
+
+    def _refund(self, events: list[Event]) -> int:
+        payment = self._random_id("payments", "payment_id", "status = 'paid'")
+        if payment is None:
+            return self._subscribe(events)
+        return self._exec("update payments set status = 'refunded' where payment_id = %s",
+                          (payment,))  # fmt: skip
+
+    def _delete_account(self, events: list[Event]) -> int:
+        # Only accounts with no history: deleting a player cascades to their rows.
+        player = self._one(
+            "select p.player_id from players p where not exists "
+            "(select 1 from match_players mp where mp.player_id = p.player_id) "
+            "and not exists (select 1 from lobbies l where l.host_player_id = p.player_id) "
+            "and not exists (select 1 from payments y where y.player_id = p.player_id) "
+            "order by p.player_id desc limit 1"
+        )
+        if player is None:
+            return self._signup(events)
+        return self._exec("delete from players where player_id = %s", (player,))
