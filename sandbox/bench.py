@@ -162,3 +162,124 @@ def write_results(figures: list[Figure], path: Path) -> None:
         "figures": [f.to_json() for f in figures],
     }
     path.write_text(json.dumps(payload, indent=2))
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    idx = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[idx]
+
+
+def bench_dms(
+    *, repeat: int = 3, changes: int = 30_000, follow_s: float = 20.0, progress: Progress = print
+) -> list[Figure]:
+    """CDC throughput (changes/s) and commit-to-object latency in follow mode."""
+    import threading
+
+    import psycopg
+
+    from sandbox.app import generator
+    from sandbox.app.simulator import Simulator
+    from sandbox.dms.emulator import DmsTask
+
+    home = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
+    s = bench_settings(home)
+    stack = EmbeddedStack(s)
+    throughput: list[float] = []
+    p50: list[float] = []
+    p95: list[float] = []
+    try:
+        stack.up()
+        with psycopg.connect(s.postgres_url(), autocommit=True) as conn:
+            generator.seed(conn, scale=1, seed=42)
+            task = DmsTask(s)
+            task.run()
+            sim = Simulator(conn, seed=1)
+            for i in range(repeat):
+                sim.run(changes=changes)
+                t0 = time.perf_counter()
+                report = task.run()
+                throughput.append(report.changes / (time.perf_counter() - t0))
+                progress(f"cdc run {i + 1}/{repeat}: {report.changes} changes, "
+                         f"{throughput[-1]:,.0f} changes/s")  # fmt: skip
+            for i in range(repeat):
+                stop = threading.Event()
+                result = {}
+
+                def follow(out: dict = result, done: threading.Event = stop) -> None:
+                    out["report"] = DmsTask(s).follow(should_stop=done.is_set)
+
+                worker = threading.Thread(target=follow)
+                worker.start()
+                time.sleep(1.0)
+                sim.run(duration_s=follow_s, rate_tps=50)
+                time.sleep(2 * s.dms.cdc_max_batch_interval_s)
+                stop.set()
+                worker.join()
+                lat = result["report"].latencies_s
+                p50.append(_percentile(lat, 0.5))
+                p95.append(_percentile(lat, 0.95))
+                progress(f"follow run {i + 1}/{repeat}: {len(lat)} commits, "
+                         f"p50 {p50[-1]:.2f}s, p95 {p95[-1]:.2f}s")  # fmt: skip
+    finally:
+        stack.down()
+        shutil.rmtree(home, ignore_errors=True)
+    interval = s.dms.cdc_max_batch_interval_s
+    return [
+        Figure("dms cdc throughput", "changes/s", throughput, ">= 20,000 changes/s"),
+        Figure(f"dms follow latency p50 (flush {interval:g}s)", "s", p50),
+        Figure(f"dms follow latency p95 (flush {interval:g}s)", "s", p95, "< 2 s"),
+    ]
+
+
+def bench_firehose(
+    *, repeat: int = 3, events: int = 100_000, progress: Progress = print
+) -> list[Figure]:
+    """Events accepted by the publisher (SNS envelope + spool) and delivered to S3, per s."""
+    import random
+
+    import psycopg
+
+    from sandbox.app import generator
+    from sandbox.events.sns import delivery_streams, publisher
+    from sandbox.events.traffic import IdPool, synthetic_events
+
+    home = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
+    s = bench_settings(home)
+    s.firehose.buffer_size_mib = 64
+    stack = EmbeddedStack(s)
+    accepted, delivered, end_to_end = [], [], []
+    try:
+        stack.up()
+        with psycopg.connect(s.postgres_url(), autocommit=True) as conn:
+            generator.seed(conn, scale=1, seed=42)
+            pool = IdPool(conn)
+        for i in range(repeat):
+            batch = [e for e, _ in zip(synthetic_events(pool, random.Random(i)),
+                                       range(events), strict=False)]  # fmt: skip
+            pub = publisher(s)
+            t0 = time.perf_counter()
+            for j in range(0, len(batch), 500):
+                pub.publish_many(batch[j : j + 500])
+            pub.close()
+            t_accept = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            n = sum(st.flush(force=True).delivered for st in delivery_streams(s).values())
+            t_deliver = time.perf_counter() - t1
+            if n != events:
+                raise RuntimeError(f"firehose bench: {events} published, {n} delivered")
+            accepted.append(events / t_accept)
+            delivered.append(events / t_deliver)
+            end_to_end.append(events / (t_accept + t_deliver))
+            progress(f"run {i + 1}/{repeat}: accepted {accepted[-1]:,.0f}/s, delivered "
+                     f"{delivered[-1]:,.0f}/s, end to end {end_to_end[-1]:,.0f}/s")  # fmt: skip
+    finally:
+        stack.down()
+        shutil.rmtree(home, ignore_errors=True)
+    return [
+        Figure("firehose accepted (publish + spool)", "events/s", accepted),
+        Figure("firehose delivered (validate + S3)", "events/s", delivered),
+        Figure("firehose end to end", "events/s", end_to_end, ">= 20,000 events/s"),
+    ]

@@ -173,36 +173,85 @@ def simulate(
     changes: Annotated[int | None, typer.Option(help="Stop after this many row changes.")] = None,
     duration: Annotated[float | None, typer.Option(help="Or stop after this many seconds.")] = None,
     rate: Annotated[
-        float | None, typer.Option(help="Transactions per second (default: max).")
+        float | None, typer.Option(help="Transactions (or, with --events-only, events) per second.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed for the traffic.")] = 7,
+    events: Annotated[bool, typer.Option(help="Publish the application events (SNS).")] = True,
+    events_only: Annotated[
+        bool, typer.Option("--events-only", help="Only publish events; no database changes.")
+    ] = False,
+    count: Annotated[int | None, typer.Option(help="With --events-only: how many events.")] = None,
 ) -> None:
-    """Application traffic: transactions on the app database."""
+    """Application traffic: transactions on the app database and the events they imply."""
     import psycopg
     from rich.progress import Progress
 
     from sandbox.app.simulator import Simulator
+    from sandbox.events.sns import publisher
 
-    if changes is None and duration is None:
-        changes = 1000
     settings = _settings(None)
+    pub = publisher(settings) if (events or events_only) else None
     try:
-        with psycopg.connect(settings.postgres_url(settings.app_db), autocommit=True) as conn, \
-                Progress(console=console, transient=True) as bar:  # fmt: skip
-            task = bar.add_task("simulating", total=changes or duration)
-            t0 = time.monotonic()
+        with psycopg.connect(settings.postgres_url(settings.app_db), autocommit=True) as conn:
+            if events_only:
+                from sandbox.events.traffic import run_events
 
-            def tick(r) -> None:
-                bar.update(task, completed=r.changes if changes else time.monotonic() - t0)
+                if count is None and duration is None:
+                    count = 10_000
+                t0 = time.perf_counter()
+                sent = run_events(conn, pub.publish_many, count=count, duration_s=duration,
+                                  rate=rate, seed=seed)  # fmt: skip
+                console.print(f"{sent} events published in {time.perf_counter() - t0:.1f}s "
+                              "(spooled for Firehose: `sandbox ingest firehose`)")  # fmt: skip
+                return
+            if changes is None and duration is None:
+                changes = 1000
+            with Progress(console=console, transient=True) as bar:
+                task = bar.add_task("simulating", total=changes or duration)
+                t0 = time.monotonic()
 
-            report = Simulator(conn, seed=seed).run(
-                changes=changes, duration_s=duration, rate_tps=rate, progress=tick
-            )
-    except psycopg.OperationalError as exc:
+                def tick(r) -> None:
+                    bar.update(task, completed=r.changes if changes else time.monotonic() - t0)
+
+                sim = Simulator(conn, seed=seed, on_event=pub.publish if pub else None)
+                report = sim.run(changes=changes, duration_s=duration, rate_tps=rate, progress=tick)
+    except (psycopg.OperationalError, ValueError) as exc:
         raise _fail(exc) from exc
+    finally:
+        if pub is not None:
+            pub.close()
     console.print(
         f"{report.transactions} transactions, {report.changes} row changes, "
         f"{report.events} events: {report.by_kind}"
+    )
+
+
+@ingest_app.command("firehose")
+def ingest_firehose(
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Deliver by the buffering hints until Ctrl-C.")
+    ] = False,
+) -> None:
+    """Firehose: deliver the spooled events to S3 raw (now, or continuously by the hints)."""
+    from sandbox.events.firehose import DeliveryReport
+    from sandbox.events.sns import delivery_streams
+
+    settings = _settings(None)
+    streams = delivery_streams(settings)
+    total = DeliveryReport()
+    try:
+        while True:
+            for stream in streams.values():
+                total.merge(stream.flush(force=not follow))
+            if not follow:
+                break
+            time.sleep(min(1.0, settings.firehose.buffer_interval_s / 4))
+    except KeyboardInterrupt:
+        console.print("stopped")
+    console.print(
+        f"firehose: {total.delivered} records in {len(total.objects)} objects, "
+        f"{total.failed} failed records in {len(total.error_objects)} error objects"
+        + (f" ({total.reasons})" if total.reasons else "")
     )
 
 
@@ -263,22 +312,34 @@ def demo(profile: ProfileOpt = None) -> None:
 @app.command()
 def bench(
     repeat: Annotated[int, typer.Option(help="Measurements per figure.")] = 3,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Run only these groups: stack, dms, firehose.")
+    ] = None,
     json_path: Annotated[
         Path, typer.Option("--json", help="Where to write the figures as JSON.")
     ] = Path("bench-results/bench.json"),
 ) -> None:
-    """Measure stack start, stop and idle memory on a private home and free ports."""
-    from sandbox.bench import bench_stack, machine, write_results
+    """Measure the sandbox on a private home and free ports (never your running stack)."""
+    from sandbox import bench as b
 
-    figures = bench_stack(repeat=repeat, progress=lambda m: console.print(f"  {m}"))
-    table = Table(title=f"sandbox bench ({machine()['cores']} cores)")
+    groups = {"stack": b.bench_stack, "dms": b.bench_dms, "firehose": b.bench_firehose}
+    chosen = only or list(groups)
+    unknown = set(chosen) - set(groups)
+    if unknown:
+        raise _fail(SandboxError(f"unknown benchmark group(s) {sorted(unknown)}; "
+                                 f"choose from {sorted(groups)}"))  # fmt: skip
+    figures = []
+    for name in chosen:
+        console.print(f"[bold]{name}[/]")
+        figures += groups[name](repeat=repeat, progress=lambda m: console.print(f"  {m}"))
+    table = Table(title=f"sandbox bench ({b.machine()['cores']} cores)")
     for col in ("figure", "median", "spread", "samples", "target"):
         table.add_column(col)
     for f in figures:
         samples = ", ".join(f"{x:.2f}" for x in f.samples)
         table.add_row(f.name, f"{f.median:.2f} {f.unit}", f"{f.spread:.2f}", samples, f.target)
     console.print(table)
-    write_results(figures, json_path)
+    b.write_results(figures, json_path)
     console.print(f"written to {json_path}")
 
 

@@ -63,6 +63,18 @@ class DmsSettings(BaseModel):
         return self
 
 
+class FirehoseSettings(BaseModel):
+    """SNS subscriptions and Firehose delivery streams (``SANDBOX_FIREHOSE__*``)."""
+
+    buffer_size_mib: float = 5.0  # BufferingHints.SizeInMBs (1-128 in AWS)
+    buffer_interval_s: float = 60.0  # BufferingHints.IntervalInSeconds (60-900 in AWS)
+    compress: bool = False  # CompressionFormat GZIP
+    newline_delimiter: bool = True  # the AppendDelimiterToRecord processor
+    raw_message_delivery: bool = False  # on the SNS subscription
+    prefix: str = "events"
+    error_prefix: str = "events-errors"
+
+
 class Settings(BaseSettings):
     """Where every service listens, how to reach it, and where runtime state lives."""
 
@@ -107,6 +119,7 @@ class Settings(BaseSettings):
     metabase_port: int = 3000
 
     dms: DmsSettings = Field(default_factory=DmsSettings)
+    firehose: FirehoseSettings = Field(default_factory=FirehoseSettings)
 
     stop_timeout_s: float = Field(
         default=8.0,

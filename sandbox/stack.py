@@ -193,6 +193,10 @@ class EmbeddedStack:
 
     def _stop(self, svc: EmbeddedService) -> bool:
         stopped = self.supervisor.stop(svc.name, sig=svc.stop_signal, timeout=svc.stop_timeout())
+        if stopped:
+            # A killed multi-threaded server is reported dead before the kernel has
+            # closed all its listeners; `down` returns once the ports are free.
+            self._wait_ports_released(svc, timeout=5.0)
         svc.after_stop()
         return stopped
 

@@ -34,6 +34,7 @@ from sandbox.app.generator import (
     REGIONS,
     tier_for,
 )
+from sandbox.events.schemas import new_event
 
 Event = dict[str, Any]
 OnEvent = Callable[[Event], None]
@@ -81,13 +82,17 @@ class Simulator:
         rate_tps: float | None = None,
         progress: Callable[[SimulationReport], None] | None = None,
     ) -> SimulationReport:
-        """Run until ``changes`` row changes were made or ``duration_s`` elapsed."""
+        """Run until ``changes`` more row changes were made or ``duration_s`` elapsed.
+
+        The report accumulates over calls; the limits count from this call's start.
+        """
         if changes is None and duration_s is None:
             raise ValueError("give changes or duration_s")
         deadline = None if duration_s is None else time.monotonic() + duration_s
         t0 = time.monotonic()
+        start_changes, start_tx = self.report.changes, self.report.transactions
         while True:
-            if changes is not None and self.report.changes >= changes:
+            if changes is not None and self.report.changes - start_changes >= changes:
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 break
@@ -95,7 +100,8 @@ class Simulator:
             if progress and self.report.transactions % 200 == 0:
                 progress(self.report)
             if rate_tps:
-                ahead = self.report.transactions / rate_tps - (time.monotonic() - t0)
+                done = self.report.transactions - start_tx
+                ahead = done / rate_tps - (time.monotonic() - t0)
                 if ahead > 0:
                     time.sleep(ahead)
         return self.report
@@ -109,10 +115,10 @@ class Simulator:
         self.report.changes += n
         self.report.by_kind[kind] = self.report.by_kind.get(kind, 0) + 1
         # Events are published after the commit, as an application would.
-        for event in events:
+        for fields in events:
             self.report.events += 1
             if self.on_event:
-                self.on_event(event)
+                self.on_event(new_event(fields.pop("type"), **fields))
         return kind
 
     # -- helpers ---------------------------------------------------------------
