@@ -50,5 +50,10 @@ def test_secrets_do_not_print() -> None:
 
 def test_env_example_lists_every_field() -> None:
     example = (Path(__file__).parents[1] / ".env.example").read_text()
-    for name in Settings.model_fields:
-        assert f"SANDBOX_{name.upper()}=" in example, name
+    for name, info in Settings.model_fields.items():
+        nested = getattr(info.annotation, "model_fields", None)
+        if nested:
+            for sub in nested:
+                assert f"SANDBOX_{name.upper()}__{sub.upper()}=" in example, f"{name}.{sub}"
+        else:
+            assert f"SANDBOX_{name.upper()}=" in example, name

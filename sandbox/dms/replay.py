@@ -16,17 +16,31 @@ from minio import Minio
 from sandbox.settings import DmsSettings
 
 
-def raw_table_files(s3: Minio, bucket: str, cfg: DmsSettings, schema: str, table: str) -> list[str]:
-    """Every raw object of a table: LOAD files first (by counter), then CDC files."""
+def raw_table_objects(
+    s3: Minio, bucket: str, cfg: DmsSettings, schema: str, table: str
+) -> dict[str, str]:
+    """Every raw object of a table with its etag: LOAD files first (by counter), then CDC."""
     prefixes = [f"{cfg.bucket_folder}/{schema}/{table}/"]
     if cfg.cdc_path:
         prefixes.append(f"{cfg.bucket_folder}/{cfg.cdc_path.strip('/')}/{schema}/{table}/")
-    keys = sorted(
-        {o.object_name for p in prefixes for o in s3.list_objects(bucket, prefix=p, recursive=True)
-         if o.object_name.endswith(".parquet")}
-    )  # fmt: skip
-    loads = [k for k in keys if k.rsplit("/", 1)[-1].startswith("LOAD")]
-    return loads + [k for k in keys if k not in loads]
+    found = {
+        o.object_name: o.etag
+        for p in prefixes
+        for o in s3.list_objects(bucket, prefix=p, recursive=True)
+        if o.object_name.endswith(".parquet")
+    }
+    keys = sorted(found)
+    loads = [k for k in keys if is_load_file(k)]
+    return {k: found[k] for k in loads + [k for k in keys if not is_load_file(k)]}
+
+
+def is_load_file(key: str) -> bool:
+    return key.rsplit("/", 1)[-1].startswith("LOAD")
+
+
+def raw_table_files(s3: Minio, bucket: str, cfg: DmsSettings, schema: str, table: str) -> list[str]:
+    """Every raw object of a table: LOAD files first (by counter), then CDC files."""
+    return list(raw_table_objects(s3, bucket, cfg, schema, table))
 
 
 def read_raw(s3: Minio, bucket: str, keys: list[str]) -> list[pa.Table]:
