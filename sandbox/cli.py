@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from sandbox.services.base import SandboxError
@@ -184,7 +185,6 @@ def simulate(
 ) -> None:
     """Application traffic: transactions on the app database and the events they imply."""
     import psycopg
-    from rich.progress import Progress
 
     from sandbox.app.simulator import Simulator
     from sandbox.events.sns import publisher
@@ -283,6 +283,42 @@ def ingest_dms(
         f"dms: {len(report.full_load_files)} full-load files, {report.changes} changes "
         f"in {len(report.cdc_files)} CDC files, {time.perf_counter() - t0:.1f}s"
     )
+
+
+@app.command("run")
+def run_tasks(
+    tasks: Annotated[
+        list[str] | None,
+        typer.Argument(help="Tasks or layers: ingest, bronze, silver, gold (default: all)."),
+    ] = None,
+) -> None:
+    """Run pipeline tasks in DAG order: ingest -> bronze -> silver -> gold."""
+    from sandbox.pipeline import run_pipeline, select
+
+    settings = _settings(None)
+    try:
+        chosen = select(tasks)
+        with Progress(console=console, transient=False) as bar:
+            job = bar.add_task("pipeline", total=len(chosen))
+
+            def on_task(task) -> None:
+                bar.update(job, description=f"{task.name}: {task.doc}")
+
+            def progress(message: str) -> None:
+                bar.console.print(f"  {message}")
+                bar.advance(job, 0)
+
+            run = run_pipeline(settings, tasks, progress=progress,
+                               on_task=lambda t: (on_task(t), bar.advance(job, 0)))  # fmt: skip
+            bar.update(job, completed=len(chosen), description="pipeline done")
+    except SandboxError as exc:
+        raise _fail(exc) from exc
+    table = Table(title="pipeline run")
+    table.add_column("task")
+    table.add_column("seconds", justify="right")
+    for t in run.tasks:
+        table.add_row(t.name, f"{t.seconds:.1f}")
+    console.print(table)
 
 
 def _counts_table(title: str, counts: dict[str, int]) -> None:

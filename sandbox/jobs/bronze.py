@@ -137,8 +137,8 @@ def _merge(
     added = [c for c in columns if c not in target]
     if added:
         # Schema evolution as its own commit: an empty append that adds the columns.
-        (changes.select(*target, *added).limit(0)
-         .write.format("delta").mode("append").option("mergeSchema", "true").save(path))  # fmt: skip
+        empty = changes.select(*target, *added).limit(0)
+        empty.write.format("delta").mode("append").option("mergeSchema", "true").save(path)
     view = f"_bronze_changes_{abs(hash(path))}"
     changes.createOrReplaceTempView(view)
     on = " AND ".join(f"t.`{k}` <=> c.`{k}`" for k in keys)

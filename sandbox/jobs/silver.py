@@ -1,0 +1,320 @@
+"""Silver: curated, standardized, governed tables in business domains.
+
+Standard names (snake_case), UTC timestamps, decimals for BRL, one conformed player
+dimension, and events joined to their players and matches. Every table declares its
+quality rules in ``SILVER_TABLES``; failing rows go to ``_quarantine`` with the rules
+they broke. Silver is rebuilt from bronze on every run (overwrite), so it always
+reflects bronze exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from sandbox.events.schemas import STREAMS
+from sandbox.jobs import quality as q
+from sandbox.jobs.lake import (
+    SOURCE_KEYS,
+    bronze_events_path,
+    bronze_path,
+    quarantine_path,
+    silver_path,
+)
+from sandbox.settings import Settings
+
+Progress = Callable[[str], None]
+BRL = "decimal(14,2)"
+
+RESULTS_SCHEMA = (
+    "array<struct<player_id:bigint,team:int,kills:int,deaths:int,assists:int,won:boolean>>"
+)
+
+
+# -- transforms: bronze DataFrames in, silver DataFrames out -------------------------
+
+
+def dim_player(players: DataFrame, subscriptions: DataFrame) -> DataFrame:
+    """The conformed player dimension: one row per player, with subscription status."""
+    active = (
+        subscriptions.where(F.col("status") == "active")
+        .groupBy("player_id")
+        .agg(F.max_by("plan_id", "started_at").alias("current_plan_id"))
+    )
+    return players.join(active, "player_id", "left").select(
+        F.col("player_id"),
+        F.trim("nickname").alias("nickname"),
+        F.lower(F.trim("email")).alias("email"),
+        F.upper("country").alias("country_code"),
+        F.col("skill_tier"),
+        F.col("mmr"),
+        F.col("is_banned"),
+        F.col("current_plan_id"),
+        F.col("current_plan_id").isNotNull().alias("is_subscriber"),
+        F.to_date("created_at").alias("signup_date"),
+        F.col("created_at"),
+        F.col("updated_at"),
+    )
+
+
+def fct_match(matches: DataFrame, lobbies: DataFrame) -> DataFrame:
+    lob = lobbies.select("lobby_id", "region", F.col("host_player_id"))
+    return matches.join(lob, "lobby_id", "left").select(
+        "match_id",
+        "lobby_id",
+        "host_player_id",
+        F.col("map").alias("map_name"),
+        F.col("mode").alias("game_mode"),
+        "region",
+        "started_at",
+        "ended_at",
+        F.to_date("started_at").alias("match_date"),
+        (F.unix_timestamp("ended_at") - F.unix_timestamp("started_at"))
+        .cast("int")
+        .alias("duration_s"),
+        F.col("winning_team").cast("int").alias("winning_team"),
+    )
+
+
+def fct_match_player(match_players: DataFrame) -> DataFrame:
+    return match_players.select(
+        "match_id",
+        "player_id",
+        F.col("team").cast("int").alias("team"),
+        "kills",
+        "deaths",
+        "assists",
+        "score",
+        F.col("won"),
+        ((F.col("kills") + F.col("assists")) / F.greatest(F.col("deaths"), F.lit(1)))
+        .cast("decimal(8,3)")
+        .alias("kda"),
+    )
+
+
+def fct_subscription(subscriptions: DataFrame, plans: DataFrame) -> DataFrame:
+    p = plans.select("plan_id", F.col("price_brl").cast(BRL).alias("price_brl"),
+                     F.col("period_months").cast("int").alias("period_months"))  # fmt: skip
+    return subscriptions.join(p, "plan_id", "left").select(
+        "subscription_id",
+        "player_id",
+        "plan_id",
+        "status",
+        "started_at",
+        "cancelled_at",
+        "price_brl",
+        "period_months",
+        (F.col("price_brl") / F.col("period_months")).cast(BRL).alias("monthly_value_brl"),
+    )
+
+
+def fct_payment(payments: DataFrame) -> DataFrame:
+    return payments.select(
+        "payment_id",
+        "player_id",
+        "subscription_id",
+        F.col("amount_brl").cast(BRL).alias("amount_brl"),
+        F.col("method").alias("payment_method"),
+        F.col("status").alias("payment_status"),
+        F.col("created_at").alias("paid_at"),
+        F.to_date("created_at").alias("payment_date"),
+    )
+
+
+def player_events(events: DataFrame, players: DataFrame, matches: DataFrame) -> DataFrame:
+    """One row per (event, player) with the player's and the match's attributes.
+
+    ``match_started`` lists several players and ``match_finished`` carries a result
+    per player: both become one row per player taking part.
+    """
+    p = F.col("payload")
+
+    def js(path: str, cast: str = "bigint"):
+        return F.get_json_object(p, path).cast(cast)
+
+    base = events.select(
+        "event_id", "event_type", "event_time", "event_date", "payload",
+        js("$.match_id").alias("match_id"), js("$.lobby_id").alias("lobby_id"),
+        js("$.payment_id").alias("payment_id"),
+    )  # fmt: skip
+    single = base.where(~F.col("event_type").isin("match_started", "match_finished")).select(
+        "*", js("$.player_id").alias("player_id"), F.lit(None).cast("boolean").alias("won")
+    )
+    started = base.where(F.col("event_type") == "match_started").select(
+        "*",
+        F.explode(F.from_json(F.get_json_object(p, "$.player_ids"), "array<bigint>")).alias(
+            "player_id"
+        ),
+        F.lit(None).cast("boolean").alias("won"),
+    )
+    finished = (
+        base.where(F.col("event_type") == "match_finished")
+        .select(
+            "*",
+            F.explode(F.from_json(F.get_json_object(p, "$.results"), RESULTS_SCHEMA)).alias("r"),
+        )
+        .select(*base.columns, F.col("r.player_id").alias("player_id"), F.col("r.won").alias("won"))
+    )
+    rows = single.unionByName(started).unionByName(finished).drop("payload")
+    pl = players.select("player_id", "country_code", "skill_tier")
+    mt = matches.select("match_id", "map_name", "game_mode")
+    return rows.join(pl, "player_id", "left").join(mt, "match_id", "left").select(
+        "event_id", "event_type", "event_time", "event_date", "player_id", "match_id",
+        "lobby_id", "payment_id", "won", "country_code", "skill_tier", "map_name", "game_mode",
+    )  # fmt: skip
+
+
+# -- the declared tables -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SilverTable:
+    domain: str
+    name: str
+    build: Callable[[dict[str, DataFrame]], DataFrame]
+    rules: tuple[q.Rule, ...] = ()
+    refs: tuple[str, ...] = ()  # silver tables the relationship rules look up
+
+
+SILVER_TABLES: list[SilverTable] = [
+    SilverTable(
+        "core", "dim_player",
+        lambda b: dim_player(b["players"], b["subscriptions"]),
+        (q.not_null("player_id", blocking=True), q.unique("player_id", blocking=True),
+         q.not_null("nickname"),
+         q.accepted_values("skill_tier", ["bronze", "silver", "gold", "platinum", "diamond",
+                                          "master"]),
+         q.accepted_values("current_plan_id", ["monthly", "quarterly", "annual"])),
+    ),
+    SilverTable(
+        "core", "fct_match",
+        lambda b: fct_match(b["matches"], b["lobbies"]),
+        (q.not_null("match_id", blocking=True), q.unique("match_id", blocking=True),
+         q.accepted_values("winning_team", [1, 2])),
+    ),
+    SilverTable(
+        "core", "fct_match_player",
+        lambda b: fct_match_player(b["match_players"]),
+        (q.unique("match_id", "player_id", blocking=True),
+         q.relationship("player_id", "dim_player.player_id"),
+         q.relationship("match_id", "fct_match.match_id")),
+        ("dim_player", "fct_match"),
+    ),
+    SilverTable(
+        "commerce", "fct_subscription",
+        lambda b: fct_subscription(b["subscriptions"], b["plans"]),
+        (q.unique("subscription_id", blocking=True), q.not_null("price_brl"),
+         q.accepted_values("status", ["active", "cancelled"]),
+         q.relationship("player_id", "dim_player.player_id")),
+        ("dim_player",),
+    ),
+    SilverTable(
+        "commerce", "fct_payment",
+        lambda b: fct_payment(b["payments"]),
+        (q.unique("payment_id", blocking=True), q.not_null("amount_brl"),
+         q.accepted_values("payment_status", ["paid", "refunded", "failed"]),
+         q.accepted_values("payment_method", ["pix", "credit_card", "boleto"]),
+         q.relationship("player_id", "dim_player.player_id")),
+        ("dim_player",),
+    ),
+    SilverTable(
+        "events", "player_events",
+        lambda b: player_events(b["events"], b["dim_player"], b["fct_match"]),
+        (q.not_null("event_time"), q.not_null("player_id"),
+         q.accepted_values("event_type", ["player_login", "lobby_created", "match_started",
+                                          "match_finished", "purchase"]),
+         q.relationship("player_id", "dim_player.player_id"),
+         q.relationship("match_id", "fct_match.match_id")),
+        ("dim_player", "fct_match"),
+    ),
+]  # fmt: skip
+
+
+# -- the job: I/O at the edges ---------------------------------------------------------
+
+
+@dataclass
+class SilverReport:
+    rows: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    rules: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> rule -> count
+
+
+def read_bronze(spark: SparkSession, settings: Settings) -> dict[str, DataFrame]:
+    from sandbox.jobs.bronze import is_delta
+
+    schema = settings.dms.source_schema
+    frames = {t: spark.read.format("delta").load(bronze_path(settings, schema, t))
+              for t in SOURCE_KEYS}  # fmt: skip
+    streams = [bronze_events_path(settings, s) for s in STREAMS]
+    present = [p for p in streams if is_delta(settings, p)]
+    if present:
+        events = spark.read.format("delta").load(present[0])
+        for p in present[1:]:
+            events = events.unionByName(spark.read.format("delta").load(p))
+    else:
+        events = spark.createDataFrame(
+            [], "event_id string, event_type string, event_time timestamp, event_date date, "
+                "payload string, sns_message_id string")  # fmt: skip
+    frames["events"] = events
+    return frames
+
+
+def build_silver(
+    bronze: dict[str, DataFrame],
+    *,
+    write: Callable[[SilverTable, q.QualityResult], DataFrame] | None = None,
+    progress: Progress | None = None,
+) -> tuple[dict[str, DataFrame], SilverReport]:
+    """Build every silver table from bronze frames, applying its rules.
+
+    ``write`` persists a table and returns the frame later tables should read (the
+    written table); without it everything stays lazy, which is how tests call it.
+    Raises DataQualityError after the quarantine is written if a blocking rule fails.
+    """
+    frames = dict(bronze)
+    report = SilverReport()
+    for table in SILVER_TABLES:
+        df = table.build(frames)
+        refs = {r: frames[r] for r in table.refs}
+        result = q.apply_rules(table.name, df, list(table.rules), refs)
+        if write is not None:
+            frames[table.name] = write(table, result)
+        else:
+            frames[table.name] = result.passed
+        report.rules[table.name] = result.counts
+        if progress:
+            flagged = {k: v for k, v in result.counts.items() if v}
+            progress(f"silver {table.domain}.{table.name}: rules {flagged or 'all passed'}")
+        if result.blocking_failures:
+            raise q.DataQualityError(
+                f"silver {table.domain}.{table.name}: blocking rule failed: "
+                + "; ".join(result.blocking_failures)
+                + " (failing rows are in its _quarantine table)"
+            )
+    return frames, report
+
+
+def run_silver(
+    spark: SparkSession, settings: Settings, progress: Progress | None = None
+) -> SilverReport:
+    """Rebuild silver from bronze on the lake; quarantine and run report included."""
+
+    def write(table: SilverTable, result: q.QualityResult) -> DataFrame:
+        path = silver_path(settings, table.domain, table.name)
+        result.passed.write.format("delta").mode("overwrite").option(
+            "overwriteSchema", "true").save(path)  # fmt: skip
+        qpath = quarantine_path(settings, table.domain, table.name)
+        result.quarantined.write.format("delta").mode("overwrite").option(
+            "overwriteSchema", "true").save(qpath)  # fmt: skip
+        return spark.read.format("delta").load(path)
+
+    frames, report = build_silver(read_bronze(spark, settings), write=write, progress=progress)
+    for table in SILVER_TABLES:
+        report.rows[table.name] = frames[table.name].count()
+        qdf = spark.read.format("delta").load(quarantine_path(settings, table.domain, table.name))
+        report.quarantined[table.name] = qdf.count()
+    return report
