@@ -13,7 +13,7 @@ import pytest
 from psycopg import sql
 
 from sandbox.app import generator
-from sandbox.services.s3 import GRPC_OFFSET
+from sandbox.services.s3 import GRPC_OFFSET, s3_client
 from sandbox.settings import Settings
 from sandbox.stack import EmbeddedStack
 
@@ -68,12 +68,16 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded
 
 @pytest.fixture
 def source(running_stack: EmbeddedStack) -> Iterator[Settings]:
-    """A fresh `app` database seeded at a small scale, with its own slot and raw folder."""
+    """A fresh `app` database seeded at a small scale, with its own slot, raw folders and lake."""
     tag = uuid.uuid4().hex[:8]
     base = running_stack.settings
     settings = base.model_copy(
         update={
             "app_db": f"app_{tag}",
+            "lake_bucket": f"lake-{tag}",
+            "firehose": base.firehose.model_copy(
+                update={"prefix": f"events-{tag}", "error_prefix": f"events-errors-{tag}"}
+            ),
             "dms": base.dms.model_copy(
                 update=dict.fromkeys(["slot_name", "publication", "bucket_folder"], f"dms_{tag}")
             ),
@@ -83,6 +87,7 @@ def source(running_stack: EmbeddedStack) -> Iterator[Settings]:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(settings.app_db)))
     with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
         generator.seed(conn, scale=0.02, seed=3)
+    s3_client(settings).make_bucket(settings.lake_bucket)
     yield settings
     with psycopg.connect(base.postgres_url("postgres"), autocommit=True) as admin:
         admin.execute(

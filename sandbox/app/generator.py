@@ -269,12 +269,16 @@ def seed(conn: psycopg.Connection, *, scale: float = 1.0, seed: int = 42) -> dic
 
 
 def export(path: Path, *, scale: float, seed: int) -> dict[str, int]:
-    """Write the generated tables as ``<path>/<table>.parquet`` (the committed samples)."""
-    path.mkdir(parents=True, exist_ok=True)
+    """Write ``<path>/app/<table>.parquet`` and ``<path>/events/<stream>.jsonl`` (the samples)."""
+    from sandbox.events.samples import sample_events, write_sample_events
+
+    (path / "app").mkdir(parents=True, exist_ok=True)
     tables = generate(scale, seed)
     for name, table in tables.items():
-        pq.write_table(table, path / f"{name}.parquet")
-    return {name: t.num_rows for name, t in tables.items()}
+        pq.write_table(table, path / "app" / f"{name}.parquet")
+    counts = {name: t.num_rows for name, t in tables.items()}
+    streams = write_sample_events(sample_events(tables, seed), path / "events")
+    return counts | {f"events/{s}": n for s, n in streams.items()}
 
 
 class SeedError(SandboxError):

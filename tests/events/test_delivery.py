@@ -17,9 +17,6 @@ pytestmark = pytest.mark.slow
 
 
 def _isolate(settings: Settings) -> Settings:
-    tag = settings.app_db.removeprefix("app_")
-    settings.firehose.prefix = f"events-{tag}"
-    settings.firehose.error_prefix = f"events-errors-{tag}"
     for stream in delivery_streams(settings).values():
         for seg in stream.dir.glob("seg-*"):
             seg.unlink()  # records left by another test of this module
