@@ -39,28 +39,65 @@ def sample_events(tables: dict[str, pa.Table], seed: int = 42) -> list[dict]:
         lobby = lobbies[m["lobby_id"]]
         for p in players:
             before = timedelta(minutes=rng.randint(5, 60))
-            events.append(event("player_login", m["started_at"] - before,
-                                player_id=p["player_id"], platform=rng.choice(["pc", "console",
-                                                                                "mobile"])))  # fmt: skip
-        events.append(event("lobby_created", lobby["created_at"], lobby_id=lobby["lobby_id"],
-                            player_id=lobby["host_player_id"], map=lobby["map"],
-                            mode=lobby["mode"]))  # fmt: skip
-        events.append(event("match_started", m["started_at"], match_id=m["match_id"],
-                            lobby_id=m["lobby_id"], player_ids=[p["player_id"] for p in players]))  # fmt: skip
+            events.append(
+                event(
+                    "player_login",
+                    m["started_at"] - before,
+                    player_id=p["player_id"],
+                    platform=rng.choice(["pc", "console", "mobile"]),
+                )
+            )
+        events.append(
+            event(
+                "lobby_created",
+                lobby["created_at"],
+                lobby_id=lobby["lobby_id"],
+                player_id=lobby["host_player_id"],
+                map=lobby["map"],
+                mode=lobby["mode"],
+            )
+        )
+        events.append(
+            event(
+                "match_started",
+                m["started_at"],
+                match_id=m["match_id"],
+                lobby_id=m["lobby_id"],
+                player_ids=[p["player_id"] for p in players],
+            )
+        )
         if m["ended_at"] is not None:
-            results = [{k: p[k] for k in ("player_id", "team", "kills", "deaths", "assists")}
-                       | {"won": bool(p["won"])} for p in players]  # fmt: skip
+            results = [
+                {k: p[k] for k in ("player_id", "team", "kills", "deaths", "assists")}
+                | {"won": bool(p["won"])}
+                for p in players
+            ]
             duration = int((m["ended_at"] - m["started_at"]).total_seconds())
-            events.append(event("match_finished", m["ended_at"], match_id=m["match_id"],
-                                winning_team=m["winning_team"], duration_s=duration,
-                                results=results))  # fmt: skip
+            events.append(
+                event(
+                    "match_finished",
+                    m["ended_at"],
+                    match_id=m["match_id"],
+                    winning_team=m["winning_team"],
+                    duration_s=duration,
+                    results=results,
+                )
+            )
     plan_of = {r["subscription_id"]: r["plan_id"] for r in tables["subscriptions"].to_pylist()}
     for p in tables["payments"].to_pylist():
         if p["status"] == "paid":
-            events.append(event("purchase", p["created_at"], player_id=p["player_id"],
-                                payment_id=p["payment_id"], subscription_id=p["subscription_id"],
-                                plan_id=plan_of.get(p["subscription_id"], "monthly"),
-                                amount_brl=str(p["amount_brl"]), method=p["method"]))  # fmt: skip
+            events.append(
+                event(
+                    "purchase",
+                    p["created_at"],
+                    player_id=p["player_id"],
+                    payment_id=p["payment_id"],
+                    subscription_id=p["subscription_id"],
+                    plan_id=plan_of.get(p["subscription_id"], "monthly"),
+                    amount_brl=str(p["amount_brl"]),
+                    method=p["method"],
+                )
+            )
     events.sort(key=lambda e: (e["event_time"], e["event_id"]))
     return events
 
