@@ -283,3 +283,41 @@ def bench_firehose(
         Figure("firehose delivered (validate + S3)", "events/s", delivered),
         Figure("firehose end to end", "events/s", end_to_end, ">= 20,000 events/s"),
     ]
+
+
+def bench_engines(
+    *, repeat: int = 3, scale: float = 1.0, progress: Progress = print
+) -> list[Figure]:
+    """The medallion jobs at ``scale`` over local Parquet: Sail against local JVM Spark."""
+    from sandbox.app import generator
+
+    if shutil.which("java") is None:
+        progress("engines: skipped, no `java` on PATH for local JVM Spark")
+        return []
+    work = Path(tempfile.mkdtemp(prefix="sandbox-bench-engines-"))
+    generator.export(work / "input", scale=scale, seed=42)
+    times: dict[str, list[float]] = {"sail": [], "jvm": []}
+    walls: dict[str, list[float]] = {"sail": [], "jvm": []}
+    try:
+        for i in range(repeat):
+            for engine in ("sail", "jvm"):
+                t0 = time.perf_counter()
+                proc = subprocess.run(
+                    [sys.executable, "-m", "sandbox.jobs.local_run", "--engine", engine,
+                     "--input", str(work / "input"), "--output", str(work / engine)],
+                    capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                walls[engine].append(time.perf_counter() - t0)
+                times[engine].append(json.loads(proc.stdout)["timings"]["total"])
+            progress(f"run {i + 1}/{repeat}: jobs sail {times['sail'][-1]:.2f}s, "
+                     f"jvm {times['jvm'][-1]:.2f}s")  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ratio = [j / s for s, j in zip(times["sail"], times["jvm"], strict=True)]
+    return [
+        Figure(f"bronze->gold jobs on Sail (scale {scale:g})", "s", times["sail"]),
+        Figure(f"bronze->gold jobs on JVM Spark (scale {scale:g})", "s", times["jvm"]),
+        Figure("JVM time / Sail time (jobs only)", "x", ratio, ">= 10x"),
+        Figure("Sail wall incl. engine start", "s", walls["sail"]),
+        Figure("JVM wall incl. engine start", "s", walls["jvm"]),
+    ]

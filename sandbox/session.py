@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import warnings
 from typing import TYPE_CHECKING
 
 from sandbox.services.base import SandboxError, tcp_answers
@@ -53,5 +54,6 @@ def _stop_quietly(spark: SparkSession, host: str, port: int) -> None:
     if not tcp_answers(host, port, timeout=1):
         # The server is gone: release calls would only be retried in vain.
         spark.client.set_retry_policies([DefaultPolicy(max_retries=0)])
-    with contextlib.suppress(Exception):
+    with warnings.catch_warnings(), contextlib.suppress(Exception):
+        warnings.simplefilter("ignore")  # RETRIES_EXCEEDED for a server already gone
         spark.stop()
