@@ -403,7 +403,8 @@ def report() -> None:
 def bench(
     repeat: Annotated[int, typer.Option(help="Measurements per figure.")] = 3,
     only: Annotated[
-        list[str] | None, typer.Option(help="Run only these groups: stack, dms, firehose, engines.")
+        list[str] | None,
+        typer.Option(help="Run only these groups: stack, dms, firehose, engines, demo."),
     ] = None,
     json_path: Annotated[
         Path, typer.Option("--json", help="Where to write the figures as JSON.")
@@ -413,7 +414,7 @@ def bench(
     from sandbox import bench as b
 
     groups = {"stack": b.bench_stack, "dms": b.bench_dms, "firehose": b.bench_firehose,
-              "engines": b.bench_engines}  # fmt: skip
+              "engines": b.bench_engines, "demo": b.bench_demo}  # fmt: skip
     chosen = only or list(groups)
     unknown = set(chosen) - set(groups)
     if unknown:
