@@ -35,7 +35,9 @@ def _settings(profile: Profile | None) -> Settings:
 
 def _stack(settings: Settings):
     if settings.profile == "compose":
-        raise _fail(SandboxError("the compose profile is not built yet; use --profile embedded"))
+        from sandbox.compose import ComposeStack
+
+        return ComposeStack(settings)
     from sandbox.stack import EmbeddedStack
 
     return EmbeddedStack(settings)
