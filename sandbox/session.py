@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+_SESSIONS: dict[str, SparkSession] = {}
+
+
 class SparkNotRunningError(SandboxError):
     """The Spark Connect server of the active profile does not answer."""
 
@@ -38,7 +41,13 @@ def spark_session(settings: Settings) -> SparkSession:
     from pyspark.sql import SparkSession
     from pyspark.sql.connect.client.retries import DefaultPolicy
 
-    spark = SparkSession.builder.remote(settings.spark_remote).getOrCreate()
+    cached = _SESSIONS.get(settings.spark_remote)
+    if cached is not None and not cached.is_stopped:
+        return cached
+    # create(), not getOrCreate(): the latter hands back whatever session exists,
+    # even one connected to another server.
+    spark = SparkSession.builder.remote(settings.spark_remote).create()
+    _SESSIONS[settings.spark_remote] = spark
     # The client's default policy retries an unreachable server for ten minutes; a
     # local engine that does not answer for half a minute is down, not busy.
     spark.client.set_retry_policies([DefaultPolicy(max_retries=8, max_backoff=5000)])
