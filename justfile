@@ -26,6 +26,10 @@ fmt:
     uv run ruff format .
     uv run ruff check --fix .
 
+# Start the stack if needed and open JupyterLab on the notebooks
+lab:
+    uv run python -m sandbox.lab
+
 # Start the services
 up *ARGS:
     uv run sandbox up {{ARGS}}
