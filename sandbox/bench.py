@@ -93,15 +93,7 @@ def bench_settings(home: Path) -> Settings:
 
 
 def _cli_env(s: Settings) -> dict[str, str]:
-    return os.environ | {
-        "SANDBOX_HOME": str(s.home),
-        "SANDBOX_POSTGRES_PORT": str(s.postgres_port),
-        "SANDBOX_S3_PORT": str(s.s3_port),
-        "SANDBOX_SEAWEED_MASTER_PORT": str(s.seaweed_master_port),
-        "SANDBOX_SEAWEED_VOLUME_PORT": str(s.seaweed_volume_port),
-        "SANDBOX_SEAWEED_FILER_PORT": str(s.seaweed_filer_port),
-        "SANDBOX_SPARK_PORT": str(s.spark_port),
-    }
+    return os.environ | s.as_env()
 
 
 def _timed_cli(args: list[str], env: dict[str, str]) -> float:

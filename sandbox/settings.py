@@ -179,6 +179,23 @@ class Settings(BaseSettings):
             "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
         }
 
+    def as_env(self) -> dict[str, str]:
+        """This home and its ports as ``SANDBOX_*`` variables, for a child CLI or kernel."""
+        names = [
+            "home",
+            "postgres_port",
+            "s3_port",
+            "seaweed_master_port",
+            "seaweed_volume_port",
+            "seaweed_filer_port",
+            "spark_port",
+            "app_db",
+        ]
+        env = {f"SANDBOX_{n.upper()}": str(getattr(self, n)) for n in names}
+        for field in ("slot_name", "publication", "bucket_folder"):
+            env[f"SANDBOX_DMS__{field.upper()}"] = str(getattr(self.dms, field))
+        return env
+
     def raw_uri(self, *parts: str) -> str:
         return "/".join([f"s3://{self.raw_bucket}", *parts])
 

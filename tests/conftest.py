@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,15 +57,21 @@ def isolated_settings(home: Path, **overrides) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    """A started embedded stack, private to the test module, stopped afterwards."""
-    settings = isolated_settings(tmp_path_factory.mktemp("home"))
-    stack = EmbeddedStack(settings)
+def running_stack() -> Iterator[EmbeddedStack]:
+    """A started embedded stack, private to the test module, stopped afterwards.
+
+    Its home is not under pytest's temp root: a second pytest session started
+    meanwhile resets that root to mode 700, which would lock Postgres (running as its
+    own user) out of its data directory.
+    """
+    home = Path(tempfile.mkdtemp(prefix="sandbox-test-"))
+    stack = EmbeddedStack(isolated_settings(home))
     stack.up()
     try:
         yield stack
     finally:
         stack.down()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

@@ -26,15 +26,7 @@ pytestmark = pytest.mark.slow
 
 def _env(settings) -> dict[str, str]:
     """The environment that points the CLI at ``settings``."""
-    return {
-        "SANDBOX_HOME": str(settings.home),
-        "SANDBOX_POSTGRES_PORT": str(settings.postgres_port),
-        "SANDBOX_S3_PORT": str(settings.s3_port),
-        "SANDBOX_SEAWEED_MASTER_PORT": str(settings.seaweed_master_port),
-        "SANDBOX_SEAWEED_VOLUME_PORT": str(settings.seaweed_volume_port),
-        "SANDBOX_SEAWEED_FILER_PORT": str(settings.seaweed_filer_port),
-        "SANDBOX_SPARK_PORT": str(settings.spark_port),
-    }
+    return settings.as_env()
 
 
 def _status(runner: CliRunner, env: dict[str, str]) -> dict:

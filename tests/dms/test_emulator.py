@@ -20,20 +20,13 @@ import pytest
 from sandbox.app.simulator import Simulator
 from sandbox.dms.emulator import DmsSourceError, DmsTask
 from sandbox.dms.replay import raw_table_files, read_raw, replay
+from sandbox.jobs.lake import SOURCE_KEYS
 from sandbox.services.s3 import s3_client
 from sandbox.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-KEYS = {
-    "plans": ["plan_id"],
-    "players": ["player_id"],
-    "subscriptions": ["subscription_id"],
-    "payments": ["payment_id"],
-    "lobbies": ["lobby_id"],
-    "matches": ["match_id"],
-    "match_players": ["match_id", "player_id"],
-}
+KEYS = SOURCE_KEYS
 
 
 def simulate(settings: Settings, changes: int, seed: int) -> None:
@@ -195,18 +188,7 @@ def test_unsupported_type_is_written_as_string_with_a_warning(
 
 
 def _ingest_env(settings: Settings) -> dict[str, str]:
-    d = settings.dms
-    return os.environ | {
-        "SANDBOX_HOME": str(settings.home),
-        "SANDBOX_POSTGRES_PORT": str(settings.postgres_port),
-        "SANDBOX_S3_PORT": str(settings.s3_port),
-        "SANDBOX_SPARK_PORT": str(settings.spark_port),
-        "SANDBOX_APP_DB": settings.app_db,
-        "SANDBOX_DMS__SLOT_NAME": d.slot_name,
-        "SANDBOX_DMS__PUBLICATION": d.publication,
-        "SANDBOX_DMS__BUCKET_FOLDER": d.bucket_folder,
-        "SANDBOX_DMS__MAX_BATCH_CHANGES": "150",
-    }
+    return os.environ | settings.as_env() | {"SANDBOX_DMS__MAX_BATCH_CHANGES": "150"}
 
 
 def test_kill_9_at_random_points_loses_and_doubles_nothing(source: Settings) -> None:

@@ -9,25 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date, datetime
-from decimal import Decimal
 
 import pytest
 
 from sandbox.jobs.gold import GOLD_TABLES, build_gold
+from sandbox.jobs.local_run import jsonable
 from sandbox.jobs.silver import build_silver
 
 from .conftest import SAMPLES
 
 EXPECTED = SAMPLES / "expected_gold"
-
-
-def jsonable(value):
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
 
 
 def rows_of(df) -> list[dict]:

@@ -49,16 +49,7 @@ def test_outputs_are_stripped_in_git(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def stack_env(running_stack: EmbeddedStack):
-    s = running_stack.settings
-    env = {
-        "SANDBOX_HOME": str(s.home),
-        "SANDBOX_POSTGRES_PORT": str(s.postgres_port),
-        "SANDBOX_S3_PORT": str(s.s3_port),
-        "SANDBOX_SEAWEED_MASTER_PORT": str(s.seaweed_master_port),
-        "SANDBOX_SEAWEED_VOLUME_PORT": str(s.seaweed_volume_port),
-        "SANDBOX_SEAWEED_FILER_PORT": str(s.seaweed_filer_port),
-        "SANDBOX_SPARK_PORT": str(s.spark_port),
-    }
+    env = running_stack.settings.as_env()
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     yield env
