@@ -302,16 +302,17 @@ def run_tasks(
         chosen = select(tasks)
         with Progress(console=console, transient=False) as bar:
             job = bar.add_task("pipeline", total=len(chosen))
+            started: list[str] = []
 
             def on_task(task) -> None:
+                if started:
+                    bar.advance(job)  # the previous task is done
+                started.append(task.name)
                 bar.update(job, description=f"{task.name}: {task.doc}")
 
-            def progress(message: str) -> None:
-                bar.console.print(f"  {message}")
-                bar.advance(job, 0)
-
-            run = run_pipeline(settings, tasks, progress=progress,
-                               on_task=lambda t: (on_task(t), bar.advance(job, 0)))  # fmt: skip
+            run = run_pipeline(
+                settings, tasks, progress=lambda m: bar.console.print(f"  {m}"), on_task=on_task
+            )
             bar.update(job, completed=len(chosen), description="pipeline done")
     except SandboxError as exc:
         raise _fail(exc) from exc

@@ -130,3 +130,18 @@ def test_report_renders_in_headless_chromium(demo, tmp_path: Path) -> None:
 
     colors = Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)
     assert colors is not None and len(colors) > 20, "the screenshot is blank"
+
+
+def test_cli_runs_one_task_and_names_unknown_ones(demo) -> None:
+    from typer.testing import CliRunner
+
+    from sandbox.cli import app
+
+    settings, _, _ = demo
+    runner = CliRunner()
+    result = runner.invoke(app, ["run", "gold"], env=settings.as_env())
+    assert result.exit_code == 0, result.output
+    assert "gold leaderboard" in result.output and "pipeline run" in result.output
+    bad = runner.invoke(app, ["run", "platinum"], env=settings.as_env())
+    assert bad.exit_code == 1
+    assert "unknown task 'platinum'" in bad.output and "silver" in bad.output

@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -555,8 +555,3 @@ class DmsTask:
             if meta.get("x-amz-meta-dms-first-lsn") == first_lsn:
                 return key
         raise DmsSourceError(f"dms: more than 1000 CDC objects for {tb.table} in one millisecond")
-
-
-def iter_raw_keys(s3: Minio, bucket: str, prefix: str) -> Iterator[str]:
-    for obj in s3.list_objects(bucket, prefix=prefix, recursive=True):
-        yield obj.object_name
