@@ -98,8 +98,9 @@ def _cli_env(s: Settings) -> dict[str, str]:
 
 def _timed_cli(args: list[str], env: dict[str, str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "sandbox", *args], env=env, check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "sandbox", *args], env=env, check=True, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - t0
 
 
@@ -194,8 +195,10 @@ def bench_dms(
                 t0 = time.perf_counter()
                 report = task.run()
                 throughput.append(report.changes / (time.perf_counter() - t0))
-                progress(f"cdc run {i + 1}/{repeat}: {report.changes} changes, "
-                         f"{throughput[-1]:,.0f} changes/s")  # fmt: skip
+                progress(
+                    f"cdc run {i + 1}/{repeat}: {report.changes} changes, "
+                    f"{throughput[-1]:,.0f} changes/s"
+                )
             for i in range(repeat):
                 stop = threading.Event()
                 result = {}
@@ -213,8 +216,10 @@ def bench_dms(
                 lat = result["report"].latencies_s
                 p50.append(_percentile(lat, 0.5))
                 p95.append(_percentile(lat, 0.95))
-                progress(f"follow run {i + 1}/{repeat}: {len(lat)} commits, "
-                         f"p50 {p50[-1]:.2f}s, p95 {p95[-1]:.2f}s")  # fmt: skip
+                progress(
+                    f"follow run {i + 1}/{repeat}: {len(lat)} commits, "
+                    f"p50 {p50[-1]:.2f}s, p95 {p95[-1]:.2f}s"
+                )
     finally:
         stack.down()
         shutil.rmtree(home, ignore_errors=True)
@@ -249,8 +254,12 @@ def bench_firehose(
             generator.seed(conn, scale=1, seed=42)
             pool = IdPool(conn)
         for i in range(repeat):
-            batch = [e for e, _ in zip(synthetic_events(pool, random.Random(i)),
-                                       range(events), strict=False)]  # fmt: skip
+            batch = [
+                e
+                for e, _ in zip(
+                    synthetic_events(pool, random.Random(i)), range(events), strict=False
+                )
+            ]
             pub = publisher(s)
             t0 = time.perf_counter()
             for j in range(0, len(batch), 500):
@@ -265,8 +274,10 @@ def bench_firehose(
             accepted.append(events / t_accept)
             delivered.append(events / t_deliver)
             end_to_end.append(events / (t_accept + t_deliver))
-            progress(f"run {i + 1}/{repeat}: accepted {accepted[-1]:,.0f}/s, delivered "
-                     f"{delivered[-1]:,.0f}/s, end to end {end_to_end[-1]:,.0f}/s")  # fmt: skip
+            progress(
+                f"run {i + 1}/{repeat}: accepted {accepted[-1]:,.0f}/s, delivered "
+                f"{delivered[-1]:,.0f}/s, end to end {end_to_end[-1]:,.0f}/s"
+            )
     finally:
         stack.down()
         shutil.rmtree(home, ignore_errors=True)
@@ -295,14 +306,27 @@ def bench_engines(
             for engine in ("sail", "jvm"):
                 t0 = time.perf_counter()
                 proc = subprocess.run(
-                    [sys.executable, "-m", "sandbox.jobs.local_run", "--engine", engine,
-                     "--input", str(work / "input"), "--output", str(work / engine)],
-                    capture_output=True, text=True, check=True,
-                )  # fmt: skip
+                    [
+                        sys.executable,
+                        "-m",
+                        "sandbox.jobs.local_run",
+                        "--engine",
+                        engine,
+                        "--input",
+                        str(work / "input"),
+                        "--output",
+                        str(work / engine),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 walls[engine].append(time.perf_counter() - t0)
                 times[engine].append(json.loads(proc.stdout)["timings"]["total"])
-            progress(f"run {i + 1}/{repeat}: jobs sail {times['sail'][-1]:.2f}s, "
-                     f"jvm {times['jvm'][-1]:.2f}s")  # fmt: skip
+            progress(
+                f"run {i + 1}/{repeat}: jobs sail {times['sail'][-1]:.2f}s, "
+                f"jvm {times['jvm'][-1]:.2f}s"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ratio = [j / s for s, j in zip(times["sail"], times["jvm"], strict=True)]
@@ -350,8 +374,10 @@ def bench_demo(*, repeat: int = 3, scale: float = 1.0, progress: Progress = prin
             walls.append(wall)
             peaks.append(peak)
             second_walls.append(second)
-            progress(f"run {i + 1}/{repeat}: demo {wall:.1f}s (peak {peak:.0f} MB), "
-                     f"second run {second:.1f}s")  # fmt: skip
+            progress(
+                f"run {i + 1}/{repeat}: demo {wall:.1f}s (peak {peak:.0f} MB), "
+                f"second run {second:.1f}s"
+            )
         finally:
             EmbeddedStack(s).down()
             shutil.rmtree(home, ignore_errors=True)
@@ -360,3 +386,170 @@ def bench_demo(*, repeat: int = 3, scale: float = 1.0, progress: Progress = prin
         Figure(f"demo peak memory, all processes (scale {scale:g})", "MB", peaks, "< 2,000 MB"),
         Figure("demo second run (incremental, from stopped)", "s", second_walls),
     ]
+
+
+def bench_reference(
+    *, repeat: int = 3, scale: float = 1.0, progress: Progress = print
+) -> list[Figure]:
+    """Gold on Sail against DuckDB and Polars over the same silver Parquet; results equal."""
+    from sandbox.app import generator
+    from sandbox.bench_reference import duckdb_gold, normalize_spark, polars_gold
+
+    work = Path(tempfile.mkdtemp(prefix="sandbox-bench-ref-"))
+    generator.export(work / "input", scale=scale, seed=42)
+    times: dict[str, list[float]] = {"sail": [], "duckdb": [], "polars": []}
+    try:
+        for i in range(repeat):
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "sandbox.jobs.local_run",
+                    "--engine",
+                    "sail",
+                    "--input",
+                    str(work / "input"),
+                    "--output",
+                    str(work / "out"),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            result = json.loads(proc.stdout)
+            times["sail"].append(result["timings"]["gold"])
+            expected = normalize_spark(result["gold"])
+            for name, fn in (("duckdb", duckdb_gold), ("polars", polars_gold)):
+                t0 = time.perf_counter()
+                got = fn(work / "out" / "silver", work / name)  # compute + write, as Sail
+                times[name].append(time.perf_counter() - t0)
+                wrong = [m for m in expected if got[m] != expected[m]]
+                if wrong:
+                    raise RuntimeError(f"bench: {name} disagrees with Sail on {wrong}")
+            progress(
+                f"run {i + 1}/{repeat}: gold sail {times['sail'][-1]:.2f}s, duckdb "
+                f"{times['duckdb'][-1]:.2f}s, polars {times['polars'][-1]:.2f}s "
+                "(results equal)"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    best = [min(d, p) for d, p in zip(times["duckdb"], times["polars"], strict=True)]
+    ratio = [s / b for s, b in zip(times["sail"], best, strict=True)]
+    return [
+        Figure(f"gold marts on Sail (scale {scale:g}, write + read back)", "s", times["sail"]),
+        Figure(f"gold marts on DuckDB (scale {scale:g}, write)", "s", times["duckdb"]),
+        Figure(f"gold marts on Polars (scale {scale:g}, write)", "s", times["polars"]),
+        Figure("Sail / faster of DuckDB and Polars", "x", ratio, "<= 2x"),
+    ]
+
+
+def lake_sizes_mb(settings: Settings) -> dict[str, float]:
+    """Bytes on the S3 server per layer (raw, bronze, silver, gold), in MB."""
+    from sandbox.services.s3 import s3_client
+
+    s3 = s3_client(settings)
+    sizes = {"raw": 0, "bronze": 0, "silver": 0, "gold": 0}
+    for o in s3.list_objects(settings.raw_bucket, recursive=True):
+        sizes["raw"] += o.size
+    for layer in ("bronze", "silver", "gold"):
+        for o in s3.list_objects(settings.lake_bucket, prefix=f"{layer}/", recursive=True):
+            sizes[layer] += o.size
+    return {k: round(v / 1e6, 2) for k, v in sizes.items()}
+
+
+def bench_scaling(
+    *,
+    repeat: int = 1,
+    scales: tuple[float, ...] = (1, 4, 16),
+    changes: int = 10_000,
+    progress: Progress = print,
+    chart: Path = Path("bench-results/scaling.png"),
+) -> list[Figure]:
+    """The demo at several scales: wall, peak memory, per-task times, size per layer; a chart."""
+    rows = []
+    figures = []
+    for scale in scales:
+        walls, peaks = [], []
+        for i in range(repeat):
+            home = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
+            s = bench_settings(home)
+            try:
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "sandbox",
+                    "demo",
+                    "--scale",
+                    str(scale),
+                    "--changes",
+                    str(changes),
+                ]
+                wall, peak = _sample_peak_rss(
+                    subprocess.Popen(argv, env=_cli_env(s), stdout=subprocess.DEVNULL)
+                )
+                walls.append(wall)
+                peaks.append(peak)
+                tasks = {
+                    t["name"]: t["seconds"]
+                    for t in json.loads((home / "runs" / "last.json").read_text())["tasks"]
+                }
+                sizes = lake_sizes_mb(s)
+                progress(
+                    f"scale {scale:g} run {i + 1}/{repeat}: {wall:.1f}s, peak {peak:.0f} MB, "
+                    f"tasks {tasks}, MB per layer {sizes}"
+                )
+            finally:
+                EmbeddedStack(s).down()
+                shutil.rmtree(home, ignore_errors=True)
+        rows.append(
+            {
+                "scale": scale,
+                "wall_s": statistics.median(walls),
+                "peak_mb": statistics.median(peaks),
+                "tasks": tasks,
+                "sizes_mb": sizes,
+            }
+        )
+        figures += [
+            Figure(f"demo wall at scale {scale:g} ({changes} changes)", "s", walls),
+            Figure(f"demo peak memory at scale {scale:g}", "MB", peaks),
+        ]
+        for task in ("bronze", "silver", "gold", "warehouse"):
+            figures.append(Figure(f"{task} at scale {scale:g}", "s", [tasks[task]]))
+        for layer, mb in sizes.items():
+            figures.append(Figure(f"{layer} size at scale {scale:g}", "MB", [mb]))
+    growth = rows[-1]["peak_mb"] / rows[0]["peak_mb"]
+    figures.append(
+        Figure(f"peak memory scale {scales[-1]:g} / scale {scales[0]:g}", "x", [growth], "< 4x")
+    )
+    _scaling_chart(rows, chart)
+    progress(f"chart: {chart}")
+    return figures
+
+
+def _scaling_chart(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scales = [r["scale"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for task in ("bronze", "silver", "gold", "warehouse"):
+        axes[0].plot(scales, [r["tasks"][task] for r in rows], marker="o", label=task)
+    axes[0].set(title="time per task (s)", xlabel="scale", xscale="log")
+    axes[0].legend()
+    axes[1].plot(scales, [r["peak_mb"] for r in rows], marker="o", label="peak memory")
+    axes[1].plot(
+        scales, [rows[0]["peak_mb"] * s / scales[0] for s in scales], ls="--", label="linear growth"
+    )
+    axes[1].set(title="demo peak memory (MB)", xlabel="scale", xscale="log", yscale="log")
+    axes[1].legend()
+    for layer in ("raw", "bronze", "silver", "gold"):
+        axes[2].plot(scales, [r["sizes_mb"][layer] for r in rows], marker="o", label=layer)
+    axes[2].set(title="size on S3 per layer (MB)", xlabel="scale", xscale="log", yscale="log")
+    axes[2].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

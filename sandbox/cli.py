@@ -407,7 +407,7 @@ def bench(
     repeat: Annotated[int, typer.Option(help="Measurements per figure.")] = 3,
     only: Annotated[
         list[str] | None,
-        typer.Option(help="Run only these groups: stack, dms, firehose, engines, demo."),
+        typer.Option(help="Groups: stack, dms, firehose, engines, demo, reference, scaling."),
     ] = None,
     json_path: Annotated[
         Path, typer.Option("--json", help="Where to write the figures as JSON.")
@@ -417,7 +417,8 @@ def bench(
     from sandbox import bench as b
 
     groups = {"stack": b.bench_stack, "dms": b.bench_dms, "firehose": b.bench_firehose,
-              "engines": b.bench_engines, "demo": b.bench_demo}  # fmt: skip
+              "engines": b.bench_engines, "demo": b.bench_demo,
+              "reference": b.bench_reference, "scaling": b.bench_scaling}  # fmt: skip
     chosen = only or list(groups)
     unknown = set(chosen) - set(groups)
     if unknown:
