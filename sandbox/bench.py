@@ -392,6 +392,9 @@ def bench_reference(
     *, repeat: int = 3, scale: float = 1.0, progress: Progress = print
 ) -> list[Figure]:
     """Gold on Sail against DuckDB and Polars over the same silver Parquet; results equal."""
+    import duckdb  # noqa: F401 - imported here so no run times the import
+    import polars  # noqa: F401
+
     from sandbox.app import generator
     from sandbox.bench_reference import duckdb_gold, normalize_spark, polars_gold
 
