@@ -288,6 +288,27 @@ def bench_firehose(
     ]
 
 
+def local_run(engine: str, input_dir: Path, output_dir: Path) -> dict:
+    """``python -m sandbox.jobs.local_run`` in a fresh process; its JSON result."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sandbox.jobs.local_run",
+            "--engine",
+            engine,
+            "--input",
+            str(input_dir),
+            "--output",
+            str(output_dir),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
 def bench_engines(
     *, repeat: int = 3, scale: float = 1.0, progress: Progress = print
 ) -> list[Figure]:
@@ -305,24 +326,9 @@ def bench_engines(
         for i in range(repeat):
             for engine in ("sail", "jvm"):
                 t0 = time.perf_counter()
-                proc = subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "sandbox.jobs.local_run",
-                        "--engine",
-                        engine,
-                        "--input",
-                        str(work / "input"),
-                        "--output",
-                        str(work / engine),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
+                result = local_run(engine, work / "input", work / engine)
                 walls[engine].append(time.perf_counter() - t0)
-                times[engine].append(json.loads(proc.stdout)["timings"]["total"])
+                times[engine].append(result["timings"]["total"])
             progress(
                 f"run {i + 1}/{repeat}: jobs sail {times['sail'][-1]:.2f}s, "
                 f"jvm {times['jvm'][-1]:.2f}s"
@@ -403,23 +409,7 @@ def bench_reference(
     times: dict[str, list[float]] = {"sail": [], "duckdb": [], "polars": []}
     try:
         for i in range(repeat):
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "sandbox.jobs.local_run",
-                    "--engine",
-                    "sail",
-                    "--input",
-                    str(work / "input"),
-                    "--output",
-                    str(work / "out"),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            result = json.loads(proc.stdout)
+            result = local_run("sail", work / "input", work / "out")
             times["sail"].append(result["timings"]["gold"])
             expected = normalize_spark(result["gold"])
             for name, fn in (("duckdb", duckdb_gold), ("polars", polars_gold)):

@@ -22,6 +22,17 @@ SILVER = [
     "player_events",
 ]
 
+# Every month from the first subscription to the last start or cancellation.
+MONTHS = """
+        with b as (
+          select min(date_trunc('month', started_at))::date as lo,
+                 max(greatest(date_trunc('month', started_at),
+                     coalesce(date_trunc('month', cancelled_at),
+                              date_trunc('month', started_at))))::date as hi
+          from fct_subscription),
+        months as (
+          select unnest(generate_series(lo, hi, interval 1 month))::date as month from b)"""
+
 DUCKDB_SQL = {
     "daily_active_players": """
         with acts as (
@@ -50,28 +61,16 @@ DUCKDB_SQL = {
                sum(case when payment_status = 'refunded' then amount_brl else 0 end)
                  ::decimal(14,2) as refunds_brl
         from fct_payment p left join fct_subscription s using (subscription_id) group by 1, 2""",
-    "mrr_by_plan_monthly": """
-        with b as (
-          select min(date_trunc('month', started_at))::date as lo,
-                 max(greatest(date_trunc('month', started_at),
-                     coalesce(date_trunc('month', cancelled_at),
-                              date_trunc('month', started_at))))::date as hi
-          from fct_subscription),
-        months as (select unnest(generate_series(lo, hi, interval 1 month))::date as month from b)
+    "mrr_by_plan_monthly": MONTHS
+    + """
         select m.month, s.plan_id, count(*) as active_subscriptions,
                sum(s.monthly_value_brl)::decimal(14,2) as mrr_brl
         from months m cross join fct_subscription s
         where s.started_at::date <= last_day(m.month)
           and (s.cancelled_at is null or s.cancelled_at::date > last_day(m.month))
         group by 1, 2""",
-    "subscription_churn_monthly": """
-        with b as (
-          select min(date_trunc('month', started_at))::date as lo,
-                 max(greatest(date_trunc('month', started_at),
-                     coalesce(date_trunc('month', cancelled_at),
-                              date_trunc('month', started_at))))::date as hi
-          from fct_subscription),
-        months as (select unnest(generate_series(lo, hi, interval 1 month))::date as month from b)
+    "subscription_churn_monthly": MONTHS
+    + """
         select m.month, count(*) as active_at_start,
                sum(case when s.cancelled_at is not null
                          and date_trunc('month', s.cancelled_at)::date = m.month

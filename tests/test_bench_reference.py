@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from sandbox.bench import local_run
 from sandbox.bench_reference import duckdb_gold, normalize_spark, polars_gold
 
 SAMPLES = Path(__file__).parents[1] / "data_samples"
@@ -17,24 +15,7 @@ SAMPLES = Path(__file__).parents[1] / "data_samples"
 @pytest.fixture(scope="module")
 def sail_run(tmp_path_factory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("sail")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sandbox.jobs.local_run",
-            "--engine",
-            "sail",
-            "--input",
-            str(SAMPLES),
-            "--output",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
-    return normalize_spark(json.loads(proc.stdout)["gold"]), out / "silver"
+    return normalize_spark(local_run("sail", SAMPLES, out)["gold"]), out / "silver"
 
 
 @pytest.mark.parametrize("engine", [duckdb_gold, polars_gold], ids=["duckdb", "polars"])
