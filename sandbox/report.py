@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
 from sandbox.events.schemas import STREAMS
 from sandbox.jobs.gold import GOLD_TABLES
@@ -121,8 +122,8 @@ def _query(conn: psycopg.Connection, q: str) -> list[tuple]:
 def _delta_rows(settings: Settings, path: str) -> int | None:
     try:
         dt = DeltaTable(path, storage_options=settings.s3_storage_options())
-    except Exception:
-        return None
+    except TableNotFoundError:
+        return None  # a layer not built yet is shown as "-"
     return dt.to_pyarrow_dataset().count_rows()
 
 
