@@ -16,7 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -92,6 +93,18 @@ def bench_settings(home: Path) -> Settings:
     )
 
 
+@contextmanager
+def private_home() -> Iterator[Settings]:
+    """Settings for a throw-away home on free ports; its stack is stopped and wiped after."""
+    home = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
+    settings = bench_settings(home)
+    try:
+        yield settings
+    finally:
+        EmbeddedStack(settings).down()  # a no-op unless a step failed before `down`
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def _cli_env(s: Settings) -> dict[str, str]:
     return os.environ | s.as_env()
 
@@ -125,10 +138,8 @@ def bench_stack(
     """Cold ``sandbox up`` (fresh home), ``down``, and idle memory of the whole stack."""
     up_s, down_s, idle_mb = [], [], []
     for i in range(repeat):
-        home = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
-        s = bench_settings(home)
-        env = _cli_env(s)
-        try:
+        with private_home() as s:
+            env = _cli_env(s)
             up_s.append(_timed_cli(["up"], env))
             time.sleep(idle_s)
             idle_mb.append(stack_memory_mb(EmbeddedStack(s)))
@@ -137,9 +148,6 @@ def bench_stack(
                 f"run {i + 1}/{repeat}: up {up_s[-1]:.1f}s, idle {idle_mb[-1]:.0f} MB, "
                 f"down {down_s[-1]:.1f}s"
             )
-        finally:
-            EmbeddedStack(s).down()  # a no-op unless a step above failed
-            shutil.rmtree(home, ignore_errors=True)
     return [
         Figure("stack cold up", "s", up_s, "< 10 s"),
         Figure("stack down", "s", down_s, "< 15 s"),
@@ -177,13 +185,11 @@ def bench_dms(
     from sandbox.app.simulator import Simulator
     from sandbox.dms.emulator import DmsTask
 
-    home = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
-    s = bench_settings(home)
-    stack = EmbeddedStack(s)
-    throughput: list[float] = []
-    p50: list[float] = []
-    p95: list[float] = []
-    try:
+    with private_home() as s:
+        stack = EmbeddedStack(s)
+        throughput: list[float] = []
+        p50: list[float] = []
+        p95: list[float] = []
         stack.up()
         with psycopg.connect(s.postgres_url(), autocommit=True) as conn:
             generator.seed(conn, scale=1, seed=42)
@@ -220,9 +226,6 @@ def bench_dms(
                     f"follow run {i + 1}/{repeat}: {len(lat)} commits, "
                     f"p50 {p50[-1]:.2f}s, p95 {p95[-1]:.2f}s"
                 )
-    finally:
-        stack.down()
-        shutil.rmtree(home, ignore_errors=True)
     interval = s.dms.cdc_max_batch_interval_s
     return [
         Figure("dms cdc throughput", "changes/s", throughput, ">= 20,000 changes/s"),
@@ -243,12 +246,10 @@ def bench_firehose(
     from sandbox.events.sns import delivery_streams, publisher
     from sandbox.events.traffic import IdPool, synthetic_events
 
-    home = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
-    s = bench_settings(home)
-    s.firehose.buffer_size_mib = 64
-    stack = EmbeddedStack(s)
-    accepted, delivered, end_to_end = [], [], []
-    try:
+    with private_home() as s:
+        s.firehose.buffer_size_mib = 64
+        stack = EmbeddedStack(s)
+        accepted, delivered, end_to_end = [], [], []
         stack.up()
         with psycopg.connect(s.postgres_url(), autocommit=True) as conn:
             generator.seed(conn, scale=1, seed=42)
@@ -278,9 +279,6 @@ def bench_firehose(
                 f"run {i + 1}/{repeat}: accepted {accepted[-1]:,.0f}/s, delivered "
                 f"{delivered[-1]:,.0f}/s, end to end {end_to_end[-1]:,.0f}/s"
             )
-    finally:
-        stack.down()
-        shutil.rmtree(home, ignore_errors=True)
     return [
         Figure("firehose accepted (publish + spool)", "events/s", accepted),
         Figure("firehose delivered (validate + S3)", "events/s", delivered),
@@ -368,10 +366,8 @@ def bench_demo(*, repeat: int = 3, scale: float = 1.0, progress: Progress = prin
     """``sandbox demo`` from services stopped (fresh home) to report written."""
     walls, peaks, second_walls = [], [], []
     for i in range(repeat):
-        home = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
-        s = bench_settings(home)
-        env = _cli_env(s)
-        try:
+        with private_home() as s:
+            env = _cli_env(s)
             argv = [sys.executable, "-m", "sandbox", "demo", "--scale", str(scale)]
             out = subprocess.DEVNULL
             wall, peak = _sample_peak_rss(subprocess.Popen(argv, env=env, stdout=out))
@@ -384,9 +380,6 @@ def bench_demo(*, repeat: int = 3, scale: float = 1.0, progress: Progress = prin
                 f"run {i + 1}/{repeat}: demo {wall:.1f}s (peak {peak:.0f} MB), "
                 f"second run {second:.1f}s"
             )
-        finally:
-            EmbeddedStack(s).down()
-            shutil.rmtree(home, ignore_errors=True)
     return [
         Figure(f"demo wall, services stopped to report (scale {scale:g})", "s", walls, "< 60 s"),
         Figure(f"demo peak memory, all processes (scale {scale:g})", "MB", peaks, "< 2,000 MB"),
@@ -464,9 +457,7 @@ def bench_scaling(
     for scale in scales:
         walls, peaks = [], []
         for i in range(repeat):
-            home = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
-            s = bench_settings(home)
-            try:
+            with private_home() as s:
                 argv = [
                     sys.executable,
                     "-m",
@@ -484,16 +475,13 @@ def bench_scaling(
                 peaks.append(peak)
                 tasks = {
                     t["name"]: t["seconds"]
-                    for t in json.loads((home / "runs" / "last.json").read_text())["tasks"]
+                    for t in json.loads((s.runtime_dir / "runs" / "last.json").read_text())["tasks"]
                 }
                 sizes = lake_sizes_mb(s)
                 progress(
                     f"scale {scale:g} run {i + 1}/{repeat}: {wall:.1f}s, peak {peak:.0f} MB, "
                     f"tasks {tasks}, MB per layer {sizes}"
                 )
-            finally:
-                EmbeddedStack(s).down()
-                shutil.rmtree(home, ignore_errors=True)
         rows.append(
             {
                 "scale": scale,
