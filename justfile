@@ -28,7 +28,7 @@ fmt:
 
 # Start the stack if needed and open JupyterLab on the notebooks
 lab:
-    uv run python -m sandbox.lab
+    uv run python -m sandbox.platform.lab
 
 # Start the services
 up *ARGS:
@@ -49,3 +49,11 @@ doctor *ARGS:
 # Measure start, stop and idle memory (writes bench-results/)
 bench *ARGS:
     uv run sandbox bench {{ARGS}}
+
+# dbt over the warehouse, e.g. `just dbt build`, `just dbt docs generate` (README "dbt")
+dbt *ARGS:
+    uv run python -m sandbox.orchestrate.dbt run -- {{ARGS}}
+
+# The dbt CI/CD steps of .github/workflows/dbt.yml on this machine (default: all)
+dbt-ci STEP="all" *ARGS:
+    uv run dbt/ci/run.sh {{STEP}} {{ARGS}}

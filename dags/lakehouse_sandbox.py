@@ -1,6 +1,6 @@
 """The pipeline as an Airflow DAG: one Airflow task per pipeline task, same definition.
 
-Airflow only schedules; each task calls ``sandbox.pipeline.run_pipeline`` for its own
+Airflow only schedules; each task calls ``sandbox.orchestrate.pipeline.run_pipeline`` for its own
 name, so the CLI, the notebooks, the tests and Airflow run the same code. In
 production each task would run in its own pod (KubernetesPodOperator with the same
 call); locally a PythonOperator is enough. Airflow is not a dependency of the sandbox:
@@ -14,12 +14,12 @@ from datetime import datetime
 from airflow import DAG
 from airflow.operators.python import PythonOperator
 
-from sandbox.pipeline import TASKS
+from sandbox.orchestrate.pipeline import TASKS
 
 
 def run_task(name: str) -> None:
-    from sandbox.pipeline import run_pipeline
-    from sandbox.settings import load_settings
+    from sandbox.orchestrate.pipeline import run_pipeline
+    from sandbox.platform.settings import load_settings
 
     run_pipeline(load_settings(), [name], progress=print)
 

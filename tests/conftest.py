@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import random
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -15,34 +14,15 @@ import pytest
 from psycopg import sql
 
 from sandbox.app import generator
-from sandbox.services.s3 import GRPC_OFFSET, s3_client
-from sandbox.settings import Settings
-from sandbox.stack import EmbeddedStack
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_block(count: int) -> list[int]:
-    """``count`` ports that are free, and free again at +10000 (SeaweedFS gRPC)."""
-    rng = random.Random()
-    while True:
-        base = rng.randrange(20000, 50000 - count)
-        ports = list(range(base, base + count))
-        if all(_free(p) and _free(p + GRPC_OFFSET) for p in ports):
-            return ports
+from sandbox.platform.ports import free_port_block
+from sandbox.platform.services.s3 import s3_client
+from sandbox.platform.settings import Settings
+from sandbox.platform.stack import EmbeddedStack
 
 
 def isolated_settings(home: Path, **overrides) -> Settings:
     """Settings for a private sandbox home on ports nobody else uses."""
-    pg, s3, master, volume, filer, spark = free_port_block(6)
+    pg, s3, master, volume, filer, spark, aws = free_port_block(7)
     values = dict(
         home=home,
         postgres_port=pg,
@@ -51,6 +31,7 @@ def isolated_settings(home: Path, **overrides) -> Settings:
         seaweed_volume_port=volume,
         seaweed_filer_port=filer,
         spark_port=spark,
+        aws_port=aws,
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -74,11 +55,14 @@ def running_stack() -> Iterator[EmbeddedStack]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-@pytest.fixture
-def source(running_stack: EmbeddedStack) -> Iterator[Settings]:
-    """A fresh `app` database seeded at a small scale, with its own slot, raw folders and lake."""
+@contextmanager
+def fresh_source(stack: EmbeddedStack, *, seed: bool = True, **dms: object) -> Iterator[Settings]:
+    """A fresh ``app`` database with its own slot, raw folders and lake; dropped after.
+
+    ``seed`` loads the game schema at a small scale; ``dms`` overrides DMS settings.
+    """
     tag = uuid.uuid4().hex[:8]
-    base = running_stack.settings
+    base = stack.settings
     settings = base.model_copy(
         update={
             "app_db": f"app_{tag}",
@@ -88,21 +72,32 @@ def source(running_stack: EmbeddedStack) -> Iterator[Settings]:
             ),
             "dms": base.dms.model_copy(
                 update=dict.fromkeys(["slot_name", "publication", "bucket_folder"], f"dms_{tag}")
+                | dms
             ),
         }
     )
     with psycopg.connect(base.postgres_url("postgres"), autocommit=True) as admin:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(settings.app_db)))
-    with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
-        generator.seed(conn, scale=0.02, seed=3)
+    if seed:
+        with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
+            generator.seed(conn, scale=0.02, seed=3, as_of=generator.SAMPLE_AS_OF)
     s3_client(settings).make_bucket(settings.lake_bucket)
-    yield settings
-    with psycopg.connect(base.postgres_url("postgres"), autocommit=True) as admin:
-        admin.execute(
-            "select pg_drop_replication_slot(slot_name) from pg_replication_slots "
-            "where slot_name = %s",
-            (settings.dms.slot_name,),
-        )
-        admin.execute(
-            sql.SQL("drop database {} with (force)").format(sql.Identifier(settings.app_db))
-        )
+    try:
+        yield settings
+    finally:
+        with psycopg.connect(base.postgres_url("postgres"), autocommit=True) as admin:
+            admin.execute(
+                "select pg_drop_replication_slot(slot_name) from pg_replication_slots "
+                "where slot_name = %s",
+                (settings.dms.slot_name,),
+            )
+            admin.execute(
+                sql.SQL("drop database {} with (force)").format(sql.Identifier(settings.app_db))
+            )
+
+
+@pytest.fixture
+def source(running_stack: EmbeddedStack) -> Iterator[Settings]:
+    """A fresh `app` database seeded at a small scale, with its own slot, raw folders and lake."""
+    with fresh_source(running_stack) as settings:
+        yield settings

@@ -1,14 +1,17 @@
 """Deterministic initial data for the ``app`` database at any scale.
 
-``generate(scale, seed)`` returns one Arrow table per source table; the same
-arguments always give the same rows. Scale 1 is 10,000 players and 10,000 matches of
-10 players each (100,000 ``match_players`` rows); sizes grow linearly with scale.
+``generate(scale, seed, as_of=...)`` returns one Arrow table per source table; the
+same arguments always give the same rows. The history covers the ``HISTORY_DAYS``
+before ``as_of`` (default: today, UTC) and ends where the simulator's traffic, which
+runs on the wall clock, begins: the report's time charts tell one continuous story.
+Scale 1 is 10,000 players and 10,000 matches of 10 players each
+(100,000 ``match_players`` rows); sizes grow linearly with scale.
 """
 
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -19,11 +22,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from psycopg import sql
 
-from sandbox.services.base import SandboxError
+from sandbox.platform.errors import SandboxError
 
-# The generated history ends here; the simulator then writes at the wall-clock time.
-HISTORY_END = datetime(2026, 1, 1, tzinfo=UTC)
 HISTORY_DAYS = 180
+# The fixed end of history of the committed sample (data_samples/) and of the tests.
+SAMPLE_AS_OF = date(2026, 1, 1)
 
 PLAYERS_PER_SCALE = 10_000
 MATCHES_PER_SCALE = 10_000
@@ -82,11 +85,19 @@ def _ts(values: np.ndarray) -> pa.Array:
     return pa.array(values.astype("datetime64[us]"), pa.timestamp("us")).cast(TS)
 
 
-def generate(scale: float = 1.0, seed: int = 42) -> dict[str, pa.Table]:
-    """Every source table as Arrow, deterministic in ``(scale, seed)``."""
+def history_end(as_of: date | None = None) -> datetime:
+    """The instant history ends: midnight UTC starting ``as_of`` (default: today)."""
+    return datetime.combine(as_of or datetime.now(UTC).date(), time(), tzinfo=UTC)
+
+
+def generate(
+    scale: float = 1.0, seed: int = 42, *, as_of: date | None = None
+) -> dict[str, pa.Table]:
+    """Every source table as Arrow, deterministic in ``(scale, seed, as_of)``."""
     rng = np.random.default_rng(seed)
     n = sizes(scale)
-    start = HISTORY_END - timedelta(days=HISTORY_DAYS)
+    until = history_end(as_of)
+    start = until - timedelta(days=HISTORY_DAYS)
     span = HISTORY_DAYS * 86400.0
 
     plans = pa.table({
@@ -126,7 +137,7 @@ def generate(scale: float = 1.0, seed: int = 42) -> dict[str, pa.Table]:
     sub_start = created[subscribers - 1] + (rng.random(ns) * 30 * 86400e6).astype("timedelta64[us]")
     cancelled = rng.random(ns) < 0.25
     cancel_at = sub_start + (rng.random(ns) * 60 * 86400e6).astype("timedelta64[us]")
-    end = np.datetime64(HISTORY_END.replace(tzinfo=None), "us")
+    end = np.datetime64(until.replace(tzinfo=None), "us")
     cancelled &= cancel_at < end
     subscriptions = pa.table({
         "subscription_id": np.arange(1, ns + 1, dtype="int64"),
@@ -255,25 +266,30 @@ def load(conn: psycopg.Connection, tables: dict[str, pa.Table], *, schema: str =
         )
 
 
-def seed(conn: psycopg.Connection, *, scale: float = 1.0, seed: int = 42) -> dict[str, int]:
-    """Create the schema and load generated data; refuses a database that has players."""
+def seed(
+    conn: psycopg.Connection, *, scale: float = 1.0, seed: int = 42, as_of: date | None = None
+) -> dict[str, int]:
+    """Create the schema and load generated data; refuses a database that has players.
+
+    History ends at ``as_of`` (default: today), where simulated traffic begins.
+    """
     create_schema(conn)
     (existing,) = conn.execute("select count(*) from players").fetchone()
     if existing:
         raise SeedError(
             f"app database already has {existing} players; `sandbox reset` first to reseed"
         )
-    tables = generate(scale, seed)
+    tables = generate(scale, seed, as_of=as_of)
     load(conn, tables)
     return {name: t.num_rows for name, t in tables.items()}
 
 
-def export(path: Path, *, scale: float, seed: int) -> dict[str, int]:
+def export(path: Path, *, scale: float, seed: int, as_of: date | None = None) -> dict[str, int]:
     """Write ``<path>/app/<table>.parquet`` and ``<path>/events/<stream>.jsonl`` (the samples)."""
-    from sandbox.events.samples import sample_events, write_sample_events
+    from sandbox.ingest.events.samples import sample_events, write_sample_events
 
     (path / "app").mkdir(parents=True, exist_ok=True)
-    tables = generate(scale, seed)
+    tables = generate(scale, seed, as_of=as_of)
     for name, table in tables.items():
         pq.write_table(table, path / "app" / f"{name}.parquet")
     counts = {name: t.num_rows for name, t in tables.items()}

@@ -34,7 +34,7 @@ from sandbox.app.generator import (
     REGIONS,
     tier_for,
 )
-from sandbox.events.schemas import new_event
+from sandbox.ingest.events.schemas import new_event
 
 Event = dict[str, Any]
 OnEvent = Callable[[Event], None]

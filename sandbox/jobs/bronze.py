@@ -1,36 +1,45 @@
-"""Bronze: a replica of the application database, and the raw events as tables.
+"""Bronze: a replica of the application database, every table DMS lands.
 
-CDC tables: the full load, then CDC applied with MERGE on the primary key, the last
-operation per key winning by commit order (the change-sequence column), deletes
+CDC tables: every ``<schema>/<table>`` folder in the raw bucket is a table. Its keys
+are the source's primary key as the DMS task recorded it (the table mapping), or an
+explicit override (``SANDBOX_BRONZE__KEYS``). The full load, then CDC applied with
+MERGE on the keys, the last operation per key winning in commit order, deletes
 applied. Only raw objects not in the table's manifest are read; a re-run with nothing
-new changes nothing. A new source column is added to the Delta schema first (a commit
-of its own in the table history), then the MERGE fills it.
+new changes nothing. A new source column is added to the Delta schema first (a
+commit of its own in the table history), then the MERGE fills it; a rename, a
+dropped column or a widened type rewrites the table to the source's new shape.
 
-Event tables: one per Firehose stream, append-only, deduplicated on ``event_id``,
-partitioned by ``event_date``; SNS envelopes are unwrapped.
+A table without a key (insert-only in the source) is appended to. A table bronze
+cannot apply (no mapping and no override) is named in an error after every other
+table has been applied: never skipped in silence.
+
+Event tables are built by :mod:`sandbox.jobs.bronze_events`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
+import pyarrow as pa
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
 
-from sandbox.dms.replay import is_load_file, raw_table_objects
-from sandbox.jobs.lake import (
-    SOURCE_KEYS,
-    Manifest,
-    bronze_events_path,
-    bronze_path,
+from sandbox.ingest.dms.mappings import TableMapping, read_mapping
+from sandbox.jobs.bronze_raw import (
+    ORDER,
+    is_load_file,
+    normalize,
+    raw_objects,
+    raw_tables,
+    read_objects,
 )
-from sandbox.services.base import SandboxError
-from sandbox.services.s3 import s3_client
-from sandbox.settings import Settings
-
-Progress = Callable[[str], None]
+from sandbox.jobs.layers import Manifest, bronze_path
+from sandbox.platform.errors import SandboxError
+from sandbox.platform.progress import Progress
+from sandbox.platform.services.s3 import s3_client
+from sandbox.platform.settings import Settings
 
 
 class BronzeError(SandboxError):
@@ -48,37 +57,11 @@ class BronzeResult:
 # -- transforms: DataFrame in, DataFrame out ------------------------------------
 
 
-def latest_changes(changes: DataFrame, keys: list[str], seq_col: str) -> DataFrame:
-    """The last change per key in commit order (not file order)."""
-    w = Window.partitionBy(*keys).orderBy(F.col(seq_col).desc())
+def latest_changes(changes: DataFrame, keys: list[str], order: str | list[str]) -> DataFrame:
+    """The last change per key in commit order: the highest value of ``order`` wins."""
+    cols = [order] if isinstance(order, str) else order
+    w = Window.partitionBy(*keys).orderBy(*[F.col(c).desc() for c in cols])
     return changes.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
-
-
-def unwrap_events(lines: DataFrame) -> DataFrame:
-    """Raw Firehose lines (SNS envelopes or bare events) -> one row per event."""
-    env = F.from_json("value", "Type string, MessageId string, Message string")
-    parsed = lines.select(F.col("value"), env.alias("env"))
-    body = F.when(F.col("env.Type") == "Notification", F.col("env.Message")).otherwise(
-        F.col("value")
-    )
-    events = parsed.select(
-        body.alias("payload"),
-        F.when(F.col("env.Type") == "Notification", F.col("env.MessageId")).alias("sns_message_id"),
-    )
-    event_time = F.to_timestamp(F.get_json_object("payload", "$.event_time"))
-    return events.select(
-        F.get_json_object("payload", "$.event_id").alias("event_id"),
-        F.get_json_object("payload", "$.event_type").alias("event_type"),
-        event_time.alias("event_time"),
-        F.to_date(event_time).alias("event_date"),
-        F.col("payload"),
-        F.col("sns_message_id"),
-    ).where(F.col("event_id").isNotNull())
-
-
-def dedupe_events(events: DataFrame) -> DataFrame:
-    w = Window.partitionBy("event_id").orderBy(F.col("event_time"))
-    return events.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
 
 
 # -- jobs: I/O at the edges ----------------------------------------------------------
@@ -88,57 +71,116 @@ def is_delta(settings: Settings, path: str) -> bool:
     return DeltaTable.is_deltatable(path, storage_options=settings.s3_storage_options())
 
 
-def bronze_cdc_table(spark: SparkSession, settings: Settings, table: str) -> BronzeResult:
-    """Apply the raw DMS files of ``table`` not yet applied; returns what was read."""
+def arrow_frame(spark: SparkSession, table: pa.Table) -> DataFrame:
+    """A DataFrame of an Arrow table, empty ones included (Spark cannot infer those)."""
+    return spark.createDataFrame(table, schema=from_arrow_schema(table.schema))
+
+
+def table_keys(settings: Settings, mapping: TableMapping | None, schema: str, table: str):
+    """``(keys, mapping)`` for a raw table; keys ``[]`` means append-only."""
+    override = settings.bronze.keys.get(f"{schema}.{table}")
+    if mapping is None:
+        raise BronzeError(
+            f"bronze: {schema}.{table} is in raw but the DMS task recorded no table mapping "
+            f"for it; run `sandbox ingest dms` (it records one per table) or check "
+            f"SANDBOX_DMS__BUCKET_FOLDER"
+        )
+    if override:
+        missing = [k for k in override if k not in mapping.column_names]
+        if missing:
+            raise BronzeError(f"bronze: key override for {schema}.{table} names unknown "
+                              f"column(s) {missing}")  # fmt: skip
+        return list(override)
+    if mapping.primary_key:
+        return list(mapping.primary_key)
+    if mapping.replica_identity == "f":
+        return list(mapping.column_names)  # whole rows identify rows
+    return []
+
+
+def bronze_cdc_table(
+    spark: SparkSession, settings: Settings, table: str, *, schema: str | None = None
+) -> BronzeResult:
+    """Apply the raw DMS files of ``schema.table`` not yet applied; returns what was read."""
     cfg = settings.dms
-    schema = cfg.source_schema
-    keys = SOURCE_KEYS.get(table)
-    if keys is None:
-        raise BronzeError(f"bronze: no primary key declared for {schema}.{table} in SOURCE_KEYS")
-    seq = cfg.change_seq_column_name
-    if not seq:
-        raise BronzeError("bronze: the DMS change-sequence column is off (change_seq_column_name)")
+    schema = schema or cfg.source_schema
     s3 = s3_client(settings)
-    objects = raw_table_objects(s3, settings.raw_bucket, cfg, schema, table)
+    mapping = read_mapping(s3, settings.raw_bucket, cfg.bucket_folder, schema, table)
+    keys = table_keys(settings, mapping, schema, table)
+    objects = raw_objects(s3, settings.raw_bucket, cfg, schema, table)
     manifest = Manifest(s3, settings.lake_bucket, f"bronze/{schema}/{table}")
     new = manifest.new(objects)
     path = bronze_path(settings, schema, table)
     if not new:
-        return BronzeResult(table, 0, 0, path)
+        return BronzeResult(f"{schema}.{table}", 0, 0, path)
     exists = is_delta(settings, path)
     rebuild = any(is_load_file(k) for k in new) and exists
     if rebuild:
-        # A new full load (the DMS task was restarted): rebuild from all of it.
+        # A new full load (DMS replaced the table's folder): rebuild from all of it.
         new = list(objects)
-    uris = [f"s3://{settings.raw_bucket}/{k}" for k in new]
-    raw = spark.read.option("mergeSchema", "true").parquet(*uris)
-    if "Op" not in raw.columns:  # IncludeOpForFullLoad off: full-load rows are inserts
-        raw = raw.withColumn("Op", F.lit("I"))
-    if seq not in raw.columns:
-        raise BronzeError(f"bronze: {schema}.{table} raw files lack the {seq} column")
-    meta = {"Op", seq, cfg.timestamp_column_name}
-    columns = [c for c in raw.columns if c not in meta]
-    latest = latest_changes(raw, keys, seq)
-    rows_in = raw.count()
-    if not exists or rebuild:
-        (latest.where(F.col("Op") != "D").select(*columns)
-         .write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-         .save(path))  # fmt: skip
+    raw = normalize(read_objects(s3, settings.raw_bucket, new), cfg=cfg, mapping=mapping)
+    changes = arrow_frame(spark, raw)
+    columns = mapping.column_names
+    if not keys:
+        # no key: the source is insert-only while it is published, bronze appends
+        inserts = changes.where(F.col("Op") == "I").select(*columns)
+        if not exists or rebuild:
+            (inserts.write.format("delta").mode("overwrite")
+             .option("overwriteSchema", "true").save(path))  # fmt: skip
+        else:
+            _conform(spark, path, mapping)
+            inserts.write.format("delta").mode("append").save(path)
     else:
-        _merge(spark, path, latest, columns, keys)
+        latest = latest_changes(changes, keys, ORDER)
+        if not exists or rebuild:
+            (latest.where(F.col("Op") != "D").select(*columns)
+             .write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+             .save(path))  # fmt: skip
+        else:
+            _conform(spark, path, mapping)
+            _merge(spark, path, latest, columns, keys)
     manifest.record({k: objects[k] for k in new})
-    return BronzeResult(table, len(new), rows_in, path)
+    return BronzeResult(f"{schema}.{table}", len(new), raw.num_rows, path)
+
+
+def _conform(spark: SparkSession, path: str, mapping: TableMapping) -> None:
+    """Bring the Delta table to the mapping's shape before a MERGE.
+
+    Added columns: an empty append with mergeSchema, a schema commit of its own. A
+    rename, a dropped column or a changed type: the table is rewritten (one overwrite
+    commit), since Delta cannot rename or retype a column in place without column
+    mapping.
+    """
+    target = spark.read.format("delta").load(path)
+    wanted = mapping.arrow_types()
+    current = {f.name: f.dataType for f in target.schema.fields}
+    renames = {old: new for old, new in mapping.renames if old in current and new not in current}
+    dropped = [c for c in current if c not in wanted and c not in renames]
+    probe = arrow_frame(spark, pa.table({c: pa.array([], typ) for c, typ in wanted.items()}))
+    typed = {f.name: f.dataType for f in probe.schema.fields}
+    retyped = [c for c in current if c in typed and typed[c] != current[c]]
+    if renames or dropped or retyped:
+        rewritten = target
+        for old, new in renames.items():
+            rewritten = rewritten.withColumnRenamed(old, new)
+        here = set(rewritten.columns)
+        rewritten = rewritten.select(
+            *[(F.col(c) if c in here else F.lit(None)).cast(typed[c]).alias(c) for c in wanted]
+        )
+        rewritten = arrow_frame(spark, rewritten.toArrow())  # detach from the table read
+        writer = rewritten.write.format("delta").mode("overwrite")
+        writer.option("overwriteSchema", "true").save(path)
+        return
+    added = [c for c in wanted if c not in current]
+    if added:
+        # Schema evolution as its own commit: an empty append that adds the columns.
+        empty = probe.select(*current, *added).limit(0)
+        empty.write.format("delta").mode("append").option("mergeSchema", "true").save(path)
 
 
 def _merge(
     spark: SparkSession, path: str, changes: DataFrame, columns: list[str], keys: list[str]
 ) -> None:
-    target = spark.read.format("delta").load(path).columns
-    added = [c for c in columns if c not in target]
-    if added:
-        # Schema evolution as its own commit: an empty append that adds the columns.
-        empty = changes.select(*target, *added).limit(0)
-        empty.write.format("delta").mode("append").option("mergeSchema", "true").save(path)
     view = f"_bronze_changes_{abs(hash(path))}"
     changes.createOrReplaceTempView(view)
     on = " AND ".join(f"t.`{k}` <=> c.`{k}`" for k in keys)
@@ -154,52 +196,36 @@ def _merge(
     spark.catalog.dropTempView(view)
 
 
-def bronze_event_stream(spark: SparkSession, settings: Settings, stream: str) -> BronzeResult:
-    """Append the new Firehose objects of ``stream``, skipping event ids already there."""
-    s3 = s3_client(settings)
-    prefix = f"{settings.firehose.prefix}/{stream}/"
-    objects = {
-        o.object_name: o.etag
-        for o in s3.list_objects(settings.raw_bucket, prefix=prefix, recursive=True)
-    }
-    objects = dict(sorted(objects.items()))
-    manifest = Manifest(s3, settings.lake_bucket, f"bronze/events/{stream}")
-    new = manifest.new(objects)
-    path = bronze_events_path(settings, stream)
-    if not new:
-        return BronzeResult(stream, 0, 0, path)
-    lines = spark.read.text([f"s3://{settings.raw_bucket}/{k}" for k in new])
-    events = dedupe_events(unwrap_events(lines))
-    rows_in = events.count()
-    if not is_delta(settings, path):
-        events.write.format("delta").mode("overwrite").partitionBy("event_date").save(path)
-    else:
-        view = f"_bronze_events_{abs(hash(path))}"
-        events.createOrReplaceTempView(view)
-        spark.sql(
-            f"MERGE INTO delta.`{path}` t USING {view} s ON t.event_id = s.event_id "
-            f"WHEN NOT MATCHED THEN INSERT *"
-        ).collect()
-        spark.catalog.dropTempView(view)
-    manifest.record({k: objects[k] for k in new})
-    return BronzeResult(stream, len(new), rows_in, path)
-
-
 def run_bronze(
     spark: SparkSession, settings: Settings, progress: Progress | None = None
 ) -> list[BronzeResult]:
-    """Every source table and every event stream."""
-    from sandbox.events.schemas import STREAMS
+    """Every table DMS landed in raw, then every event stream.
+
+    A table that cannot be applied does not stop the others; the run fails at the end
+    with one error naming every such table.
+    """
+    from sandbox.ingest.events.schemas import STREAMS
+    from sandbox.jobs.bronze_events import bronze_event_stream
 
     results = []
-    for table in SOURCE_KEYS:
-        r = bronze_cdc_table(spark, settings, table)
+    failed: list[str] = []
+    s3 = s3_client(settings)
+    for schema, table in raw_tables(s3, settings.raw_bucket, settings.dms):
+        try:
+            r = bronze_cdc_table(spark, settings, table, schema=schema)
+        except BronzeError as exc:
+            failed.append(str(exc))
+            if progress:
+                progress(f"bronze {schema}.{table}: FAILED {exc}")
+            continue
         results.append(r)
         if progress:
-            progress(f"bronze {table}: {r.files} new raw files, {r.rows_in} rows")
+            progress(f"bronze {r.table}: {r.files} new raw files, {r.rows_in} rows")
     for stream in STREAMS:
         r = bronze_event_stream(spark, settings, stream)
         results.append(r)
         if progress:
             progress(f"bronze events {stream}: {r.files} new objects, {r.rows_in} events")
+    if failed:
+        raise BronzeError(f"bronze: {len(failed)} raw table(s) not applied: " + "; ".join(failed))
     return results

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from sandbox.jobs.lake import gold_path, silver_path
-from sandbox.settings import Settings
+from sandbox.jobs.layers import BRL, gold_path, silver_path
+from sandbox.jobs.silver import SILVER_TABLES
+from sandbox.jobs.silver_staging import SilverPublishPending, pending_publishes
+from sandbox.platform.progress import Progress
+from sandbox.platform.settings import Settings
 
-Progress = Callable[[str], None]
-BRL = "decimal(14,2)"
 RATE = "decimal(6,4)"
 
 
@@ -234,19 +235,21 @@ GOLD_TABLES: list[GoldTable] = [
               ("event_date",), lambda s: login_funnel_daily(s["player_events"])),
 ]  # fmt: skip
 
-SILVER_INPUTS = {
-    "dim_player": "core", "fct_match": "core", "fct_match_player": "core",
-    "fct_subscription": "commerce", "fct_payment": "commerce", "player_events": "events",
-}  # fmt: skip
-
 
 def build_gold(silver: dict[str, DataFrame]) -> dict[str, DataFrame]:
     return {t.name: t.build(silver) for t in GOLD_TABLES}
 
 
 def read_silver(spark: SparkSession, settings: Settings) -> dict[str, DataFrame]:
-    return {name: spark.read.format("delta").load(silver_path(settings, domain, name))
-            for name, domain in SILVER_INPUTS.items()}  # fmt: skip
+    """The published silver tables; refuses while a silver publish is half done."""
+    pending = pending_publishes(settings)
+    if pending:
+        raise SilverPublishPending(
+            f"gold: the silver publish of run {pending[0]} was interrupted, so silver is "
+            "partly old, partly new; run `sandbox run silver` to complete it first"
+        )
+    return {t.name: spark.read.format("delta").load(silver_path(settings, t.domain, t.name))
+            for t in SILVER_TABLES}  # fmt: skip
 
 
 def run_gold(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -24,10 +25,11 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sandbox.jobs.bronze import dedupe_events, latest_changes, unwrap_events
+from sandbox.jobs.bronze import latest_changes
+from sandbox.jobs.bronze_events import dedupe_events, unwrap_events
 from sandbox.jobs.gold import build_gold
-from sandbox.jobs.lake import SOURCE_KEYS
-from sandbox.jobs.silver import SILVER_TABLES, build_silver
+from sandbox.jobs.layers import SOURCE_KEYS
+from sandbox.jobs.silver import SILVER_TABLES, Staged, build_silver
 
 
 def jsonable(value):
@@ -49,8 +51,25 @@ def session(engine: str) -> tuple[SparkSession, object | None]:
         spark = SparkSession.builder.remote(f"sc://{host}:{port}").getOrCreate()
     elif engine == "jvm":
         server = None
-        spark = (SparkSession.builder.remote("local[2]")
-                 .config("spark.ui.enabled", "false").getOrCreate())  # fmt: skip
+        from sandbox.platform.ports import free_port_block
+
+        # A free port rather than Spark Connect's 15002, which the compose profile's
+        # Spark (or a second parity run) may hold.
+        (port,) = free_port_block(1)
+        # The JVM session serves Spark Connect on that port (pyspark's own
+        # remote("local") would always dial 15002), bound to loopback only.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        (SparkSession.builder.master("local[2]")
+         .config("spark.ui.enabled", "false")
+         .config("spark.driver.host", "127.0.0.1")
+         .config("spark.driver.bindAddress", "127.0.0.1")
+         .config("spark.plugins", "org.apache.spark.sql.connect.SparkConnectPlugin")
+         .config("spark.connect.grpc.binding.address", "127.0.0.1")
+         .config("spark.connect.grpc.binding.port", str(port)).getOrCreate())  # fmt: skip
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+        os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"  # functions build Connect columns
+        spark = ConnectSession.builder.remote(f"sc://127.0.0.1:{port}").create()
     else:
         raise ValueError(f"unknown engine {engine!r}: sail or jvm")
     spark.conf.set("spark.sql.session.timeZone", "UTC")
@@ -59,7 +78,8 @@ def session(engine: str) -> tuple[SparkSession, object | None]:
 
 def _materialize(spark: SparkSession, df: DataFrame, path: Path) -> DataFrame:
     df.write.mode("overwrite").parquet(str(path))
-    return spark.read.parquet(str(path))
+    # With the schema: an empty frame may leave no file to take it from.
+    return spark.read.schema(df.schema).parquet(str(path))
 
 
 def run(spark: SparkSession, input_dir: Path, output_dir: Path) -> dict:
@@ -81,10 +101,12 @@ def run(spark: SparkSession, input_dir: Path, output_dir: Path) -> dict:
     t0 = time.perf_counter()
     silver_dir = output_dir / "silver"
 
-    def write(table, result):
-        return _materialize(spark, result.passed, silver_dir / table.name)
+    def stage(table, result):
+        return Staged(_materialize(spark, result.passed, silver_dir / table.name),
+                      _materialize(spark, result.quarantined,
+                                   output_dir / "quarantine" / table.name))  # fmt: skip
 
-    silver, _ = build_silver(bronze, write=write)
+    silver, _ = build_silver(bronze, stage=stage)
     timings["silver"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

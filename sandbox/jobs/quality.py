@@ -1,22 +1,34 @@
 """Data-quality rules, declared once per silver table and applied by one function.
 
 A rule flags rows; flagged rows go to the table's quarantine with the names of the
-rules they failed, the rest go on. Counts per rule are recorded for the run report.
-A blocking rule that flags anything stops the run with a ``DataQualityError``.
+rules they failed, the rest go on. Every rule has a threshold, the share of checked
+rows it may flag: above it the run stops with a ``DataQualityError`` naming the table,
+the rule and the row count. A blocking rule is a rule with threshold 0 (any flagged
+row stops the run).
+
+Rules that compare against other data name it as ``"<frame>.<column>"``:
+``accepted_values`` against reference data (the ``plans`` table), ``relationship``
+against the *full* parent table (every row built, quarantined or not), so a parent
+row quarantined for an unrelated reason does not drag its children along. A
+relationship declared with ``cascade=True`` checks against the parent rows that
+passed instead, which quarantines the children of quarantined parents.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from sandbox.services.base import SandboxError
+from sandbox.platform.errors import SandboxError
+
+# The share of rows a rule may quarantine before the run stops, unless the rule says.
+DEFAULT_THRESHOLD = 0.05
 
 
 class DataQualityError(SandboxError):
-    """A blocking rule failed; names the table, the rule and how many rows."""
+    """A rule flagged more rows than its threshold; names the table, the rule and how many."""
 
 
 @dataclass(frozen=True)
@@ -25,36 +37,102 @@ class Rule:
     kind: str  # not_null | unique | accepted_values | relationship
     columns: tuple[str, ...]
     values: tuple = ()
-    ref: str | None = None  # relationship: "<frame name>.<column>"
-    blocking: bool = False
+    ref: str | None = None  # "<frame>.<column>" for accepted_values and relationship
+    threshold: float = DEFAULT_THRESHOLD
+    cascade: bool = False  # relationship: check against the parent rows that passed
+
+    @property
+    def ref_frame(self) -> str | None:
+        """The frame this rule looks up, as ``refs`` of ``apply_rules`` must name it."""
+        if self.ref is None:
+            return None
+        frame = self.ref.split(".", 1)[0]
+        return f"{frame}:passed" if self.cascade else frame
 
 
-def not_null(column: str, *, blocking: bool = False) -> Rule:
-    return Rule(f"not_null({column})", "not_null", (column,), blocking=blocking)
+def _threshold(threshold: float | None, blocking: bool) -> float:
+    if blocking:
+        return 0.0
+    value = DEFAULT_THRESHOLD if threshold is None else threshold
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"rule threshold must be a share between 0 and 1, got {value!r}")
+    return value
 
 
-def unique(*columns: str, blocking: bool = False) -> Rule:
-    return Rule(f"unique({', '.join(columns)})", "unique", columns, blocking=blocking)
+def not_null(column: str, *, blocking: bool = False, threshold: float | None = None) -> Rule:
+    return Rule(f"not_null({column})", "not_null", (column,),
+                threshold=_threshold(threshold, blocking))  # fmt: skip
 
 
-def accepted_values(column: str, values: list, *, blocking: bool = False) -> Rule:
-    return Rule(f"accepted_values({column})", "accepted_values", (column,), tuple(values),
-                blocking=blocking)  # fmt: skip
+def unique(*columns: str, blocking: bool = False, threshold: float | None = None) -> Rule:
+    return Rule(f"unique({', '.join(columns)})", "unique", columns,
+                threshold=_threshold(threshold, blocking))  # fmt: skip
 
 
-def relationship(column: str, ref: str, *, blocking: bool = False) -> Rule:
-    """Every non-null ``column`` exists in ``ref`` (``"<frame>.<column>"``)."""
+def accepted_values(
+    column: str,
+    values: tuple | list | None = None,
+    *,
+    ref: str | None = None,
+    blocking: bool = False,
+    threshold: float | None = None,
+) -> Rule:
+    """Every non-null ``column`` is one of ``values`` (a declared enum) or in ``ref``.
+
+    ``ref`` is reference data, ``"<frame>.<column>"`` (e.g. ``"plans.plan_id"``), so a
+    value added at the source is accepted without a code change.
+    """
+    if (values is None) == (ref is None):
+        raise ValueError(f"accepted_values({column}): give either values or ref")
+    return Rule(f"accepted_values({column})", "accepted_values", (column,),
+                tuple(values or ()), ref=ref,
+                threshold=_threshold(threshold, blocking))  # fmt: skip
+
+
+def relationship(
+    column: str,
+    ref: str,
+    *,
+    cascade: bool = False,
+    blocking: bool = False,
+    threshold: float | None = None,
+) -> Rule:
+    """Every non-null ``column`` exists in ``ref`` (``"<frame>.<column>"``).
+
+    The parent is the full frame; with ``cascade=True`` only its rows that passed.
+    """
     return Rule(f"relationship({column} -> {ref})", "relationship", (column,), ref=ref,
-                blocking=blocking)  # fmt: skip
+                cascade=cascade, threshold=_threshold(threshold, blocking))  # fmt: skip
 
 
 @dataclass
 class QualityResult:
+    """The split of one table: lazy frames, nothing computed yet."""
+
     table: str
+    rules: list[Rule]
     passed: DataFrame
     quarantined: DataFrame  # the failing rows + `_failed_rules` (array) + `_table`
-    counts: dict[str, int] = field(default_factory=dict)  # rule -> rows flagged
-    blocking_failures: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    """What one rule did in a run: rows checked, rows it flagged, its threshold."""
+
+    table: str
+    rule: str
+    checked: int
+    quarantined: int
+    threshold: float
+
+    @property
+    def breached(self) -> bool:
+        return self.quarantined > self.threshold * self.checked
+
+    def describe(self) -> str:
+        share = self.quarantined / self.checked if self.checked else 0.0
+        return (f"{self.rule}: {self.quarantined} of {self.checked} rows ({share:.2%}), "
+                f"threshold {self.threshold * 100:g}%")  # fmt: skip
 
 
 def _flag(
@@ -63,16 +141,18 @@ def _flag(
     col = rule.columns[0]
     if rule.kind == "not_null":
         return df, F.col(col).isNull()
-    if rule.kind == "accepted_values":
+    if rule.kind == "accepted_values" and rule.ref is None:
         return df, F.col(col).isNotNull() & ~F.col(col).isin(list(rule.values))
     if rule.kind == "unique":
         n = f"_dq_n{i}"
         w = Window.partitionBy(*rule.columns)
         return df.withColumn(n, F.count(F.lit(1)).over(w)), F.col(n) > 1
-    if rule.kind == "relationship":
-        frame, ref_col = rule.ref.split(".", 1)
+    if rule.kind in ("relationship", "accepted_values"):
+        ref_col = rule.ref.split(".", 1)[1]
+        if rule.ref_frame not in refs:
+            raise ValueError(f"rule {rule.name}: no frame {rule.ref_frame!r} to look up")
         hit = f"_dq_ref{i}"
-        keys = refs[frame].select(F.col(ref_col).alias(hit)).distinct()
+        keys = refs[rule.ref_frame].select(F.col(ref_col).alias(hit)).distinct()
         joined = df.join(keys, df[col] == keys[hit], "left")
         return joined, F.col(col).isNotNull() & F.col(hit).isNull()
     raise ValueError(f"unknown rule kind {rule.kind!r}")
@@ -81,7 +161,11 @@ def _flag(
 def apply_rules(
     table: str, df: DataFrame, rules: list[Rule], refs: dict[str, DataFrame] | None = None
 ) -> QualityResult:
-    """Split ``df`` into rows that pass every rule and rows that fail at least one."""
+    """Split ``df`` into rows that pass every rule and rows that fail at least one.
+
+    ``refs`` maps each rule's ``ref_frame`` to the frame it looks up. Nothing is
+    computed here; ``check`` counts.
+    """
     refs = refs or {}
     columns = df.columns
     flags = []
@@ -94,13 +178,49 @@ def apply_rules(
     quarantined = checked.where(F.size("_failed_rules") > 0).select(
         *columns, "_failed_rules", F.lit(table).alias("_table")
     )
-    counts = {r.name: 0 for r in rules}
-    for row in (
-        quarantined.select(F.explode("_failed_rules").alias("rule"))
-        .groupBy("rule")
-        .count()
-        .collect()
-    ):
-        counts[row["rule"]] = row["count"]
-    blocking = [f"{r.name}: {counts[r.name]} rows" for r in rules if r.blocking and counts[r.name]]
-    return QualityResult(table, passed, quarantined, counts, blocking)
+    return QualityResult(table, list(rules), passed, quarantined)
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    """The counts of one table's run: rows that passed, rows quarantined, per rule."""
+
+    table: str
+    passed: int
+    quarantined: int
+    rules: list[RuleCheck]
+
+    @property
+    def checked(self) -> int:
+        return self.passed + self.quarantined
+
+
+def check(
+    result: QualityResult,
+    *,
+    passed: DataFrame | None = None,
+    quarantined: DataFrame | None = None,
+) -> TableCheck:
+    """Count rows checked and rows flagged per rule: one aggregate over the quarantine.
+
+    Pass the written (staged) frames to count them instead of recomputing the split.
+    """
+    passed = result.passed if passed is None else passed
+    quarantined = result.quarantined if quarantined is None else quarantined
+    sums = [F.sum(F.array_contains("_failed_rules", r.name).cast("long")).alias(f"r{i}")
+            for i, r in enumerate(result.rules)]  # fmt: skip
+    row = quarantined.agg(F.count(F.lit(1)).alias("n"), *sums).collect()[0]
+    n_passed = passed.count()
+    checked = n_passed + row["n"]
+    rules = [RuleCheck(result.table, r.name, checked, row[f"r{i}"] or 0, r.threshold)
+             for i, r in enumerate(result.rules)]  # fmt: skip
+    return TableCheck(result.table, n_passed, row["n"], rules)
+
+
+def enforce(label: str, checks: TableCheck) -> None:
+    """Raise ``DataQualityError`` naming every rule of ``label`` above its threshold."""
+    breached = [c.describe() for c in checks.rules if c.breached]
+    if breached:
+        raise DataQualityError(
+            f"{label}: rule above its threshold, nothing published: " + "; ".join(breached)
+        )

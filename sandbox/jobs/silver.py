@@ -4,7 +4,8 @@ Standard names (snake_case), UTC timestamps, decimals for BRL, one conformed pla
 dimension, and events joined to their players and matches. Every table declares its
 quality rules in ``SILVER_TABLES``; failing rows go to ``_quarantine`` with the rules
 they broke. Silver is rebuilt from bronze on every run (overwrite), so it always
-reflects bronze exactly.
+reflects bronze exactly, and it is published whole: every table is staged and checked
+before any published table changes (``silver_staging``).
 """
 
 from __future__ import annotations
@@ -15,19 +16,19 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sandbox.events.schemas import STREAMS
+from sandbox.app.generator import PAYMENT_METHODS as APP_PAYMENT_METHODS
+from sandbox.app.generator import TIERS
+from sandbox.ingest.events.schemas import STREAM_OF_TYPE, STREAMS
 from sandbox.jobs import quality as q
-from sandbox.jobs.lake import (
+from sandbox.jobs.layers import (
+    BRL,
     SOURCE_KEYS,
     bronze_events_path,
     bronze_path,
-    quarantine_path,
-    silver_path,
 )
-from sandbox.settings import Settings
-
-Progress = Callable[[str], None]
-BRL = "decimal(14,2)"
+from sandbox.jobs.silver_staging import SilverStaging, recover
+from sandbox.platform.progress import Progress
+from sandbox.platform.settings import Settings
 
 RESULTS_SCHEMA = (
     "array<struct<player_id:bigint,team:int,kills:int,deaths:int,assists:int,won:boolean>>"
@@ -167,6 +168,18 @@ def player_events(events: DataFrame, players: DataFrame, matches: DataFrame) -> 
     )  # fmt: skip
 
 
+# -- reference data: the declared enums accepted values come from ---------------------
+# Plans are not here: they are reference data in the app database (the `plans` table),
+# so `current_plan_id` is checked against bronze `plans`, and a new plan is accepted.
+
+SKILL_TIERS = tuple(tier for _, tier in TIERS)
+PAYMENT_METHODS = tuple(APP_PAYMENT_METHODS)
+PAYMENT_STATUSES = ("paid", "refunded", "failed")
+SUBSCRIPTION_STATUSES = ("active", "cancelled")
+EVENT_TYPES = tuple(STREAM_OF_TYPE)
+WINNING_TEAMS = (1, 2)
+
+
 # -- the declared tables -------------------------------------------------------------
 
 
@@ -176,7 +189,10 @@ class SilverTable:
     name: str
     build: Callable[[dict[str, DataFrame]], DataFrame]
     rules: tuple[q.Rule, ...] = ()
-    refs: tuple[str, ...] = ()  # silver tables the relationship rules look up
+
+    @property
+    def label(self) -> str:
+        return f"silver {self.domain}.{self.name}"
 
 
 SILVER_TABLES: list[SilverTable] = [
@@ -185,15 +201,14 @@ SILVER_TABLES: list[SilverTable] = [
         lambda b: dim_player(b["players"], b["subscriptions"]),
         (q.not_null("player_id", blocking=True), q.unique("player_id", blocking=True),
          q.not_null("nickname"),
-         q.accepted_values("skill_tier", ["bronze", "silver", "gold", "platinum", "diamond",
-                                          "master"]),
-         q.accepted_values("current_plan_id", ["monthly", "quarterly", "annual"])),
+         q.accepted_values("skill_tier", SKILL_TIERS),
+         q.accepted_values("current_plan_id", ref="plans.plan_id")),
     ),
     SilverTable(
         "core", "fct_match",
         lambda b: fct_match(b["matches"], b["lobbies"]),
         (q.not_null("match_id", blocking=True), q.unique("match_id", blocking=True),
-         q.accepted_values("winning_team", [1, 2])),
+         q.accepted_values("winning_team", WINNING_TEAMS)),
     ),
     SilverTable(
         "core", "fct_match_player",
@@ -201,46 +216,51 @@ SILVER_TABLES: list[SilverTable] = [
         (q.unique("match_id", "player_id", blocking=True),
          q.relationship("player_id", "dim_player.player_id"),
          q.relationship("match_id", "fct_match.match_id")),
-        ("dim_player", "fct_match"),
     ),
     SilverTable(
         "commerce", "fct_subscription",
         lambda b: fct_subscription(b["subscriptions"], b["plans"]),
         (q.unique("subscription_id", blocking=True), q.not_null("price_brl"),
-         q.accepted_values("status", ["active", "cancelled"]),
+         q.accepted_values("plan_id", ref="plans.plan_id"),
+         q.accepted_values("status", SUBSCRIPTION_STATUSES),
          q.relationship("player_id", "dim_player.player_id")),
-        ("dim_player",),
     ),
     SilverTable(
         "commerce", "fct_payment",
         lambda b: fct_payment(b["payments"]),
         (q.unique("payment_id", blocking=True), q.not_null("amount_brl"),
-         q.accepted_values("payment_status", ["paid", "refunded", "failed"]),
-         q.accepted_values("payment_method", ["pix", "credit_card", "boleto"]),
+         q.accepted_values("payment_status", PAYMENT_STATUSES),
+         q.accepted_values("payment_method", PAYMENT_METHODS),
          q.relationship("player_id", "dim_player.player_id")),
-        ("dim_player",),
     ),
     SilverTable(
         "events", "player_events",
         lambda b: player_events(b["events"], b["dim_player"], b["fct_match"]),
         (q.not_null("event_time"), q.not_null("player_id"),
-         q.accepted_values("event_type", ["player_login", "lobby_created", "match_started",
-                                          "match_finished", "purchase"]),
+         q.accepted_values("event_type", EVENT_TYPES),
          q.relationship("player_id", "dim_player.player_id"),
          q.relationship("match_id", "fct_match.match_id")),
-        ("dim_player", "fct_match"),
     ),
 ]  # fmt: skip
 
 
-# -- the job: I/O at the edges ---------------------------------------------------------
+# -- the job: validate and stage every table, then publish ------------------------------
 
 
 @dataclass
 class SilverReport:
     rows: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
-    rules: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> rule -> count
+    rules: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> rule -> flagged
+    checks: dict[str, list[q.RuleCheck]] = field(default_factory=dict)  # + checked, threshold
+
+
+@dataclass
+class Staged:
+    """A table's split as written somewhere downstream tables can read it back from."""
+
+    passed: DataFrame
+    quarantined: DataFrame
 
 
 def read_bronze(spark: SparkSession, settings: Settings) -> dict[str, DataFrame]:
@@ -263,58 +283,72 @@ def read_bronze(spark: SparkSession, settings: Settings) -> dict[str, DataFrame]
     return frames
 
 
+def _refs(table: SilverTable, passed: dict, full: dict) -> dict[str, DataFrame]:
+    refs = {}
+    for rule in table.rules:
+        if rule.ref_frame is not None:
+            frame = rule.ref.split(".", 1)[0]
+            refs[rule.ref_frame] = (passed if rule.cascade else full)[frame]
+    return refs
+
+
 def build_silver(
     bronze: dict[str, DataFrame],
     *,
-    write: Callable[[SilverTable, q.QualityResult], DataFrame] | None = None,
+    stage: Callable[[SilverTable, q.QualityResult], Staged] | None = None,
     progress: Progress | None = None,
 ) -> tuple[dict[str, DataFrame], SilverReport]:
-    """Build every silver table from bronze frames, applying its rules.
+    """Build and check every silver table from bronze frames; publish nothing.
 
-    ``write`` persists a table and returns the frame later tables should read (the
-    written table); without it everything stays lazy, which is how tests call it.
-    Raises DataQualityError after the quarantine is written if a blocking rule fails.
+    ``stage`` writes a table's split where later tables read it back (a staging area,
+    never the published tables); without it everything stays lazy, which is how tests
+    call it. Each table's rules are counted (one aggregate) right after it is staged,
+    and ``DataQualityError`` is raised at the first table with a rule above its
+    threshold, before any later table is built. Returns the passed frames by name.
     """
-    frames = dict(bronze)
+    passed = dict(bronze)
+    full = dict(bronze)  # relationship rules look up every built row, not only the passed
     report = SilverReport()
     for table in SILVER_TABLES:
-        df = table.build(frames)
-        refs = {r: frames[r] for r in table.refs}
-        result = q.apply_rules(table.name, df, list(table.rules), refs)
-        if write is not None:
-            frames[table.name] = write(table, result)
-        else:
-            frames[table.name] = result.passed
-        report.rules[table.name] = result.counts
+        df = table.build(passed)
+        result = q.apply_rules(table.name, df, list(table.rules), _refs(table, passed, full))
+        staged = stage(table, result) if stage else Staged(result.passed, result.quarantined)
+        checks = q.check(result, passed=staged.passed, quarantined=staged.quarantined)
+        passed[table.name] = staged.passed
+        full[table.name] = staged.passed.unionByName(staged.quarantined.select(*df.columns))
+        report.checks[table.name] = checks.rules
+        report.rules[table.name] = {c.rule: c.quarantined for c in checks.rules}
+        report.rows[table.name] = checks.passed
+        report.quarantined[table.name] = checks.quarantined
         if progress:
-            flagged = {k: v for k, v in result.counts.items() if v}
-            progress(f"silver {table.domain}.{table.name}: rules {flagged or 'all passed'}")
-        if result.blocking_failures:
-            raise q.DataQualityError(
-                f"silver {table.domain}.{table.name}: blocking rule failed: "
-                + "; ".join(result.blocking_failures)
-                + " (failing rows are in its _quarantine table)"
-            )
-    return frames, report
+            progress(f"{table.label}: {checks.checked} rows checked, "
+                     f"{checks.quarantined} quarantined; "
+                     + ", ".join(f"{c.rule} {c.quarantined} (max {c.threshold * 100:g}%)"
+                                 for c in checks.rules))  # fmt: skip
+        q.enforce(table.label, checks)
+    return passed, report
 
 
 def run_silver(
     spark: SparkSession, settings: Settings, progress: Progress | None = None
 ) -> SilverReport:
-    """Rebuild silver from bronze on the lake; quarantine and run report included."""
+    """Rebuild silver from bronze on the lake: every table published, or none.
 
-    def write(table: SilverTable, result: q.QualityResult) -> DataFrame:
-        path = silver_path(settings, table.domain, table.name)
-        result.passed.write.format("delta").mode("overwrite").option(
-            "overwriteSchema", "true").save(path)  # fmt: skip
-        qpath = quarantine_path(settings, table.domain, table.name)
-        result.quarantined.write.format("delta").mode("overwrite").option(
-            "overwriteSchema", "true").save(qpath)  # fmt: skip
-        return spark.read.format("delta").load(path)
+    First completes any publish a crash interrupted. Then every table and its
+    quarantine is staged and checked; a rule above its threshold raises
+    ``DataQualityError`` (naming table, rule, row count) and leaves every published
+    silver table at its previous Delta version. Only then are all tables published.
+    """
+    recover(spark, settings, progress)
+    area = SilverStaging(spark, settings)
 
-    frames, report = build_silver(read_bronze(spark, settings), write=write, progress=progress)
-    for table in SILVER_TABLES:
-        report.rows[table.name] = frames[table.name].count()
-        qdf = spark.read.format("delta").load(quarantine_path(settings, table.domain, table.name))
-        report.quarantined[table.name] = qdf.count()
+    def stage(table: SilverTable, result: q.QualityResult) -> Staged:
+        return Staged(*area.stage(table.domain, table.name, result.passed, result.quarantined))
+
+    try:
+        _, report = build_silver(read_bronze(spark, settings), stage=stage, progress=progress)
+    except BaseException:
+        area.discard()
+        raise
+    area.publish([(t.domain, t.name) for t in SILVER_TABLES], progress)
     return report

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow.parquet as pq
 
 from sandbox.app import generator
+from sandbox.platform.settings import PROJECT_ROOT
 
-SAMPLES = Path(__file__).parents[2] / "data_samples" / "app"
+SAMPLES = PROJECT_ROOT / "data_samples" / "app"
 
 
 def test_same_seed_same_rows_other_seed_other_rows() -> None:
@@ -48,6 +49,29 @@ def test_rows_are_consistent() -> None:
 
 
 def test_committed_sample_matches_the_generator() -> None:
-    fresh = generator.generate(0.05, 42)
+    fresh = generator.generate(0.05, 42, as_of=generator.SAMPLE_AS_OF)
     for name, table in fresh.items():
         assert pq.read_table(SAMPLES / f"{name}.parquet").equals(table), name
+
+
+def test_history_ends_where_traffic_begins() -> None:
+    # Nothing generated lies after the as-of day (traffic starts there), and the last
+    # days before it are not empty: no hole between history and simulated traffic.
+    as_of = date(2026, 11, 23)
+    t = generator.generate(0.05, 42, as_of=as_of)
+    end = datetime(2026, 11, 23, tzinfo=UTC)
+    payments = t["payments"].column("created_at").to_pylist()
+    matches = t["matches"].column("started_at").to_pylist()
+    assert max(payments + matches) < end
+    assert max(matches) > end - timedelta(days=2)
+    assert max(payments) > end - timedelta(days=7)
+
+
+def test_as_of_only_shifts_the_history() -> None:
+    a = generator.generate(0.05, 42, as_of=date(2026, 1, 1))
+    b = generator.generate(0.05, 42, as_of=date(2026, 1, 11))
+    assert {n: t.num_rows for n, t in a.items()} == {n: t.num_rows for n, t in b.items()}
+    shift = (
+        b["players"].column("created_at")[0].as_py() - a["players"].column("created_at")[0].as_py()
+    )
+    assert shift == timedelta(days=10)

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from sandbox.platform.settings import PROJECT_ROOT
+
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator:
@@ -22,7 +24,7 @@ def spark() -> Iterator:
     server.stop()
 
 
-SAMPLES = __import__("pathlib").Path(__file__).parents[2] / "data_samples"
+SAMPLES = PROJECT_ROOT / "data_samples"
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +32,8 @@ def sample_bronze(spark) -> dict:
     """Bronze-shaped frames built from the committed sample (app tables + events)."""
     import pyarrow.parquet as pq
 
-    from sandbox.jobs.bronze import dedupe_events, unwrap_events
-    from sandbox.jobs.lake import SOURCE_KEYS
+    from sandbox.jobs.bronze_events import dedupe_events, unwrap_events
+    from sandbox.jobs.layers import SOURCE_KEYS
 
     frames = {t: spark.createDataFrame(pq.read_table(SAMPLES / "app" / f"{t}.parquet"))
               for t in SOURCE_KEYS}  # fmt: skip

@@ -10,23 +10,16 @@ import pytest
 from deltalake import DeltaTable
 
 from sandbox.app.simulator import Simulator
-from sandbox.dms.emulator import DmsTask
-from sandbox.events.sns import delivery_streams, publisher
-from sandbox.events.traffic import run_events
+from sandbox.ingest.dms.task import DmsTask
+from sandbox.ingest.events.sns import delivery_streams, publisher
+from sandbox.ingest.events.traffic import run_events
 from sandbox.jobs import bronze
-from sandbox.jobs.lake import SOURCE_KEYS, Manifest, bronze_events_path, bronze_path
-from sandbox.session import spark_session
-from sandbox.settings import Settings
+from sandbox.jobs.layers import SOURCE_KEYS, Manifest, bronze_events_path, bronze_path
+from sandbox.platform.session import spark_session
+from sandbox.platform.settings import Settings
+from tests.oracle import source_rows
 
 pytestmark = pytest.mark.slow
-
-
-def source_rows(settings: Settings, table: str) -> dict:
-    with psycopg.connect(settings.postgres_url()) as conn:
-        cur = conn.execute(f"select * from {table}")
-        cols = [d.name for d in cur.description]
-        rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-    return {tuple(r[k] for k in SOURCE_KEYS[table]): r for r in rows}
 
 
 def bronze_rows(spark, settings: Settings, table: str) -> dict:

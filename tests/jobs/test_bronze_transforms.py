@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from sandbox.jobs.bronze import dedupe_events, latest_changes, unwrap_events
+from sandbox.jobs.bronze import latest_changes
+from sandbox.jobs.bronze_events import dedupe_events, unwrap_events
 
 SCHEMA = "id long, v string, Op string, seq string"
 

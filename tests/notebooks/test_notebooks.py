@@ -15,10 +15,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from sandbox.lab import lab_argv
-from sandbox.stack import EmbeddedStack
+from sandbox.platform.lab import lab_argv
+from sandbox.platform.settings import PROJECT_ROOT
+from sandbox.platform.stack import EmbeddedStack
 
-NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 
 
 def test_there_is_a_notebook_per_chapter() -> None:
@@ -32,6 +33,7 @@ def test_there_is_a_notebook_per_chapter() -> None:
         "gold",
         "warehouse_and_bi",
         "orchestration",
+        "course_case",
     ]
 
 

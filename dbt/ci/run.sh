@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The dbt CI/CD steps. GitHub Actions (.github/workflows/dbt.yml) and the laptop
+# (`uv run just dbt-ci`) both call this script, so the two cannot drift.
+#
+#   dbt/ci/run.sh lint           sqlfluff (Redshift dialect, dbt templater)
+#   dbt/ci/run.sh build          dbt build on a throwaway clone of the warehouse;
+#                                leaves target/ci-build/manifest.json (the artifact)
+#   dbt/ci/run.sh slim STATE     dbt build of state:modified+ only, deferring the rest
+#                                to the production manifest in STATE
+#   dbt/ci/run.sh deploy         docker build + push, ecs register-task-definition,
+#                                stepfunctions update-state-machine (a dry run unless
+#                                DBT_DEPLOY_DRY_RUN=0)
+#   dbt/ci/run.sh all            lint, build, slim (against $DBT_STATE, else the build's
+#                                manifest), deploy as a dry run: the laptop's CI
+#
+# Run it through `uv run` (the project's environment, dbt group included) against a
+# running sandbox whose warehouse is loaded (`uv run sandbox demo`). Connection comes
+# from the sandbox settings (SANDBOX_* variables); the password never reaches argv.
+set -euo pipefail
+CALLER_DIR="$PWD"
+cd "$(dirname "$0")/.."
+DBT_DIR="$PWD"
+REPO_DIR="$(dirname "$DBT_DIR")"
+# DBT_PROJECT_DIR lets a test run the steps on a copy of the project.
+PROJECT_DIR="${DBT_PROJECT_DIR:-$DBT_DIR}"
+
+if ! command -v dbt >/dev/null || ! command -v sqlfluff >/dev/null; then
+    echo "dbt-ci: dbt or sqlfluff not on PATH; run through \`uv run\` (dbt group)" >&2
+    exit 2
+fi
+
+sandbox_dbt() { (cd "$REPO_DIR" && python -m sandbox.orchestrate.dbt "$@"); }
+
+# A throwaway warehouse per run, dropped however the step ends.
+CI_DB=""
+with_ci_database() {
+    CI_DB="warehouse_ci_${GITHUB_RUN_ID:-local}_$$"
+    trap 'sandbox_dbt ci-db drop "$CI_DB"' EXIT
+    sandbox_dbt ci-db create "$CI_DB"
+    echo "dbt-ci: throwaway warehouse $CI_DB"
+}
+
+step_lint() {
+    echo "== lint"
+    # The dbt templater compiles through dbt, which opens a connection: the dev target.
+    # A subshell, so the connection variables do not leak into the next steps.
+    (
+        eval "$(sandbox_dbt env)"
+        cd "$PROJECT_DIR"
+        DBT_PROJECT_DIR="$PROJECT_DIR" DBT_PROFILES_DIR="$PROJECT_DIR" sqlfluff lint models tests
+    )
+}
+
+step_build() {
+    echo "== build"
+    with_ci_database
+    sandbox_dbt run --target ci --ci-db "$CI_DB" --project-dir "$PROJECT_DIR" -- \
+        build --target-path target/ci-build
+    echo "dbt-ci: manifest at $PROJECT_DIR/target/ci-build/manifest.json"
+}
+
+step_slim() {
+    local state="${1:?slim needs the folder of the production manifest}"
+    state="$(cd "$CALLER_DIR" && cd "$state" && pwd)"
+    [[ -f "$state/manifest.json" ]] || { echo "dbt-ci: no manifest.json in $state" >&2; exit 2; }
+    echo "== slim CI against $state"
+    with_ci_database
+    sandbox_dbt run --target ci --ci-db "$CI_DB" --project-dir "$PROJECT_DIR" -- \
+        build --select state:modified+ --defer --state "$state" --target-path target/ci-slim
+}
+
+step_deploy() {
+    echo "== deploy"
+    local dry="${DBT_DEPLOY_DRY_RUN:-1}"
+    local sha repo image family out
+    sha="$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo local)"
+    repo="${DBT_IMAGE_REPOSITORY:-123456789012.dkr.ecr.us-east-1.amazonaws.com/lakehouse-dbt}"
+    image="$repo:$sha"
+    out="$PROJECT_DIR/target/deploy"
+    mkdir -p "$out"
+    sandbox_dbt task-definition "$image" > "$out/task-definition.json"
+    family="$(python -c "import json, sys; print(json.load(sys.stdin)['family'])" \
+        < "$out/task-definition.json")"
+    echo "dbt-ci: task definition $family for $image at $out/task-definition.json"
+    if [[ "$dry" != 0 ]]; then
+        echo "+ (dry run) docker build -t $image $PROJECT_DIR"
+        echo "+ (dry run) docker push $image"
+        echo "+ (dry run) aws ecs register-task-definition --cli-input-json file://$out/task-definition.json"
+        echo "+ (dry run) aws stepfunctions describe-state-machine --state-machine-arn \$STATE_MACHINE_ARN"
+        echo "+ (dry run) sandbox.orchestrate.dbt pin-task $family <new task definition ARN>"
+        echo "+ (dry run) aws stepfunctions update-state-machine --state-machine-arn \$STATE_MACHINE_ARN --definition file://$out/state-machine.json"
+        return
+    fi
+    : "${STATE_MACHINE_ARN:?deploy needs STATE_MACHINE_ARN}"
+    docker build -t "$image" "$PROJECT_DIR"
+    docker push "$image"
+    local arn
+    arn="$(aws ecs register-task-definition --cli-input-json "file://$out/task-definition.json" \
+        --query taskDefinition.taskDefinitionArn --output text)"
+    aws stepfunctions describe-state-machine --state-machine-arn "$STATE_MACHINE_ARN" \
+        --query definition --output text \
+        | sandbox_dbt pin-task "$family" "$arn" > "$out/state-machine.json"
+    aws stepfunctions update-state-machine --state-machine-arn "$STATE_MACHINE_ARN" \
+        --definition "file://$out/state-machine.json"
+    echo "dbt-ci: $STATE_MACHINE_ARN now runs $arn"
+}
+
+case "${1:-}" in
+    lint) step_lint ;;
+    build) step_build ;;
+    slim) step_slim "${2:-}" ;;
+    deploy) step_deploy ;;
+    all)
+        step_lint
+        # Each step in its own shell, as each is its own job in the workflow.
+        "$DBT_DIR/ci/run.sh" build
+        "$DBT_DIR/ci/run.sh" slim "${DBT_STATE:-$PROJECT_DIR/target/ci-build}"
+        DBT_DEPLOY_DRY_RUN=1 "$DBT_DIR/ci/run.sh" deploy
+        ;;
+    *)
+        echo "usage: dbt/ci/run.sh lint|build|slim STATE|deploy|all" >&2
+        exit 2
+        ;;
+esac

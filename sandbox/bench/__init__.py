@@ -1,0 +1,29 @@
+"""Benchmarks the project keeps: each figure measured several times, median and spread.
+
+``sandbox bench`` runs them against a private home on free ports, so it never touches
+the user's running stack or data. One module per group; ``GROUPS`` names them.
+"""
+
+from __future__ import annotations
+
+from sandbox.bench.aws import bench_aws
+from sandbox.bench.demo import bench_demo, bench_scaling
+from sandbox.bench.dms import bench_dms
+from sandbox.bench.engines import bench_engines, bench_reference
+from sandbox.bench.figures import Figure, machine, write_results
+from sandbox.bench.firehose import bench_firehose
+from sandbox.bench.homes import local_run, private_home
+from sandbox.bench.stack import bench_stack
+
+GROUPS = {
+    "stack": bench_stack,
+    "dms": bench_dms,
+    "firehose": bench_firehose,
+    "engines": bench_engines,
+    "demo": bench_demo,
+    "reference": bench_reference,
+    "scaling": bench_scaling,
+    "aws": bench_aws,
+}
+
+__all__ = ["GROUPS", "Figure", "local_run", "machine", "private_home", "write_results"]

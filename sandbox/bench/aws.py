@@ -1,0 +1,52 @@
+"""The AWS group: the local endpoint's start and idle memory, and the course case's runs."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+
+from sandbox.bench.figures import Figure
+from sandbox.bench.homes import private_home
+from sandbox.platform.progress import Progress
+from sandbox.platform.services.process import tree
+from sandbox.platform.stack import EmbeddedStack
+
+
+def bench_aws(*, repeat: int = 3, scale: float = 0.1, progress: Progress = print) -> list[Figure]:
+    """``sandbox aws up`` on a running stack, then ``dbt_build`` and ``lake_pipeline``."""
+    from sandbox.app import generator
+    from sandbox.ingest.dms.task import DmsTask
+    from sandbox.orchestrate.aws import executions
+    from sandbox.orchestrate.aws.deploy import deploy
+
+    start_s, idle_mb, dbt_s, pipeline_s = [], [], [], []
+    with private_home() as s:
+        stack = EmbeddedStack(s)
+        stack.up()
+        with psycopg.connect(s.postgres_url(), autocommit=True) as conn:
+            generator.seed(conn, scale=scale, seed=42)
+        DmsTask(s).run()
+        for i in range(repeat):
+            t0 = time.perf_counter()
+            stack.start_optional("aws")
+            deploy(s)
+            start_s.append(time.perf_counter() - t0)
+            time.sleep(3)
+            proc = stack.supervisor.process("aws")
+            idle_mb.append(sum(p.memory_info().rss for p in tree(proc)) / 1e6 if proc else 0.0)
+            for name, samples in (("dbt_build", dbt_s), ("lake_pipeline", pipeline_s)):
+                result = executions.wait(s, executions.start(s, name), timeout_s=1800)
+                if result.status != "SUCCEEDED":
+                    raise RuntimeError(f"bench: {name} {result.status}: {result.failures}")
+                samples.append(result.seconds)
+            stack._stop(stack.service("aws"))
+            progress(f"run {i + 1}/{repeat}: endpoint up + deploy {start_s[-1]:.1f}s, "
+                     f"idle {idle_mb[-1]:.0f} MB, dbt_build {dbt_s[-1]:.1f}s, "
+                     f"lake_pipeline {pipeline_s[-1]:.1f}s")  # fmt: skip
+    return [
+        Figure("aws endpoint up + deploy", "s", start_s),
+        Figure("aws endpoint idle memory", "MB", idle_mb),
+        Figure("dbt_build execution (ECS task)", "s", dbt_s),
+        Figure(f"lake_pipeline execution (scale {scale:g})", "s", pipeline_s),
+    ]

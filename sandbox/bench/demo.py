@@ -1,0 +1,119 @@
+"""The demo group: ``sandbox demo`` from stopped, and the demo at several scales."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from sandbox.bench.chart import scaling_chart
+from sandbox.bench.figures import Figure
+from sandbox.bench.homes import cli_env, private_home, sample_peak_rss, timed_cli
+from sandbox.platform.progress import Progress
+from sandbox.platform.settings import Settings
+
+
+def bench_demo(*, repeat: int = 3, scale: float = 1.0, progress: Progress = print) -> list[Figure]:
+    """``sandbox demo`` from services stopped (fresh home) to report written."""
+    walls, peaks, second_walls = [], [], []
+    for i in range(repeat):
+        with private_home() as s:
+            env = cli_env(s)
+            argv = [sys.executable, "-m", "sandbox", "demo", "--scale", str(scale)]
+            out = subprocess.DEVNULL
+            wall, peak = sample_peak_rss(subprocess.Popen(argv, env=env, stdout=out))
+            timed_cli(["down"], env)
+            second, _ = sample_peak_rss(subprocess.Popen(argv, env=env, stdout=out))
+            walls.append(wall)
+            peaks.append(peak)
+            second_walls.append(second)
+            progress(
+                f"run {i + 1}/{repeat}: demo {wall:.1f}s (peak {peak:.0f} MB), "
+                f"second run {second:.1f}s"
+            )
+    return [
+        Figure(f"demo wall, services stopped to report (scale {scale:g})", "s", walls, "< 60 s"),
+        Figure(f"demo peak memory, all processes (scale {scale:g})", "MB", peaks, "< 2,000 MB"),
+        Figure("demo second run (incremental, from stopped)", "s", second_walls),
+    ]
+
+
+def lake_sizes_mb(settings: Settings) -> dict[str, float]:
+    """Bytes on the S3 server per layer (raw, bronze, silver, gold), in MB."""
+    from sandbox.platform.services.s3 import s3_client
+
+    s3 = s3_client(settings)
+    sizes = {"raw": 0, "bronze": 0, "silver": 0, "gold": 0}
+    for o in s3.list_objects(settings.raw_bucket, recursive=True):
+        sizes["raw"] += o.size
+    for layer in ("bronze", "silver", "gold"):
+        for o in s3.list_objects(settings.lake_bucket, prefix=f"{layer}/", recursive=True):
+            sizes[layer] += o.size
+    return {k: round(v / 1e6, 2) for k, v in sizes.items()}
+
+
+def bench_scaling(
+    *,
+    repeat: int = 1,
+    scales: tuple[float, ...] = (1, 4, 16),
+    changes: int = 10_000,
+    progress: Progress = print,
+    chart: Path = Path("bench-results/scaling.png"),
+) -> list[Figure]:
+    """The demo at several scales: wall, peak memory, per-task times, size per layer; a chart."""
+    rows = []
+    figures = []
+    for scale in scales:
+        walls, peaks = [], []
+        for i in range(repeat):
+            with private_home() as s:
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "sandbox",
+                    "demo",
+                    "--scale",
+                    str(scale),
+                    "--changes",
+                    str(changes),
+                ]
+                wall, peak = sample_peak_rss(
+                    subprocess.Popen(argv, env=cli_env(s), stdout=subprocess.DEVNULL)
+                )
+                walls.append(wall)
+                peaks.append(peak)
+                tasks = {
+                    t["name"]: t["seconds"]
+                    for t in json.loads((s.runtime_dir / "runs" / "last.json").read_text())["tasks"]
+                }
+                sizes = lake_sizes_mb(s)
+                progress(
+                    f"scale {scale:g} run {i + 1}/{repeat}: {wall:.1f}s, peak {peak:.0f} MB, "
+                    f"tasks {tasks}, MB per layer {sizes}"
+                )
+        rows.append(
+            {
+                "scale": scale,
+                "wall_s": statistics.median(walls),
+                "peak_mb": statistics.median(peaks),
+                "tasks": tasks,
+                "sizes_mb": sizes,
+            }
+        )
+        figures += [
+            Figure(f"demo wall at scale {scale:g} ({changes} changes)", "s", walls),
+            Figure(f"demo peak memory at scale {scale:g}", "MB", peaks),
+        ]
+        for task in ("bronze", "silver", "gold", "warehouse"):
+            figures.append(Figure(f"{task} at scale {scale:g}", "s", [tasks[task]]))
+        for layer, mb in sizes.items():
+            figures.append(Figure(f"{layer} size at scale {scale:g}", "MB", [mb]))
+    growth = rows[-1]["peak_mb"] / rows[0]["peak_mb"]
+    figures.append(
+        Figure(f"peak memory scale {scales[-1]:g} / scale {scales[0]:g}", "x", [growth], "< 4x")
+    )
+    scaling_chart(rows, chart)
+    progress(f"chart: {chart}")
+    return figures

@@ -1,0 +1,47 @@
+"""The bench command: the benchmarks the project keeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sandbox.cli.root import app, console, fail
+from sandbox.platform.errors import SandboxError
+
+
+@app.command(rich_help_panel="Benchmarks")
+def bench(
+    repeat: Annotated[int, typer.Option(help="Measurements per figure.")] = 3,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Groups: stack, dms, firehose, engines, demo, reference, scaling, aws."),
+    ] = None,
+    json_path: Annotated[
+        Path, typer.Option("--json", help="Where to write the figures as JSON.")
+    ] = Path("bench-results/bench.json"),
+) -> None:
+    """Measure the sandbox on a private home and free ports (never your running stack)."""
+    from sandbox import bench as b
+
+    groups = b.GROUPS
+    chosen = only or list(groups)
+    unknown = set(chosen) - set(groups)
+    if unknown:
+        raise fail(SandboxError(f"unknown benchmark group(s) {sorted(unknown)}; "
+                                 f"choose from {sorted(groups)}"))  # fmt: skip
+    figures = []
+    for name in chosen:
+        console.print(f"[bold]{name}[/]")
+        figures += groups[name](repeat=repeat, progress=lambda m: console.print(f"  {m}"))
+    table = Table(title=f"sandbox bench ({b.machine()['cores']} cores)")
+    for col in ("figure", "median", "spread", "samples", "target"):
+        table.add_column(col)
+    for f in figures:
+        samples = ", ".join(f"{x:.2f}" for x in f.samples)
+        table.add_row(f.name, f"{f.median:.2f} {f.unit}", f"{f.spread:.2f}", samples, f.target)
+    console.print(table)
+    b.write_results(figures, json_path)
+    console.print(f"written to {json_path}")

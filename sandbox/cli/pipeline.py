@@ -1,0 +1,135 @@
+"""Commands that run the pipeline: run, demo, report."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from sandbox.cli.root import (
+    AsOfOpt,
+    ProfileOpt,
+    app,
+    console,
+    fail,
+    history_day,
+    require_seeded,
+    settings_for,
+    stack_for,
+)
+from sandbox.cli.services import refuse_mismatched_postgres
+from sandbox.platform.errors import SandboxError
+
+
+@app.command("run", rich_help_panel="Pipeline")
+def run_tasks(
+    tasks: Annotated[
+        list[str] | None,
+        typer.Argument(help="Tasks or layers: ingest, bronze, silver, gold (default: all)."),
+    ] = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Run pipeline tasks in DAG order: ingest, bronze, silver, gold, warehouse, report."""
+    from sandbox.orchestrate.pipeline import run_pipeline, select
+
+    settings = settings_for(profile)
+    try:
+        chosen = select(tasks)
+        if any(t.name == "ingest_dms" for t in chosen):
+            require_seeded(settings)
+        with Progress(console=console, transient=False) as bar:
+            job = bar.add_task("pipeline", total=len(chosen))
+            started: list[str] = []
+
+            def on_task(task) -> None:
+                if started:
+                    bar.advance(job)  # the previous task is done
+                started.append(task.name)
+                bar.update(job, description=f"{task.name}: {task.doc}")
+
+            run = run_pipeline(
+                settings, tasks, progress=lambda m: bar.console.print(f"  {m}"), on_task=on_task
+            )
+            bar.update(job, completed=len(chosen), description="pipeline done")
+    except SandboxError as exc:
+        raise fail(exc) from exc
+    table = Table(title="pipeline run")
+    table.add_column("task")
+    table.add_column("seconds", justify="right")
+    for t in run.tasks:
+        table.add_row(t.name, f"{t.seconds:.1f}")
+    console.print(table)
+
+
+@app.command(rich_help_panel="Pipeline")
+def demo(
+    profile: ProfileOpt = None,
+    scale: Annotated[
+        float, typer.Option(help="Data size of the first run (1 = 10k players).")
+    ] = 1.0,
+    changes: Annotated[
+        int | None, typer.Option(help="Row changes to simulate (default 10,000 x scale).")
+    ] = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Run the whole platform end to end: up, seed, DMS, traffic, Firehose, jobs, report."""
+    from sandbox.orchestrate.demo import run_demo
+    from sandbox.serve.report import layer_counts
+
+    settings = settings_for(profile)
+    refuse_mismatched_postgres(settings)
+    try:
+        result = run_demo(settings, scale=scale, changes=changes, stack=stack_for(settings),
+                          as_of=history_day(as_of),
+                          step=lambda m: console.print(m))  # fmt: skip
+    except SandboxError as exc:
+        raise fail(exc) from exc
+    totals: dict[str, list[int]] = {}
+    for layer, _, n in layer_counts(settings):
+        totals.setdefault(layer, []).append(n if isinstance(n, int) else 0)
+    table = Table(title="rows per layer")
+    for col in ("layer", "tables", "rows"):
+        table.add_column(col, justify="right" if col != "layer" else "left")
+    for layer, ns in totals.items():
+        table.add_row(layer, str(len(ns)), f"{sum(ns):,}")
+    console.print(table)
+    flagged = {f"{t}: {r}": n for t, rules in result.quality.items() for r, n in rules.items() if n}
+    if flagged:
+        dq = Table(title="data quality: rows quarantined by rule")
+        dq.add_column("table: rule")
+        dq.add_column("rows", justify="right")
+        for k, n in flagged.items():
+            dq.add_row(k, str(n))
+        console.print(dq)
+    else:
+        console.print("data quality: every rule passed")
+    kind = "first run (seeded)" if result.first_run else "incremental run (new changes only)"
+    console.print(
+        f"\n[bold]{kind}[/]: {result.changes:,} row changes and {result.events:,} events "
+        f"simulated, {result.cdc_changes:,} changes captured by DMS, "
+        f"in {result.total_s:.1f}s\n"
+        f"report:    {result.report}\n"
+        f"warehouse: psql {settings.postgres_url(settings.warehouse_db)}  (schema gold)\n"
+        f"next:      uv run just lab  (notebooks), uv run sandbox run gold  (one task),"
+        f" uv run sandbox demo  (again: incremental)"
+    )
+
+
+@app.command(rich_help_panel="Pipeline")
+def report(profile: ProfileOpt = None) -> None:
+    """Write the offline HTML report of the gold metrics and print its path."""
+    from sandbox.serve.report import write_report
+
+    settings = settings_for(profile)
+    import psycopg
+
+    try:
+        path = write_report(settings)
+    except psycopg.errors.UndefinedTable as exc:
+        raise fail(SandboxError("report: the warehouse has no gold tables yet; run "
+                                 "`sandbox run` first")) from exc  # fmt: skip
+    except psycopg.OperationalError as exc:
+        raise fail(exc) from exc
+    print(path)

@@ -1,0 +1,202 @@
+"""The root of the ``sandbox`` command: the Typer app, consoles and shared helpers.
+
+Errors a user can cause (a bad setting, a busy port, a stack that is not running, an
+unknown task) end the command with one line that names the thing and the fix. The
+traceback goes to ``<home>/logs/cli.log``, and to the terminal with ``sandbox --debug``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import traceback
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from sandbox.platform.errors import PortInUseError, SandboxError
+from sandbox.platform.settings import Profile, Settings, load_settings, unknown_variables
+
+
+class SandboxApp(typer.Typer):
+    """A Typer app that reports an uncaught error as one line instead of a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            if _state["debug"]:
+                raise
+            log = _log_traceback(exc)
+            where = f"traceback in {log}, or" if log else "for the traceback"
+            _print_error(f"{describe(exc)} ({where} rerun as `sandbox --debug ...`)")
+            sys.exit(1)
+
+
+app = SandboxApp(
+    help="A local lakehouse: Postgres -> DMS/Firehose -> S3 raw -> bronze/silver/gold -> BI.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+_state = {"debug": False}
+
+ProfileOpt = Annotated[
+    Profile | None,
+    typer.Option("--profile", help="embedded (default, no Docker) or compose (Docker Compose)."),
+]
+
+AsOfOpt = Annotated[
+    datetime | None,
+    typer.Option(
+        "--as-of",
+        formats=["%Y-%m-%d"],
+        help="Day the seeded history ends and traffic begins (default: today, UTC).",
+    ),
+]
+
+
+def history_day(as_of: datetime | None) -> date | None:
+    """The ``--as-of`` day for a database that will get live traffic: today or earlier."""
+    if as_of is None:
+        return None
+    today = datetime.now(UTC).date()
+    if as_of.date() > today:
+        late = f"--as-of {as_of.date()} is after today ({today}, UTC)"
+        raise fail(
+            SandboxError(f"{late}: simulated traffic starts today, history must end by then")
+        )
+    return as_of.date()
+
+
+@app.callback()
+def root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback of an error.")
+    ] = False,
+) -> None:
+    """A local lakehouse: Postgres -> DMS/Firehose -> S3 raw -> bronze/silver/gold -> BI."""
+    _state["debug"] = debug
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an error: what failed and, for the common causes, the fix."""
+    import psycopg
+
+    first = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, PortInUseError):
+        return _name_port_variables(" ".join(str(exc).split()))
+    if isinstance(exc, SandboxError):
+        return " ".join(str(exc).split())
+    if isinstance(exc, psycopg.OperationalError):
+        try:
+            s = load_settings()
+            where = f"Postgres at {s.host}:{s.postgres_port}"
+        except SandboxError:
+            where = "Postgres"
+        return f"cannot reach {where} ({first}); is the stack up? `uv run sandbox up`"
+    text = f"{type(exc).__name__}: {first}"
+    if "_delta_log" in first:
+        # A job read a Delta table that no earlier task has written yet.
+        return f"{text}; a layer it reads is not built yet: run `uv run sandbox run` (all tasks)"
+    if isinstance(exc, ConnectionError) or "Connection refused" in str(exc):
+        return f"{text}; a service is not answering: is the stack up? `uv run sandbox up`"
+    return text
+
+
+def _name_port_variables(message: str) -> str:
+    """Replace the generic ``SANDBOX_<SERVICE>_PORT`` by the variables of the busy ports."""
+    try:
+        settings = load_settings()
+    except SandboxError:
+        return message
+    ports = [int(p) for p in re.findall(r"port (\d+)", message)]
+    names = sorted({v for p in ports if (v := settings.port_variable(p))})
+    return message.replace("SANDBOX_<SERVICE>_PORT", " or ".join(names)) if names else message
+
+
+def require_seeded(settings: Settings) -> None:
+    """Stop with the fix if the app database has no application tables yet."""
+    import psycopg
+
+    with psycopg.connect(settings.postgres_url(settings.app_db), autocommit=True) as conn:
+        (found,) = conn.execute(
+            "select to_regclass(%s)", (f"{settings.dms.source_schema}.players",)
+        ).fetchone()
+    if found is None:
+        raise fail(
+            SandboxError(
+                f"the {settings.app_db!r} database has no application tables yet; "
+                "run `uv run sandbox seed` first (or `uv run sandbox demo`, which seeds)"
+            )
+        )
+
+
+def _log_traceback(exc: BaseException) -> Path | None:
+    """Append the traceback to the CLI log of the current home; None if it cannot."""
+    try:
+        logs = load_settings().logs_dir
+    except SandboxError:
+        return None  # no home to log into; a settings error is whole in its one line
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+        path = logs / "cli.log"
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"--- {datetime.now(UTC).isoformat()} sandbox {' '.join(sys.argv[1:])}\n")
+            f.write("".join(traceback.format_exception(exc)))
+        return path
+    except OSError:
+        return None
+
+
+def settings_for(profile: Profile | None) -> Settings:
+    """The settings of this command, ``--profile`` winning over ``SANDBOX_PROFILE``."""
+    for name, likely in unknown_variables(os.environ).items():
+        hint = f"; did you mean {likely}?" if likely else ""
+        err.print(f"[yellow]warning:[/] {escape(name)} is not a setting, ignored{hint}",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+    try:
+        return load_settings(**({"profile": profile} if profile else {}))
+    except SandboxError as exc:
+        raise fail(exc) from exc
+
+
+def stack_for(settings: Settings):
+    if settings.profile == "compose":
+        from sandbox.platform.compose import ComposeStack
+
+        return ComposeStack(settings)
+    from sandbox.platform.stack import EmbeddedStack
+
+    return EmbeddedStack(settings)
+
+
+def fail(exc: Exception) -> typer.Exit:
+    """Print ``exc`` as one line (its traceback too under ``--debug``); exit code 1."""
+    if _state["debug"]:
+        err.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
+    else:
+        _log_traceback(exc)
+    _print_error(describe(exc))
+    return typer.Exit(code=1)
+
+
+def _print_error(message: str) -> None:
+    # soft_wrap: one logical line stays one line, whatever the terminal width.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def counts_table(title: str, counts: dict[str, int]) -> None:
+    table = Table(title=title)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in counts.items():
+        table.add_row(name, f"{n:,}")
+    console.print(table)

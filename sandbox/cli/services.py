@@ -1,0 +1,122 @@
+"""Commands for the services: up, down, status, reset, doctor."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sandbox.cli.root import ProfileOpt, app, console, err, fail, settings_for, stack_for
+from sandbox.platform.errors import SandboxError
+
+
+def refuse_mismatched_postgres(settings) -> None:
+    """Stop before start-up if this home's Postgres cluster is of another major version."""
+    if settings.profile != "embedded":
+        return
+    from sandbox.platform.doctor import postgres_data_version
+
+    check = postgres_data_version(settings)
+    if check.level == "fail":
+        raise fail(SandboxError(check.detail))
+
+
+def _status_table(statuses, home=None) -> Table:
+    table = Table(title="sandbox services" + (f" ({home})" if home else ""))
+    for col in ("service", "state", "endpoint", "pid", "memory"):
+        table.add_column(col)
+    colors = {"running": "green", "stopped": "dim", "failed": "bold red"}
+    for s in statuses:
+        mem = f"{s.rss_mb:.0f} MB" if s.rss_mb is not None else ""
+        table.add_row(s.name, f"[{colors[s.state]}]{s.state}[/]", s.endpoint, str(s.pid or ""), mem)
+    return table
+
+
+def _print_failures(statuses) -> None:
+    for s in statuses:
+        if s.state == "failed":
+            err.print(f"[bold red]{s.name} failed[/]; last lines of {s.log}:")
+            for line in s.log_tail:
+                err.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command(rich_help_panel="Services")
+def up(profile: ProfileOpt = None) -> None:
+    """Start the services (a no-op for those already running)."""
+    settings = settings_for(profile)
+    refuse_mismatched_postgres(settings)
+    t0 = time.perf_counter()
+    try:
+        statuses = stack_for(settings).up(progress=lambda m: console.print(f"  {m}"))
+    except SandboxError as exc:
+        raise fail(exc) from exc
+    console.print(_status_table(statuses))
+    console.print(f"up in {time.perf_counter() - t0:.1f}s")
+
+
+@app.command(rich_help_panel="Services")
+def down(profile: ProfileOpt = None) -> None:
+    """Stop every process the sandbox started (by pid, with a deadline)."""
+    settings = settings_for(profile)
+    t0 = time.perf_counter()
+    stack_for(settings).down(progress=lambda m: console.print(f"  {m}"))
+    console.print(f"down in {time.perf_counter() - t0:.1f}s")
+
+
+@app.command(rich_help_panel="Services")
+def status(
+    profile: ProfileOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Show each service: running, stopped or failed (with its log tail)."""
+    settings = settings_for(profile)
+    statuses = stack_for(settings).status()
+    if as_json:
+        payload = {
+            "profile": settings.profile,
+            "home": str(settings.runtime_dir),
+            "services": [s.to_json() for s in statuses],
+        }
+        print(json.dumps(payload, indent=2))
+        return
+    console.print(_status_table(statuses, settings.runtime_dir))
+    _print_failures(statuses)
+
+
+@app.command(rich_help_panel="Services")
+def reset(
+    profile: ProfileOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Stop the services and wipe all sandbox data."""
+    settings = settings_for(profile)
+    if not yes:
+        typer.confirm(f"Delete all data under {settings.runtime_dir}?", abort=True)
+    stack_for(settings).reset(progress=lambda m: console.print(f"  {m}"))
+
+
+@app.command(rich_help_panel="Services")
+def doctor(
+    profile: ProfileOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Preflight: ports, disk, memory, binaries, Java, Docker, CPU architecture."""
+    from sandbox.platform.doctor import run_checks
+
+    checks = run_checks(settings_for(profile))
+    failed = [c for c in checks if c.level == "fail"]
+    if as_json:
+        print(json.dumps({"ok": not failed, "checks": [c.__dict__ for c in checks]}, indent=2))
+    else:
+        table = Table(title="sandbox doctor")
+        for col in ("check", "", "detail"):
+            table.add_column(col)
+        marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
+        for c in checks:
+            table.add_row(c.name, marks[c.level], c.detail)
+        console.print(table)
+    if failed:
+        raise typer.Exit(code=1)

@@ -1,0 +1,45 @@
+"""The DMS S3 target endpoint: the raw bucket, and what a task wrote to it."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from minio import Minio
+from minio.error import S3Error
+
+MISSING = ("NoSuchKey", "NoSuchObject", "ResourceNotFound")
+
+
+@dataclass
+class TableFile:
+    """One object written for one table, with its row count."""
+
+    key: str
+    rows: int
+
+
+class RawTarget:
+    """Writes, lists and removes the task's objects in the raw bucket."""
+
+    def __init__(self, s3: Minio, bucket: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+
+    def put(self, key: str, body: bytes, metadata: dict[str, str] | None = None) -> None:
+        self.s3.put_object(self.bucket, key, io.BytesIO(body), len(body),
+                           content_type="application/octet-stream", metadata=metadata)  # fmt: skip
+
+    def remove_prefix(self, prefix: str) -> None:
+        for obj in self.s3.list_objects(self.bucket, prefix=prefix, recursive=True):
+            self.s3.remove_object(self.bucket, obj.object_name)
+
+    def metadata(self, key: str) -> dict[str, str] | None:
+        """The object's user metadata (lower-case names), or None if it does not exist."""
+        try:
+            stat = self.s3.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in MISSING:
+                return None
+            raise
+        return {k.lower(): v for k, v in (stat.metadata or {}).items()}

@@ -1,0 +1,130 @@
+"""Run an ECS task's container as a local process, the way the task definition says.
+
+The container's ``command`` (after ``containerOverrides``) is executed from the
+project root with, in this order: the sandbox's own variables (the project's venv first
+on ``PATH``), the container's ``environment``, the host's connection to the sandbox's
+warehouse (what :func:`sandbox.orchestrate.dbt.dbt_env` gives, in place of the
+Redshift endpoint and the Secrets Manager password of the task definition), and the
+overrides' ``environment``. So the dbt image's ``["dbt", "build", "--target", "prod"]``
+runs the project's dbt against the local warehouse. What
+it prints goes to the container's ``awslogs`` group and stream
+(``<awslogs-stream-prefix>/<container>/<task id>``), as the awslogs driver writes it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox.platform.settings import PROJECT_ROOT
+
+# (group, stream, lines): where a task's output goes.
+LogSink = Callable[[str, str, list[str]], None]
+
+
+@dataclass
+class ContainerRun:
+    """One container of one task, running or stopped."""
+
+    task_id: str
+    container: str
+    argv: list[str]
+    log_group: str | None
+    log_stream: str | None
+    process: subprocess.Popen | None = None
+    exit_code: int | None = None
+    reason: str = ""
+    output: list[str] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def running(self) -> bool:
+        return not self.done.is_set()
+
+
+def start_container(
+    task_id: str,
+    container_def: dict,
+    override: dict | None,
+    *,
+    base_env: dict[str, str],
+    host_env: Callable[[dict[str, str]], dict[str, str]] = lambda env: {},
+    log_sink: LogSink,
+) -> ContainerRun:
+    """Start the container's command as a process; the run is updated when it exits."""
+    override = override or {}
+    command = override.get("command") or container_def.get("command") or []
+    env = dict(base_env)
+    for item in container_def.get("environment", []):
+        env[item["name"]] = item["value"]
+    env.update(host_env(env))
+    for item in override.get("environment", []):
+        env[item["name"]] = item["value"]
+    log_config = container_def.get("logConfiguration") or {}
+    options = log_config.get("options", {}) if log_config.get("logDriver") == "awslogs" else {}
+    group = options.get("awslogs-group")
+    prefix = options.get("awslogs-stream-prefix", "ecs")
+    name = container_def.get("name", "container")
+    run = ContainerRun(task_id, name, list(command), group,
+                       f"{prefix}/{name}/{task_id}" if group else None)  # fmt: skip
+    exe = shutil.which(command[0], path=env.get("PATH")) if command else None
+    if exe is None:
+        run.exit_code, run.reason = 127, f"CannotStartContainerError: {command[:1]} not found"
+        run.output.append(run.reason)
+        _flush(run, log_sink)
+        run.done.set()
+        return run
+    run.process = subprocess.Popen(
+        [exe, *command[1:]], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    threading.Thread(target=_watch, args=(run, log_sink), daemon=True).start()
+    return run
+
+
+def _watch(run: ContainerRun, log_sink: LogSink) -> None:
+    assert run.process is not None and run.process.stdout is not None
+    batch: list[str] = []
+    for line in run.process.stdout:
+        run.output.append(line.rstrip("\n"))
+        batch.append(line.rstrip("\n"))
+        if len(batch) >= 50:
+            _send(run, log_sink, batch)
+            batch = []
+    run.exit_code = run.process.wait()
+    run.reason = "Essential container in task exited"
+    _send(run, log_sink, batch)
+    run.done.set()
+
+
+def _flush(run: ContainerRun, log_sink: LogSink) -> None:
+    _send(run, log_sink, run.output)
+
+
+def _send(run: ContainerRun, log_sink: LogSink, lines: list[str]) -> None:
+    if run.log_group and run.log_stream and lines:
+        log_sink(run.log_group, run.log_stream, list(lines))
+
+
+def sandbox_env() -> dict[str, str]:
+    """The variables every local container starts from: ours, minus the AWS endpoint's,
+    with this environment's ``bin`` first on ``PATH`` (where ``dbt`` is)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOTO_")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def warehouse_env(container_env: dict[str, str]) -> dict[str, str]:
+    """The sandbox's warehouse connection for a container, for the target it asks for."""
+    from sandbox.orchestrate.dbt import TARGETS, dbt_env
+    from sandbox.platform.settings import load_settings
+
+    target = container_env.get("DBT_TARGET", "prod")
+    return dbt_env(load_settings(), target=target if target in TARGETS and target != "ci"
+                   else "prod")  # fmt: skip

@@ -1,0 +1,215 @@
+"""What moto does not do without Docker, added to its server: the only module that
+reaches into moto's internals (moto 5.2), so an upgrade is checked in one place.
+
+* Lambda: ``LambdaFunction._invoke_lambda`` runs the deployed handler in its own
+  process (:mod:`sandbox.orchestrate.aws.lambda_runtime`) instead of a container; its
+  log goes to ``/aws/lambda/<name>`` and its duration and errors to CloudWatch metrics.
+* ECS: ``run_task`` starts each container's command as a process
+  (:mod:`sandbox.orchestrate.aws.ecs_runtime`); a task is ``RUNNING`` while a process
+  runs and ``STOPPED`` with the containers' exit codes after, so ``ecs:runTask.sync``
+  waits for the real work. moto's port of the ASL interpreter leaves the
+  PascalCase-to-API casing of the ECS and Step Functions integrations' parameters and
+  results as stubs;
+  they are filled in here from botocore's service model, as the interpreter it was
+  ported from does, so a real definition (``"Cluster"``, ``"TaskDefinition"``,
+  ``$.Containers[0].ExitCode``) runs unchanged.
+* JSONPath: moto's ``extract_json`` returns ``[0]`` for ``$.Containers[0].ExitCode``
+  (an index followed by a field), where Step Functions returns ``0``; a Choice on an
+  exit code then never matches. A path with one match and no wildcard, slice or
+  filter yields the value itself, as in AWS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from datetime import UTC, datetime
+
+import boto3
+import botocore.session
+from moto.awslambda.models import LambdaFunction
+from moto.core.utils import unix_time_millis
+from moto.ecs.models import EC2ContainerServiceBackend, Task
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (  # noqa: E501
+    StateTaskService,
+)
+from moto.stepfunctions.parser.asl.utils import json_path
+
+from sandbox.orchestrate.aws import ecs_runtime, lambda_runtime
+
+log = logging.getLogger(__name__)
+
+_RUNS: dict[str, list[ecs_runtime.ContainerRun]] = {}
+_LOCK = threading.Lock()
+_ENDPOINT: dict[str, str] = {}
+
+
+def install(endpoint_url: str, region: str) -> None:
+    """Patch moto's Lambda and ECS models in this process. Idempotent."""
+    _ENDPOINT.update(url=endpoint_url, region=region)
+    if getattr(LambdaFunction, "_sandbox_patched", False):
+        return
+    LambdaFunction._invoke_lambda = _invoke_lambda
+    LambdaFunction._sandbox_patched = True
+    original_run_task = EC2ContainerServiceBackend.run_task
+
+    def run_task(self, *args, **kwargs):
+        tasks = original_run_task(self, *args, **kwargs)
+        for task in tasks:
+            _start_task(self, task)
+        return tasks
+
+    EC2ContainerServiceBackend.run_task = run_task
+    Task.last_status = property(_task_status, Task.last_status.fset)
+    StateTaskService._normalise_parameters = _normalise_parameters
+    StateTaskService._normalise_response = _normalise_response
+    original_describe = EC2ContainerServiceBackend.describe_tasks
+
+    def describe_tasks(self, *args, **kwargs):
+        tasks = original_describe(self, *args, **kwargs)
+        for task in tasks:
+            _task_status(task)
+        return tasks
+
+    EC2ContainerServiceBackend.describe_tasks = describe_tasks
+    # Every module of the interpreter holds its own reference to extract_json: the
+    # function's code is swapped so that all of them see the fix.
+    json_path.extract_json.__code__ = _extract_json.__code__
+
+
+def _extract_json(path, data):  # runs with json_path's globals, see install()
+    matches = parse(path).find(data)  # noqa: F821
+    if not matches:
+        if _contains_slice_or_wildcard_array(path):  # noqa: F821
+            return []
+        raise NoSuchJsonPathError(json_path=path, data=data)  # noqa: F821
+    if len(matches) > 1 or _contains_slice_or_wildcard_array(path) or "[?" in path:  # noqa: F821
+        return [match.value for match in matches]
+    return matches[0].value
+
+
+def _operation(service: str, action: str):
+    """The botocore operation model for ``action`` in any casing (runTask, run_task)."""
+    name = "".join(part[:1].upper() + part[1:] for part in action.split("_"))
+    return botocore.session.get_session().get_service_model(service).operation_model(name)
+
+
+# The integrations whose casing moto left as a stub (the others already work as they are).
+_NORMALISED = {"ecs", "stepfunctions"}
+
+
+def _normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
+    if self._get_boto_service_name(boto_service_name) not in _NORMALISED:
+        return
+    op = _operation(self._get_boto_service_name(boto_service_name),
+                    service_action_name or self.resource.api_action)  # fmt: skip
+    self._to_boto_request(parameters, op.input_shape)
+
+
+def _normalise_response(self, response, boto_service_name=None, service_action_name=None):
+    if self._get_boto_service_name(boto_service_name) not in _NORMALISED:
+        return
+    op = _operation(self._get_boto_service_name(boto_service_name),
+                    service_action_name or self.resource.api_action)  # fmt: skip
+    self._from_boto_response(response, op.output_shape)
+
+
+def client(service: str):
+    return boto3.client(service, endpoint_url=_ENDPOINT["url"], region_name=_ENDPOINT["region"],
+                        aws_access_key_id="sandbox", aws_secret_access_key="sandbox")  # fmt: skip
+
+
+# -- Lambda ----------------------------------------------------------------------
+
+
+def _invoke_lambda(self: LambdaFunction, event: object = None) -> tuple[str, bool, str]:
+    self.logs_backend.ensure_log_group(self.logs_group_name)
+    now = datetime.now(UTC)
+    env = {
+        "AWS_ENDPOINT_URL": _ENDPOINT["url"],
+        "AWS_REGION": self.region,
+        "AWS_DEFAULT_REGION": self.region,
+        "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox",
+    } | dict(self.environment_vars)
+    stream = f"{now:%Y/%m/%d}/[{self.version}]"
+    result = lambda_runtime.invoke(
+        self.code_bytes, self.handler, event if event is not None else {},
+        function_name=self.function_name, function_arn=self.function_arn,
+        version=str(self.version), memory_mb=int(self.memory_size or 128),
+        timeout_s=float(self.timeout or 3), environment=env,
+        log_group=self.logs_group_name, log_stream=stream,
+    )  # fmt: skip
+    stream += result.request_id.replace("-", "")
+    self.logs_backend.create_log_stream(self.logs_group_name, stream)
+    self.logs_backend.put_log_events(
+        self.logs_group_name, stream,
+        [{"timestamp": unix_time_millis(), "message": line} for line in result.log.splitlines()],
+    )  # fmt: skip
+    _lambda_metrics(self.function_name, result)
+    return result.payload, result.errored, result.log
+
+
+def _lambda_metrics(function_name: str, result: lambda_runtime.Invocation) -> None:
+    dims = [{"Name": "FunctionName", "Value": function_name}]
+    try:
+        client("cloudwatch").put_metric_data(Namespace="AWS/Lambda", MetricData=[
+            {"MetricName": "Invocations", "Value": 1, "Unit": "Count", "Dimensions": dims},
+            {"MetricName": "Errors", "Value": int(result.errored), "Unit": "Count",
+             "Dimensions": dims},
+            {"MetricName": "Duration", "Value": result.duration_ms, "Unit": "Milliseconds",
+             "Dimensions": dims},
+        ])  # fmt: skip
+    except Exception:  # metrics must never fail an invocation; the log says why
+        log.exception("could not record Lambda metrics for %s", function_name)
+
+
+# -- ECS --------------------------------------------------------------------------
+
+
+def _start_task(backend: EC2ContainerServiceBackend, task: Task) -> None:
+    definition = backend.describe_task_definition(task.task_definition_arn)
+    overrides = {o.get("name"): o for o in (task.overrides or {}).get("containerOverrides", [])}
+    runs = []
+    for container_def in definition.container_definitions:
+        runs.append(ecs_runtime.start_container(
+            task.id, container_def, overrides.get(container_def.get("name")),
+            base_env=ecs_runtime.sandbox_env(), host_env=ecs_runtime.warehouse_env,
+            log_sink=_container_logs,
+        ))  # fmt: skip
+    with _LOCK:
+        _RUNS[task.task_arn] = runs
+
+
+def _task_status(task: Task) -> str:
+    runs = _RUNS.get(task.task_arn)
+    if runs is None:
+        return task.status  # a task this sandbox did not start: moto's own states
+    if any(r.running for r in runs):
+        return "RUNNING"
+    for container, run in zip(task.containers, runs, strict=False):
+        container.exitCode = run.exit_code
+        container.last_status = "STOPPED"
+        container.reason = run.reason
+    task.desired_status = "STOPPED"
+    task.stopped_reason = runs[0].reason
+    return "STOPPED"
+
+
+def put_log_lines(group: str, stream: str, lines: list[str], *, at_ms: int | None = None) -> None:
+    """Append ``lines`` to a CloudWatch Logs stream, creating the group and stream."""
+    logs = client("logs")
+    for create, kwargs in ((logs.create_log_group, {"logGroupName": group}),
+                           (logs.create_log_stream, {"logGroupName": group,
+                                                     "logStreamName": stream})):  # fmt: skip
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            create(**kwargs)
+    stamp = int(at_ms if at_ms is not None else unix_time_millis())
+    events = [{"timestamp": stamp, "message": m or " "} for m in lines]
+    if events:
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+
+def _container_logs(group: str, stream: str, lines: list[str]) -> None:
+    put_log_lines(group, stream, lines)

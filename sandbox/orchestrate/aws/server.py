@@ -1,0 +1,201 @@
+"""The local AWS endpoint: ``python -m sandbox.orchestrate.aws.server --host H --port P``.
+
+moto's server with real ASL execution and the extensions of
+:mod:`sandbox.orchestrate.aws.moto_extensions`, plus the event loop that makes the
+account live while the sandbox runs:
+
+* EventBridge rules with a ``ScheduleExpression`` fire their targets (state machines,
+  Lambda functions) on time;
+* S3 object-created notifications (``<home>/aws/s3-notifications.json``, written by
+  ``sandbox aws deploy``) invoke their function with an S3 event when an object lands
+  in the real raw bucket;
+* each finished execution's history is written to CloudWatch Logs
+  (``/aws/vendedlogs/states/<state machine>``, one stream per execution).
+
+``SANDBOX_AWS_CLOCK_SPEED`` (default 1) runs schedules faster than real time: at 60,
+``rate(1 minute)`` fires every second (for a class demo, and the tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import threading
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sandbox.orchestrate.aws import moto_extensions
+from sandbox.orchestrate.aws.schedules import ScheduleError, next_fire, scheduled_event
+
+log = logging.getLogger("sandbox.aws")
+ACCOUNT = "123456789012"  # moto's default account
+
+
+def notifications_file(runtime_dir: Path) -> Path:
+    return runtime_dir / "aws" / "s3-notifications.json"
+
+
+class EventLoop:
+    """Schedules, S3 triggers and execution logs, checked once a second."""
+
+    def __init__(self, region: str, *, clock_speed: float = 1.0, runtime_dir: Path) -> None:
+        self.region = region
+        self.clock_speed = clock_speed
+        self.runtime_dir = runtime_dir
+        self.started = datetime.now(UTC)
+        self._next: dict[str, tuple[str, datetime]] = {}
+        self._seen_objects: dict[str, set[str]] = {}
+        self._logged: set[str] = set()
+        self.stop = threading.Event()
+
+    def now(self) -> datetime:
+        """Sandbox time: real time, sped up by ``clock_speed`` since the loop started."""
+        real = datetime.now(UTC)
+        return self.started + (real - self.started) * self.clock_speed
+
+    def run(self) -> None:
+        while not self.stop.wait(1.0 / max(1.0, min(self.clock_speed, 10.0))):
+            for step in (self.fire_schedules, self.fire_s3_notifications, self.log_executions):
+                try:
+                    step()
+                except Exception:  # one bad rule or object must not stop the loop
+                    log.exception("event loop: %s failed", step.__name__)
+
+    # -- EventBridge schedules ------------------------------------------------------
+
+    def fire_schedules(self) -> None:
+        events = moto_extensions.client("events")
+        now = self.now()
+        for rule in events.list_rules().get("Rules", []):
+            expression = rule.get("ScheduleExpression")
+            if not expression or rule.get("State") != "ENABLED":
+                continue
+            known = self._next.get(rule["Name"])
+            if known is None or known[0] != expression:
+                try:
+                    self._next[rule["Name"]] = (expression, next_fire(expression, now, created=now))
+                except ScheduleError:
+                    log.exception("rule %s", rule["Name"])
+                continue
+            if now < known[1]:
+                continue
+            self._next[rule["Name"]] = (expression, next_fire(expression, now, created=known[1]))
+            event = scheduled_event(rule["Arn"], ACCOUNT, self.region, known[1])
+            for target in events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", []):
+                payload = target.get("Input") or json.dumps(event)
+                self._deliver(target["Arn"], payload, source=f"rule {rule['Name']}")
+
+    def _deliver(self, arn: str, payload: str, *, source: str) -> None:
+        if ":states:" in arn:
+            name = f"{source.split()[-1]}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"[:80]
+            moto_extensions.client("stepfunctions").start_execution(
+                stateMachineArn=arn, name=name, input=payload
+            )
+        elif ":lambda:" in arn:
+            moto_extensions.client("lambda").invoke(
+                FunctionName=arn, InvocationType="Event", Payload=payload.encode()
+            )
+        else:
+            log.warning("%s: target %s is not a state machine or a function", source, arn)
+            return
+        log.info("%s fired %s", source, arn)
+
+    # -- S3 object-created notifications ---------------------------------------------
+
+    def fire_s3_notifications(self) -> None:
+        path = notifications_file(self.runtime_dir)
+        if not path.exists():
+            return
+        from sandbox.platform.services.s3 import s3_client
+        from sandbox.platform.settings import load_settings
+
+        s3 = s3_client(load_settings())
+        for rule in json.loads(path.read_text()):
+            bucket, prefix = rule["bucket"], rule.get("prefix", "")
+            objects = {o.object_name: o for o in s3.list_objects(bucket, prefix=prefix,
+                                                                 recursive=True)}  # fmt: skip
+            seen = self._seen_objects.setdefault(f"{bucket}/{prefix}", None)
+            if seen is None:  # objects already there when the loop started do not fire
+                self._seen_objects[f"{bucket}/{prefix}"] = set(objects)
+                continue
+            for key in sorted(set(objects) - seen):
+                seen.add(key)
+                if not key.endswith(rule.get("suffix", "")):
+                    continue
+                o = objects[key]
+                record = {
+                    "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": self.region,
+                    "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"s3SchemaVersion": "1.0", "configurationId": rule.get("id", "raw"),
+                           "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                           "object": {"key": key, "size": o.size,
+                                      "eTag": (o.etag or "").strip('"')}},
+                }  # fmt: skip
+                self._deliver(rule["function_arn"], json.dumps({"Records": [record]}),
+                              source=f"s3 {bucket}/{key}")  # fmt: skip
+
+    # -- execution logs -----------------------------------------------------------
+
+    def log_executions(self) -> None:
+        sfn = moto_extensions.client("stepfunctions")
+        for machine in sfn.list_state_machines().get("stateMachines", []):
+            arn = machine["stateMachineArn"]
+            for ex in sfn.list_executions(stateMachineArn=arn)["executions"]:
+                if ex["status"] == "RUNNING" or ex["executionArn"] in self._logged:
+                    continue
+                self._logged.add(ex["executionArn"])
+                history = sfn.get_execution_history(executionArn=ex["executionArn"])["events"]
+                lines = [json.dumps({"id": e["id"], "type": e["type"],
+                                     "timestamp": e["timestamp"].isoformat(),
+                                     "details": {k: v for k, v in e.items()
+                                                 if k.endswith("EventDetails")}},
+                                    default=str) for e in history]  # fmt: skip
+                stream = ex.get("name") or ex["executionArn"].rsplit(":", 1)[-1]
+                moto_extensions.put_log_lines(
+                    f"/aws/vendedlogs/states/{machine['name']}", stream, lines
+                )
+
+
+def serve(host: str, port: int, region: str) -> None:
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    os.environ["MOTO_PORT"] = str(port)  # the ASL engine calls Lambda and ECS here
+    endpoint = f"http://{host}:{port}"
+    moto_extensions.install(endpoint, region)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    config = json.dumps({"stepfunctions": {"execute_state_machine": True},
+                         "lambda": {"use_docker": True}}).encode()  # fmt: skip
+    urllib.request.urlopen(urllib.request.Request(
+        f"{endpoint}/moto-api/config", data=config, method="POST",
+        headers={"Content-Type": "application/json"}))  # fmt: skip
+    from sandbox.platform.settings import load_settings
+
+    loop = EventLoop(region, clock_speed=float(os.environ.get("SANDBOX_AWS_CLOCK_SPEED", "1")),
+                     runtime_dir=load_settings().runtime_dir)  # fmt: skip
+    ready = Path(os.environ.get("SANDBOX_AWS_READY_FILE", ""))
+    if ready.name:
+        ready.write_text(endpoint)
+    log.info("local AWS endpoint at %s", endpoint)
+    try:
+        loop.run()
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--region", default="us-east-1")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    serve(args.host, args.port, args.region)
+
+
+if __name__ == "__main__":
+    main()

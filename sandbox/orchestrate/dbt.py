@@ -1,0 +1,304 @@
+"""dbt over the warehouse: the environment and command line every dbt run uses.
+
+The contract (what the justfile recipes, ``dbt/ci/run.sh`` and the local ECS-task
+runner rely on):
+
+- The project is ``dbt/`` at the repository root (``DBT_PROJECT``), with its
+  ``profiles.yml`` inside. Targets: ``dev`` (the embedded warehouse), ``ci`` (a
+  throwaway clone of it, ``WAREHOUSE_CI_DB``), ``prod`` (what the ECS task runs).
+- The profile reads its connection from the environment only: ``WAREHOUSE_HOST``,
+  ``WAREHOUSE_PORT``, ``WAREHOUSE_USER``, ``DBT_ENV_SECRET_WAREHOUSE_PASSWORD`` (dbt
+  scrubs ``DBT_ENV_SECRET_*`` from its logs), ``WAREHOUSE_DB``, and ``DBT_TARGET``
+  (default ``dev``). :func:`dbt_env` builds them from :class:`Settings`.
+- The ECS task (``dbt/deploy/task-definition.json``) is run locally as a process: its
+  ``containerDefinitions[0].command`` (``["dbt", "build", "--target", "prod"]``) is
+  executed by :func:`task_command`, with the container's ``environment`` overlaid by
+  :func:`dbt_env` (the sandbox's warehouse connection wins). The working directory is
+  ``DBT_PROJECT``, as ``WORKDIR`` is in ``dbt/Dockerfile``.
+- Nothing leaves the machine: usage statistics and the version check are off.
+
+``python -m sandbox.orchestrate.dbt`` is the same as a command line for
+``dbt/ci/run.sh`` (see :func:`main`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from sandbox.platform.errors import SandboxError
+from sandbox.platform.settings import PROJECT_ROOT, Settings, load_settings
+
+DBT_PROJECT = PROJECT_ROOT / "dbt"
+TASK_DEFINITION = DBT_PROJECT / "deploy" / "task-definition.json"
+TARGETS = ("dev", "ci", "prod")
+# The schema `sandbox run warehouse` loads; the dbt sources read it.
+SOURCE_SCHEMA = "gold"
+
+
+class DbtError(SandboxError):
+    """dbt could not be set up or run; the message names what was wrong."""
+
+
+def dbt_executable() -> Path:
+    """The ``dbt`` of the environment this interpreter runs in (the `dbt` uv group)."""
+    exe = Path(sys.executable).parent / ("dbt.exe" if os.name == "nt" else "dbt")
+    if not exe.exists():
+        raise DbtError(f"dbt: {exe} not found; install the dbt group: `uv sync --group dbt`")
+    return exe
+
+
+def dbt_env(
+    settings: Settings,
+    *,
+    target: str = "dev",
+    ci_database: str | None = None,
+    project_dir: Path = DBT_PROJECT,
+) -> dict[str, str]:
+    """The variables dbt's profile and flags read, for ``target`` on this sandbox."""
+    if target not in TARGETS:
+        raise DbtError(f"dbt: unknown target {target!r}; use one of {', '.join(TARGETS)}")
+    if target == "ci" and not ci_database:
+        raise DbtError("dbt: the ci target needs a throwaway database name (ci_database)")
+    env = {
+        "WAREHOUSE_HOST": settings.host,
+        "WAREHOUSE_PORT": str(settings.postgres_port),
+        "WAREHOUSE_USER": settings.postgres_user,
+        "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": settings.postgres_password.get_secret_value(),
+        "WAREHOUSE_DB": settings.warehouse_db,
+        "DBT_TARGET": target,
+        "DBT_PROJECT_DIR": str(project_dir),
+        "DBT_PROFILES_DIR": str(project_dir),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_VERSION_CHECK": "false",
+        # dbt's own logs go with the project's target, not the caller's directory.
+        "DBT_LOG_PATH": str(project_dir / "logs"),
+    }
+    if ci_database:
+        env["WAREHOUSE_CI_DB"] = ci_database
+    return env
+
+
+def dbt_command(settings: Settings, *args: str) -> list[str]:
+    """The command line running ``dbt <args>`` in the dbt environment.
+
+    Run it with :func:`dbt_env` added to the environment (the target is chosen there,
+    or by ``--target`` in ``args``). ``settings`` is the sandbox whose warehouse dbt
+    works on; it is passed so every caller goes through the same door.
+    """
+    del settings  # the connection travels in the environment, never on the command line
+    return [str(dbt_executable()), *args]
+
+
+def run_dbt(
+    settings: Settings,
+    *args: str,
+    target: str = "dev",
+    ci_database: str | None = None,
+    project_dir: Path = DBT_PROJECT,
+    extra_env: Mapping[str, str] | None = None,
+) -> int:
+    """Run ``dbt <args>`` against ``target``, streaming its output; returns its exit code."""
+    env = {**os.environ, **(extra_env or {})}
+    env.update(dbt_env(settings, target=target, ci_database=ci_database, project_dir=project_dir))
+    return subprocess.run(dbt_command(settings, *args), env=env, cwd=project_dir).returncode
+
+
+# -- the ECS task, run as a process -------------------------------------------------
+
+
+def task_definition(path: Path = TASK_DEFINITION) -> dict:
+    """The RegisterTaskDefinition input the deploy registers."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise DbtError(f"dbt: no task definition at {path}") from exc
+    except json.JSONDecodeError as exc:
+        raise DbtError(f"dbt: {path} is not valid JSON: {exc}") from exc
+
+
+def task_command(
+    settings: Settings, definition: Mapping | None = None, *, project_dir: Path = DBT_PROJECT
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run the task definition's container here.
+
+    The container's ``command`` starts with ``dbt``; it becomes this environment's dbt.
+    Its ``environment`` is kept, overlaid by the sandbox's warehouse connection; add the
+    returned variables to the caller's environment (PATH and the rest) to run it.
+    """
+    definition = definition if definition is not None else task_definition()
+    try:
+        container = definition["containerDefinitions"][0]
+        command = list(container["command"])
+    except (KeyError, IndexError, TypeError) as exc:
+        raise DbtError("dbt: the task definition has no containerDefinitions[0].command") from exc
+    if not command or command[0] != "dbt":
+        raise DbtError(f"dbt: the task's command must start with 'dbt', not {command[:1]}")
+    env = {e["name"]: str(e["value"]) for e in container.get("environment", [])}
+    target = env.get("DBT_TARGET", "prod")
+    if "--target" in command[:-1]:
+        target = command[command.index("--target") + 1]
+    env.update(dbt_env(settings, target=target, project_dir=project_dir))
+    return dbt_command(settings, *command[1:]), env
+
+
+def render_task_definition(image: str, definition: Mapping | None = None) -> dict:
+    """The task definition to register for a freshly built ``image``."""
+    if not image or any(c.isspace() for c in image):
+        raise DbtError(f"dbt deploy: not an image reference: {image!r}")
+    rendered = json.loads(json.dumps(definition if definition is not None else task_definition()))
+    rendered["containerDefinitions"][0]["image"] = image
+    return rendered
+
+
+def pin_task_definition(asl: Mapping, *, family: str, arn: str) -> dict:
+    """The state machine definition with every ECS task of ``family`` pointing at ``arn``.
+
+    Tasks are found in every state, Parallel branches and Map iterators included; a
+    definition with none is an error, not a silent no-op.
+    """
+    pinned = json.loads(json.dumps(asl))
+    found = 0
+
+    def visit(states: dict) -> None:
+        nonlocal found
+        for state in states.values():
+            params = state.get("Parameters") or state.get("Arguments") or {}
+            current = str(params.get("TaskDefinition", ""))
+            if state.get("Resource", "").startswith("arn:aws:states:::ecs:runTask") and (
+                current == family or current.split("/")[-1].split(":")[0] == family
+            ):
+                params["TaskDefinition"] = arn
+                found += 1
+            for branch in state.get("Branches", []):
+                visit(branch.get("States", {}))
+            for key in ("Iterator", "ItemProcessor"):
+                if key in state:
+                    visit(state[key].get("States", {}))
+
+    visit(pinned.get("States", {}))
+    if not found:
+        raise DbtError(f"dbt deploy: the state machine runs no ECS task of family {family!r}")
+    return pinned
+
+
+# -- the throwaway warehouse of CI ---------------------------------------------------
+
+
+def create_ci_database(settings: Settings, name: str) -> None:
+    """Create ``name`` as a clone of the warehouse (gold sources and all), for CI.
+
+    A template copy is a file-level copy: a second, no matter how large the marts. It
+    needs the warehouse to have no open session, so a busy warehouse is named.
+    """
+    with psycopg.connect(settings.postgres_url("postgres"), autocommit=True) as admin:
+        found = admin.execute(
+            "select 1 from pg_database where datname = %s", (settings.warehouse_db,)
+        ).fetchone()
+        if not found:
+            raise DbtError(
+                f"dbt-ci: no warehouse database {settings.warehouse_db!r}; "
+                "run `uv run sandbox demo` first"
+            )
+        try:
+            admin.execute(
+                sql.SQL("create database {} template {}").format(
+                    sql.Identifier(name), sql.Identifier(settings.warehouse_db)
+                )
+            )
+        except psycopg.errors.ObjectInUse as exc:
+            raise DbtError(
+                f"dbt-ci: cannot clone {settings.warehouse_db!r} while it has open sessions "
+                "(Metabase, a notebook?): close them and retry"
+            ) from exc
+        except psycopg.errors.DuplicateDatabase as exc:
+            raise DbtError(f"dbt-ci: database {name!r} already exists; drop it first") from exc
+    with psycopg.connect(settings.postgres_url(name)) as conn:
+        (tables,) = conn.execute(
+            "select count(*) from information_schema.tables where table_schema = %s",
+            (SOURCE_SCHEMA,),
+        ).fetchone()
+    if not tables:
+        drop_ci_database(settings, name)
+        raise DbtError(
+            f"dbt-ci: the warehouse has no {SOURCE_SCHEMA} tables to build on; "
+            "run `uv run sandbox demo` first"
+        )
+
+
+def drop_ci_database(settings: Settings, name: str) -> None:
+    """Drop the throwaway database ``name`` if it exists (sessions are ended)."""
+    if name == settings.warehouse_db:
+        raise DbtError(f"dbt-ci: refusing to drop the warehouse itself ({name!r})")
+    with psycopg.connect(settings.postgres_url("postgres"), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+
+
+# -- command line for scripts -----------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """run [--target T] [--ci-db NAME] [--project-dir D] -- <dbt args>
+    | ci-db create|drop NAME | task-definition IMAGE | pin-task FAMILY ARN < ASL | env"""
+    args = list(sys.argv[1:] if argv is None else argv)
+    settings = load_settings()
+    try:
+        if args[:1] == ["run"]:
+            opts, dbt_args = _split(args[1:])
+            return run_dbt(
+                settings,
+                *dbt_args,
+                target=opts.get("--target", "dev"),
+                ci_database=opts.get("--ci-db"),
+                project_dir=Path(opts.get("--project-dir", DBT_PROJECT)),
+            )
+        if args[:1] == ["ci-db"] and len(args) == 3 and args[1] in ("create", "drop"):
+            action = create_ci_database if args[1] == "create" else drop_ci_database
+            action(settings, args[2])
+            return 0
+        if args[:1] == ["task-definition"] and len(args) == 2:
+            print(json.dumps(render_task_definition(args[1]), indent=2))
+            return 0
+        if args[:1] == ["pin-task"] and len(args) == 3:
+            asl = json.loads(sys.stdin.read())
+            print(json.dumps(pin_task_definition(asl, family=args[1], arn=args[2]), indent=2))
+            return 0
+        if args == ["env"]:
+            for name, value in dbt_env(settings).items():
+                print(f"export {name}={shlex.quote(value)}")
+            return 0
+    except (DbtError, json.JSONDecodeError) as exc:
+        print(f"dbt: {exc}" if isinstance(exc, json.JSONDecodeError) else exc, file=sys.stderr)
+        return 2
+    print(f"usage: python -m sandbox.orchestrate.dbt {main.__doc__}", file=sys.stderr)
+    return 2
+
+
+def _split(args: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Options before ``--`` (``--name value``), dbt's arguments after it."""
+    if "--" in args:
+        cut = args.index("--")
+        head, tail = args[:cut], args[cut + 1 :]
+    else:
+        head, tail = [], args
+    if len(head) % 2:
+        raise DbtError(f"dbt: option {head[-1]!r} needs a value")
+    opts = dict(zip(head[::2], head[1::2], strict=True))
+    unknown = set(opts) - {"--target", "--ci-db", "--project-dir"}
+    if unknown:
+        raise DbtError(f"dbt: unknown option {sorted(unknown)[0]!r}")
+    return opts, tail
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

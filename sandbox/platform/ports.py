@@ -1,0 +1,45 @@
+"""Port checks, written once: is a port free, does a server answer, a block of free ports."""
+
+from __future__ import annotations
+
+import random
+import socket
+
+# SeaweedFS opens a gRPC port at each of its HTTP ports + 10000.
+GRPC_OFFSET = 10000
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True if nothing listens on ``host:port`` (a bind test, like the server will do)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def tcp_answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True if a TCP connection to ``host:port`` is accepted within ``timeout``."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def free_port_block(
+    count: int, *, host: str = "127.0.0.1", rng: random.Random | None = None
+) -> list[int]:
+    """``count`` consecutive ports free on ``host``, and free again at +10000 (SeaweedFS gRPC).
+
+    The block starts at a random base so that concurrent callers (test workers, a
+    benchmark beside a test run) rarely race for the same ports.
+    """
+    rng = rng or random.Random()
+    while True:
+        base = rng.randrange(20000, 50000 - count)
+        ports = list(range(base, base + count))
+        if all(port_is_free(host, p) and port_is_free(host, p + GRPC_OFFSET) for p in ports):
+            return ports

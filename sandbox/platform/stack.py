@@ -1,0 +1,244 @@
+"""The embedded stack: Postgres, S3 and Spark as supervised local processes.
+
+``up`` is idempotent and repairs: a running service is left alone, a dead one is
+restarted, a busy port stops everything before anything starts. ``down`` stops only
+the processes this sandbox home recorded, by pid, with a deadline and escalation.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import psutil
+
+from sandbox.platform.errors import PortInUseError, ServiceStartError
+from sandbox.platform.ports import port_is_free
+from sandbox.platform.progress import Progress, quiet
+from sandbox.platform.services.aws import AwsEndpointService
+from sandbox.platform.services.base import EmbeddedService
+from sandbox.platform.services.postgres import PostgresService
+from sandbox.platform.services.process import Supervisor, tree
+from sandbox.platform.services.s3 import SeaweedS3Service
+from sandbox.platform.services.spark import SailService
+from sandbox.platform.settings import Settings
+
+State = Literal["running", "stopped", "failed"]
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    state: State
+    endpoint: str
+    pid: int | None
+    log: str | None = None
+    log_tail: list[str] = field(default_factory=list)
+    rss_mb: float | None = None
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        if self.state != "failed":
+            data.pop("log_tail")
+        return data
+
+
+class EmbeddedStack:
+    """The services of the embedded profile, in start order."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.supervisor = Supervisor(settings.run_dir, settings.logs_dir)
+        self.services: list[EmbeddedService] = [
+            PostgresService(settings),
+            SeaweedS3Service(settings),
+            SailService(settings),
+        ]
+        # Started on demand (`sandbox aws up`), shown and stopped with the rest.
+        self.optional: list[EmbeddedService] = [AwsEndpointService(settings)]
+
+    def service(self, name: str) -> EmbeddedService:
+        for svc in self.services + self.optional:
+            if svc.name == name:
+                return svc
+        raise KeyError(name)
+
+    # -- status ---------------------------------------------------------------
+
+    def status(self) -> list[ServiceStatus]:
+        started = [s for s in self.optional if self.supervisor.record(s.name) is not None]
+        return [self._status(svc) for svc in self.services + started]
+
+    def _status(self, svc: EmbeddedService) -> ServiceStatus:
+        rec = self.supervisor.record(svc.name)
+        proc = self.supervisor.process(svc.name)
+        if proc is not None:
+            rss = sum(_rss(p) for p in tree(proc)) / 1e6
+            return ServiceStatus(
+                svc.name, "running", svc.endpoint(), proc.pid, rec.log if rec else None,
+                rss_mb=round(rss, 1),
+            )  # fmt: skip
+        if rec is not None:
+            # A record without a live process: it died without `down`.
+            return ServiceStatus(
+                svc.name,
+                "failed",
+                svc.endpoint(),
+                rec.pid,
+                rec.log,
+                self.supervisor.log_tail(svc.name),
+            )
+        return ServiceStatus(svc.name, "stopped", svc.endpoint(), None)
+
+    # -- up -------------------------------------------------------------------
+
+    def up(self, progress: Progress = quiet) -> list[ServiceStatus]:
+        """Start every service that is not running; return the resulting status."""
+        todo = [svc for svc in self.services if self.supervisor.process(svc.name) is None]
+        if not todo:
+            progress("all services already running")
+            return self.status()
+        for svc in todo:
+            if self.supervisor.record(svc.name) is not None:
+                # It crashed: the kernel may still be closing its listeners.
+                self._wait_ports_released(svc, timeout=5.0)
+        self.check_ports(todo)
+        started: list[EmbeddedService] = []
+        try:
+            for svc in todo:
+                if self.supervisor.record(svc.name) is not None:
+                    progress(f"{svc.name}: restarting after a crash")
+                    self.supervisor.forget(svc.name)
+                svc.after_stop()
+                svc.prepare()
+                self.supervisor.spawn(svc.name, svc.argv(), env=svc.env(), user=svc.user())
+                started.append(svc)
+                progress(f"{svc.name}: starting")
+            for svc in started:
+                self._wait_ready(svc)
+                svc.after_start()
+                progress(f"{svc.name}: ready at {svc.endpoint()}")
+        except BaseException:
+            for svc in reversed(started):
+                self._stop(svc)
+            raise
+        return self.status()
+
+    def start_optional(self, name: str, progress: Progress = quiet) -> ServiceStatus:
+        """Start an on-demand service (after the core ones); a no-op if it runs."""
+        svc = self.service(name)
+        if self.supervisor.process(name) is None:
+            if self.supervisor.record(name) is not None:
+                self.supervisor.forget(name)
+            self.check_ports([svc])
+            svc.prepare()
+            self.supervisor.spawn(name, svc.argv(), env=svc.env(), user=svc.user())
+            progress(f"{name}: starting")
+            try:
+                self._wait_ready(svc)
+            except BaseException:
+                self._stop(svc)
+                raise
+            svc.after_start()
+            progress(f"{name}: ready at {svc.endpoint()}")
+        return self._status(svc)
+
+    def check_ports(self, services: Iterable[EmbeddedService]) -> None:
+        """Raise PortInUseError naming each busy port, its service and who holds it."""
+        problems = []
+        for svc in services:
+            for port, purpose in svc.ports().items():
+                if not port_is_free(self.settings.host, port):
+                    owner = self.describe_port_owner(port)
+                    problems.append(f"port {port} ({purpose}) is already in use{owner}")
+        if problems:
+            raise PortInUseError(
+                "cannot start: "
+                + "; ".join(problems)
+                + ". Free the port or choose another one with SANDBOX_<SERVICE>_PORT."
+            )
+
+    def _wait_ports_released(self, svc: EmbeddedService, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(port_is_free(self.settings.host, p) for p in svc.ports()):
+                return
+            time.sleep(0.1)
+
+    def describe_port_owner(self, port: int) -> str:
+        pid = port_owner_pid(port)
+        if pid is None:
+            return ""
+        for svc in self.services + self.optional:
+            proc = self.supervisor.process(svc.name)
+            if proc is not None and pid in {p.pid for p in tree(proc)}:
+                return f" by this sandbox's own {svc.name} service (pid {pid})"
+        try:
+            name = psutil.Process(pid).name()
+        except psutil.Error:
+            name = "?"
+        return f" by pid {pid} ({name})"
+
+    def _wait_ready(self, svc: EmbeddedService) -> None:
+        deadline = time.monotonic() + svc.start_timeout_s
+        while time.monotonic() < deadline:
+            if self.supervisor.process(svc.name) is None:
+                tail = "\n".join(self.supervisor.log_tail(svc.name))
+                raise ServiceStartError(f"{svc.name} exited during start-up. Log tail:\n{tail}")
+            if svc.is_ready():
+                return
+            time.sleep(0.1)
+        tail = "\n".join(self.supervisor.log_tail(svc.name))
+        raise ServiceStartError(
+            f"{svc.name} was not ready after {svc.start_timeout_s:.0f}s. Log tail:\n{tail}"
+        )
+
+    # -- down / reset -----------------------------------------------------------
+
+    def down(self, progress: Progress = quiet) -> None:
+        """Stop every process this home started, all at once, each with its deadline."""
+        every = self.services + self.optional
+        with ThreadPoolExecutor(max_workers=len(every)) as pool:
+            stopped = list(pool.map(self._stop, every))
+        for svc, was_running in zip(every, stopped, strict=True):
+            if was_running:
+                progress(f"{svc.name}: stopped")
+
+    def _stop(self, svc: EmbeddedService) -> bool:
+        stopped = self.supervisor.stop(svc.name, sig=svc.stop_signal, timeout=svc.stop_timeout())
+        if stopped:
+            # A killed multi-threaded server is reported dead before the kernel has
+            # closed all its listeners; `down` returns once the ports are free.
+            self._wait_ports_released(svc, timeout=5.0)
+        svc.after_stop()
+        return stopped
+
+    def reset(self, progress: Progress = quiet) -> None:
+        """Stop everything and delete the data, logs and pid records."""
+        self.down(progress)
+        for folder in (self.settings.data_dir, self.settings.logs_dir, self.settings.run_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+        progress(f"wiped {self.settings.runtime_dir}")
+
+
+def port_owner_pid(port: int) -> int | None:
+    """The pid listening on ``port``, if the OS lets us see it."""
+    try:
+        conns = psutil.net_connections(kind="inet")
+    except psutil.AccessDenied:
+        return None
+    for conn in conns:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            return conn.pid
+    return None
+
+
+def _rss(proc: psutil.Process) -> int:
+    try:
+        return proc.memory_info().rss
+    except psutil.Error:
+        return 0

@@ -1,0 +1,222 @@
+"""Load gold into the warehouse (the Redshift stand-in): schema ``gold`` of ``warehouse``.
+
+Every mart of a run is read from its Delta table first (a mart that cannot be read
+stops the load before the warehouse is touched). Then one transaction replaces the
+rows of every mart in place: ``DELETE`` then ``COPY`` into the same table, created
+with its primary key the first time, comments (grain, column meaning) refreshed.
+
+Why in place and not a swap: the tables are never dropped or renamed, so views a BI
+user or a dbt model built on them, grants and comments stay; why ``DELETE`` and not
+``TRUNCATE``: ``DELETE`` is MVCC-safe, so readers are never blocked and a reader's
+snapshot shows either the whole previous warehouse or the whole new one (``TRUNCATE``
+would show an empty table to a transaction whose snapshot predates it). The marts are
+small, so the dead rows ``DELETE`` leaves cost little and autovacuum reclaims them.
+
+A load that fails rolls back: the previous warehouse is left exactly as it was, and
+the error names the mart and the reason. A column gold no longer has is dropped and a
+changed type is altered in the same transaction; if a view depends on that column,
+the load fails saying so, and the view's owner decides.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from dataclasses import dataclass
+
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
+from psycopg import sql
+
+from sandbox.jobs.gold import GOLD_TABLES, GoldTable
+from sandbox.jobs.layers import gold_path
+from sandbox.platform.errors import SandboxError
+from sandbox.platform.progress import Progress
+from sandbox.platform.settings import Settings
+
+SCHEMA = "gold"
+
+
+# Loads take this transaction-level advisory lock, so two loads never interleave.
+LOAD_LOCK = zlib.crc32(b"sandbox warehouse load")
+
+
+class WarehouseLoadError(SandboxError):
+    """A mart could not be loaded; the previous warehouse is still in place, untouched."""
+
+
+def pg_type(t: pa.DataType) -> str:
+    """The warehouse column type for an Arrow type (decimals stay decimals)."""
+    if pa.types.is_int8(t) or pa.types.is_int16(t):
+        return "smallint"
+    if pa.types.is_int32(t):
+        return "integer"
+    if pa.types.is_int64(t):
+        return "bigint"
+    if pa.types.is_decimal(t):
+        return f"numeric({t.precision},{t.scale})"
+    if pa.types.is_floating(t):
+        return "double precision"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_date(t):
+        return "date"
+    if pa.types.is_timestamp(t):
+        return "timestamptz" if t.tz else "timestamp"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "text"
+    raise WarehouseLoadError(f"warehouse: no column type for Arrow type {t}")
+
+
+def read_gold(settings: Settings, mart: str) -> pa.Table:
+    return DeltaTable(
+        gold_path(settings, mart), storage_options=settings.s3_storage_options()
+    ).to_pyarrow_table()
+
+
+def _columns(conn: psycopg.Connection, name: str) -> dict[str, str] | None:
+    """The current columns of ``gold.<name>`` and their types, or None if it does not exist."""
+    rows = conn.execute(
+        "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a "
+        "where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped "
+        "order by a.attnum",
+        (f"{SCHEMA}.{name}",),
+    ).fetchall()
+    if not rows:
+        return None
+    return dict(rows)
+
+
+# How the catalog (``format_type``) spells the types ``pg_type`` abbreviates.
+CATALOG_SPELLING = {
+    "timestamptz": "timestamp with time zone",
+    "timestamp": "timestamp without time zone",
+}
+
+
+def _shape(conn: psycopg.Connection, table: GoldTable, cols: list[tuple[str, str]]) -> None:
+    """Create ``gold.<table>``, or bring its columns to ``cols`` without recreating it."""
+    target = sql.Identifier(SCHEMA, table.name)
+    current = _columns(conn, table.name)
+    if current is None:
+        conn.execute(
+            sql.SQL("create table {} ({}, primary key ({}))").format(
+                target,
+                sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in cols
+                ),
+                sql.SQL(", ").join(map(sql.Identifier, table.key)),
+            )
+        )
+        return
+    wanted = dict(cols)
+    for name in current.keys() - wanted.keys():
+        conn.execute(sql.SQL("alter table {} drop column {}").format(target, sql.Identifier(name)))
+    for name, pg in cols:
+        if name not in current:
+            conn.execute(
+                sql.SQL("alter table {} add column {} {}").format(
+                    target, sql.Identifier(name), sql.SQL(pg)
+                )
+            )
+        elif current[name] != CATALOG_SPELLING.get(pg, pg):
+            conn.execute(
+                sql.SQL("alter table {} alter column {} type {} using {}::{}").format(
+                    target, sql.Identifier(name), sql.SQL(pg), sql.Identifier(name), sql.SQL(pg)
+                )
+            )
+
+
+def _replace_rows(conn: psycopg.Connection, table: GoldTable, data: pa.Table) -> int:
+    """Replace the rows of ``gold.<table>`` with ``data`` inside the caller's transaction.
+
+    The table keeps its identity (views, grants, comments); returns rows loaded.
+    """
+    cols = [(f.name, pg_type(f.type)) for f in data.schema]
+    target = sql.Identifier(SCHEMA, table.name)
+    _shape(conn, table, cols)
+    conn.execute(sql.SQL("delete from {}").format(target))
+    buf = io.BytesIO()
+    # Every non-null value quoted: an unquoted empty field is NULL to COPY.
+    pacsv.write_csv(data, buf, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+    copy_sql = sql.SQL("copy {} ({}) from stdin (format csv)").format(
+        target, sql.SQL(", ").join(sql.Identifier(n) for n, _ in cols)
+    )
+    with conn.cursor().copy(copy_sql) as copy:
+        copy.write(buf.getvalue())
+    conn.execute(
+        sql.SQL("comment on table {} is {}").format(target, sql.Literal(f"Grain: {table.grain}."))
+    )
+    for name, meaning in table.columns.items():
+        conn.execute(
+            sql.SQL("comment on column {}.{} is {}").format(
+                target, sql.Identifier(name), sql.Literal(meaning)
+            )
+        )
+    return data.num_rows
+
+
+@dataclass
+class LoadReport:
+    rows: dict[str, int]
+
+
+def load_marts(
+    conn: psycopg.Connection, marts: dict[str, pa.Table], progress: Progress | None = None
+) -> LoadReport:
+    """Load every mart of ``marts`` (name -> rows) in one transaction, in ``GOLD_TABLES`` order.
+
+    Readers see the previous warehouse until the commit, then the new one: never a mix.
+    ``progress`` is called after each mart, inside the transaction. On failure nothing
+    changes and ``WarehouseLoadError`` names the mart and the reason.
+    """
+    declared = {t.name: t for t in GOLD_TABLES}
+    unknown = sorted(marts.keys() - declared.keys())
+    if unknown:
+        raise WarehouseLoadError(f"warehouse: {unknown[0]!r} is not a mart declared in GOLD_TABLES")
+    rows: dict[str, int] = {}
+    current = "(schema)"
+    try:
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(%s)", (LOAD_LOCK,))
+            conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(SCHEMA)))
+            for table in GOLD_TABLES:
+                if table.name not in marts:
+                    continue
+                current = table.name
+                rows[table.name] = _replace_rows(conn, table, marts[table.name])
+                if progress:
+                    progress(f"warehouse {SCHEMA}.{table.name}: {rows[table.name]} rows staged")
+    except (psycopg.Error, WarehouseLoadError) as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise WarehouseLoadError(
+            f"warehouse: loading {SCHEMA}.{current} failed, the previous warehouse is kept: "
+            f"{reason}"
+        ) from exc
+    return LoadReport(rows)
+
+
+def load_table(conn: psycopg.Connection, table: GoldTable, data: pa.Table) -> int:
+    """Load one mart on its own, in its own transaction; returns rows loaded."""
+    return load_marts(conn, {table.name: data}).rows[table.name]
+
+
+def run_warehouse(settings: Settings, progress: Progress | None = None) -> LoadReport:
+    """Load every gold mart into the warehouse, all of them in one transaction."""
+    marts = {}
+    for table in GOLD_TABLES:
+        try:
+            marts[table.name] = read_gold(settings, table.name)
+        except (DeltaError, OSError) as exc:
+            raise WarehouseLoadError(
+                f"warehouse: cannot read gold mart {table.name!r}, the previous warehouse is kept: "
+                f"{exc}"
+            ) from exc
+    with psycopg.connect(settings.postgres_url(settings.warehouse_db), autocommit=True) as conn:
+        report = load_marts(conn, marts, progress)
+    if progress:
+        progress(f"warehouse: {len(report.rows)} marts committed in one transaction")
+    return report

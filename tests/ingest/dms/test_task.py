@@ -1,0 +1,209 @@
+"""The DMS emulator against real Postgres and S3: format, replay, crashes."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sandbox.app.simulator import Simulator
+from sandbox.ingest.dms.replay import raw_table_files, read_raw, replay
+from sandbox.ingest.dms.task import DmsTask
+from sandbox.jobs.layers import SOURCE_KEYS
+from sandbox.platform.services.s3 import s3_client
+from sandbox.platform.settings import Settings
+from tests.oracle import source_rows
+
+pytestmark = pytest.mark.slow
+
+KEYS = SOURCE_KEYS
+
+
+def simulate(settings: Settings, changes: int, seed: int) -> None:
+    with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
+        Simulator(conn, seed=seed).run(changes=changes)
+
+
+def replayed(settings: Settings, table: str, key: list[str] | None = None) -> dict[tuple, dict]:
+    s3 = s3_client(settings)
+    keys = raw_table_files(s3, settings.raw_bucket, settings.dms, "public", table)
+    return replay(read_raw(s3, settings.raw_bucket, keys), key or KEYS[table], settings.dms)
+
+
+def raw_objects(settings: Settings) -> list[str]:
+    s3 = s3_client(settings)
+    return sorted(o.object_name for o in s3.list_objects(
+        settings.raw_bucket, prefix=settings.dms.bucket_folder + "/", recursive=True))  # fmt: skip
+
+
+def read(settings: Settings, key: str) -> pa.Table:
+    body = s3_client(settings).get_object(settings.raw_bucket, key)
+    return pq.read_table(io.BytesIO(body.read()))
+
+
+def assert_replica(settings: Settings) -> None:
+    for table in KEYS:
+        assert replayed(settings, table) == source_rows(settings, table), table
+
+
+@pytest.mark.parametrize("workload_seed", [11, 12, 13])
+def test_replaying_raw_files_rebuilds_every_table(source: Settings, workload_seed: int) -> None:
+    rng = random.Random(workload_seed)
+    task = DmsTask(source)
+    # Random workloads with DMS runs in between (and sometimes several batches per run).
+    for _ in range(3):
+        simulate(source, rng.randint(50, 600), rng.randrange(1000))
+        task.cfg.max_batch_changes = rng.choice([40, 500, 100_000])
+        task.run()
+        assert_replica(source)
+
+
+def test_full_load_and_cdc_file_format(source: Settings) -> None:
+    source.dms.max_file_size_kb = 4  # small files so the hex counter rolls
+    task = DmsTask(source)
+    report = task.run()
+    mp_loads = [f.key for f in report.full_load_files if "/match_players/" in f.key]
+    assert len(mp_loads) >= 2
+    prefix = f"{source.dms.bucket_folder}/public/match_players/"
+    assert mp_loads == [f"{prefix}LOAD{i:08X}.parquet" for i in range(1, len(mp_loads) + 1)]
+    for key in mp_loads[:-1]:
+        size = s3_client(source).stat_object(source.raw_bucket, key).size
+        assert 2 * 1024 < size < 4 * 1024 * 2, "files are sized by MaxFileSize"
+
+    load = read(source, f"{source.dms.bucket_folder}/public/payments/LOAD00000001.parquet")
+    assert load.column_names[:3] == ["Op", "dms_timestamp", "dms_change_seq"]
+    assert set(load.column("Op").to_pylist()) == {"I"}  # IncludeOpForFullLoad
+    assert load.schema.field("amount_brl").type == pa.decimal128(12, 2)
+    assert load.schema.field("created_at").type == pa.timestamp("us", tz="UTC")
+    assert load.schema.field("subscription_id").type == pa.int64()
+
+    simulate(source, 300, 5)
+    report = task.run()
+    assert report.changes > 0
+    for f in report.cdc_files:
+        name = f.key.rsplit("/", 1)[1]
+        assert name[:8].isdigit() and name[8] == "-" and name[9:18].isdigit(), name
+        t = read(source, f.key)
+        assert t.column_names[0] == "Op"
+        assert set(t.column("Op").to_pylist()) <= {"I", "U", "D"}
+        # the timestamp column is the commit time, and files are named by the first one
+        first = t.column("dms_timestamp")[0].as_py()
+        assert name.startswith(first[:10].replace("-", "") + "-" + first[11:19].replace(":", ""))
+    ops = Counter(
+        op for f in report.cdc_files for op in read(source, f.key).column("Op").to_pylist()
+    )
+    assert ops["I"] and ops["U"] and ops["D"]
+
+
+def test_cdc_filters_and_paths(source: Settings) -> None:
+    source.dms.include_op_for_full_load = False
+    source.dms.cdc_inserts_only = True
+    source.dms.cdc_path = "cdc"
+    source.dms.date_partition_enabled = True
+    source.dms.timestamp_column_name = None
+    task = DmsTask(source)
+    load = task.run().full_load_files[0]
+    assert "Op" not in read(source, load.key).column_names
+    simulate(source, 300, 6)
+    report = task.run()
+    assert report.cdc_files
+    for f in report.cdc_files:
+        parts = f.key.split("/")
+        assert parts[1] == "cdc" and len(parts) == 8, f.key  # folder/cdc/schema/table/y/m/d/f
+        t = read(source, f.key)
+        assert set(t.column("Op").to_pylist()) == {"I"}
+        assert "dms_timestamp" not in t.column_names
+
+
+def test_a_new_column_appears_in_later_files(source: Settings) -> None:
+    task = DmsTask(source)
+    task.run()
+    with psycopg.connect(source.postgres_url(), autocommit=True) as conn:
+        conn.execute("update players set mmr = mmr + 1 where player_id = 1")
+        task.run()
+        conn.execute("alter table players add column favourite_map text")
+        conn.execute("update players set favourite_map = 'Frostbite' where player_id = 2")
+    last = task.run().cdc_files
+    assert [f for f in last if "/players/" in f.key]
+    t = read(source, next(f.key for f in last if "/players/" in f.key))
+    assert t.column("favourite_map").to_pylist() == ["Frostbite"]
+    assert replayed(source, "players") == source_rows(source, "players")
+
+
+def test_table_without_primary_key_is_replicated_insert_only_with_a_warning(
+    source: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with psycopg.connect(source.postgres_url(), autocommit=True) as conn:
+        conn.execute("create table audit_log (at timestamptz, note text)")
+        conn.execute("insert into audit_log values (now(), 'x')")
+        with caplog.at_level(logging.WARNING):
+            DmsTask(source).run()
+        assert "public.audit_log has no primary key" in caplog.text
+        conn.execute("insert into audit_log values (now(), 'y')")
+        # REPLICA IDENTITY FULL lets its updates and deletes through as whole rows.
+        conn.execute("alter table audit_log replica identity full")
+        conn.execute("update audit_log set note = 'z' where note = 'y'")
+        conn.execute("delete from audit_log where note = 'x'")
+        # A table created mid-stream without a key is replicated the same way.
+        conn.execute("create table scratch (v int)")
+        conn.execute("insert into scratch values (1)")
+        DmsTask(source).run()
+    files = [k for k in raw_objects(source) if "/audit_log/" in k and "LOAD" not in k]
+    ops = [op for k in files for op in read(source, k).column("Op").to_pylist()]
+    assert ops == ["I", "U", "D"]
+    assert any("/scratch/" in k for k in raw_objects(source))
+
+
+def test_unsupported_type_is_written_as_string_with_a_warning(
+    source: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with psycopg.connect(source.postgres_url(), autocommit=True) as conn:
+        conn.execute("create type mood as enum ('calm', 'tilted')")
+        conn.execute("create table moods (id int primary key, m mood, tags text[])")
+        conn.execute("insert into moods values (1, 'tilted', '{a,b}')")
+    with caplog.at_level(logging.WARNING):
+        DmsTask(source).run()
+    assert "public.moods.m" in caplog.text and "public.moods.tags" in caplog.text
+    t = read(source, f"{source.dms.bucket_folder}/public/moods/LOAD00000001.parquet")
+    assert t.column("m").to_pylist() == ["tilted"]
+    assert t.column("tags").to_pylist() == ["{a,b}"]
+
+
+def _ingest_env(settings: Settings) -> dict[str, str]:
+    return os.environ | settings.as_env() | {"SANDBOX_DMS__MAX_BATCH_CHANGES": "150"}
+
+
+def test_kill_9_at_random_points_loses_and_doubles_nothing(source: Settings) -> None:
+    env = _ingest_env(source)
+    cmd = [sys.executable, "-m", "sandbox", "ingest", "dms"]
+    subprocess.run(cmd, env=env, check=True, capture_output=True)  # full load
+    simulate(source, 4000, 21)
+    rng = random.Random(5)
+    kills = 0
+    for _ in range(12):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 2.0))  # import + connect takes ~0.5 s, then batches
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 3, "the emulator finished before it could be killed"
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    assert_replica(source)
+    # none doubled: every change sequence number appears in exactly one raw row
+    seqs = Counter()
+    for key in raw_objects(source):
+        if "LOAD" not in key:
+            seqs.update(read(source, key).column("dms_change_seq").to_pylist())
+    assert seqs and max(seqs.values()) == 1

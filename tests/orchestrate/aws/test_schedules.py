@@ -1,0 +1,56 @@
+"""EventBridge schedule expressions, table-driven: each case says why."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from sandbox.orchestrate.aws.schedules import ScheduleError, next_fire
+
+T0 = datetime(2026, 11, 23, 10, 7, 30, tzinfo=UTC)  # a Monday
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "expected"),
+    [
+        # every day at 06:00 UTC: tomorrow, since today's has passed
+        ("cron(0 6 * * ? *)", T0, datetime(2026, 11, 24, 6, 0, tzinfo=UTC)),
+        # AWS weekdays count from 1 = Sunday: MON is 2, so the next Monday 06:00
+        ("cron(0 6 ? * 2 *)", T0, datetime(2026, 11, 30, 6, 0, tzinfo=UTC)),
+        ("cron(0 6 ? * MON *)", T0, datetime(2026, 11, 30, 6, 0, tzinfo=UTC)),
+        # every 15 minutes: the next quarter hour
+        ("cron(0/15 * * * ? *)", T0, datetime(2026, 11, 23, 10, 15, tzinfo=UTC)),
+        # L: the last day of the month
+        ("cron(0 0 L * ? *)", T0, datetime(2026, 11, 30, 0, 0, tzinfo=UTC)),
+        # #: the first Friday (6) of the month
+        ("cron(0 9 ? * 6#1 *)", T0, datetime(2026, 12, 4, 9, 0, tzinfo=UTC)),
+        # a rate counts from when the rule was created
+        ("rate(5 minutes)", T0, datetime(2026, 11, 23, 10, 12, 30, tzinfo=UTC)),
+        ("rate(1 hour)", T0, datetime(2026, 11, 23, 11, 7, 30, tzinfo=UTC)),
+    ],
+)
+def test_next_fire(expression: str, after: datetime, expected: datetime) -> None:
+    assert next_fire(expression, after, created=T0) == expected
+
+
+def test_rate_fires_on_its_period_from_creation() -> None:
+    later = datetime(2026, 11, 23, 10, 20, 0, tzinfo=UTC)
+    assert next_fire("rate(5 minutes)", later, created=T0) == datetime(
+        2026, 11, 23, 10, 22, 30, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "cron(0 6 * * *)",  # Unix cron has five fields; AWS needs six
+        "rate(1 minutes)",  # AWS wants the singular for 1
+        "rate(5 minute)",  # and the plural otherwise
+        "every 5 minutes",
+    ],
+)
+def test_expressions_eventbridge_refuses_are_errors_naming_them(expression: str) -> None:
+    with pytest.raises(ScheduleError, match=re.escape(expression)):
+        next_fire(expression, T0)

@@ -1,0 +1,171 @@
+"""Real dbt on the real embedded warehouse, loaded by the pipeline on a small seed.
+
+The tests share one load and one copy of the project (its target/ stays in the test's
+temp folder) and run in file order: build, second load, a planted bad row, docs, CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from sandbox.orchestrate.dbt import DBT_PROJECT, run_dbt, task_command
+from sandbox.orchestrate.demo import run_demo
+from sandbox.platform.settings import PROJECT_ROOT, Settings
+from sandbox.platform.stack import EmbeddedStack
+
+pytestmark = pytest.mark.slow
+
+# What a passing run records per node (exposures are no-ops).
+OK = {"success", "pass", "no-op"}
+
+# Any HTTP request dbt might make (hub, version check, tracking) goes nowhere.
+OFFLINE = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+           "NO_PROXY": "", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}  # fmt: skip
+
+TOTALS = {
+    # dbt mart -> (gold table, the same total computed from gold)
+    "select sum(matches_started), sum(logins) from analytics_marts.fct_engagement_daily": (
+        "select (select sum(matches) from gold.matches_per_map_daily),"
+        " (select sum(logins) from gold.daily_active_players)"
+    ),
+    "select sum(payments), sum(revenue_brl) from analytics_marts.fct_business_monthly": (
+        "select sum(payments), sum(revenue_brl) from gold.revenue_by_plan_monthly"
+    ),
+}
+
+
+class Warehouse:
+    def __init__(self, stack: EmbeddedStack, project: Path) -> None:
+        self.stack = stack
+        self.settings: Settings = stack.settings
+        self.project = project
+        self.first_totals: list[tuple] = []
+
+    def load(self, changes: int) -> None:
+        run_demo(self.settings, scale=0.02, changes=changes, step=lambda m: None,
+                 stack=self.stack)  # fmt: skip
+
+    def dbt(self, *args: str) -> int:
+        return run_dbt(self.settings, *args, project_dir=self.project, extra_env=OFFLINE)
+
+    def query(self, sql: str) -> list[tuple]:
+        url = self.settings.postgres_url(self.settings.warehouse_db)
+        with psycopg.connect(url, autocommit=True) as conn:
+            cur = conn.execute(sql)
+            return cur.fetchall() if cur.description else []
+
+    def totals(self) -> list[tuple]:
+        marts = [self.query(m)[0] for m in TOTALS]
+        gold = [self.query(g)[0] for g in TOTALS.values()]
+        assert marts == gold, "the marts add up to gold"
+        return marts
+
+    def results(self, target_path: str = "target") -> dict[str, str]:
+        run = json.loads((self.project / target_path / "run_results.json").read_text())
+        return {r["unique_id"]: r["status"] for r in run["results"]}
+
+
+@pytest.fixture(scope="module")
+def warehouse(running_stack: EmbeddedStack) -> Iterator[Warehouse]:
+    # Not under pytest's temp root: another pytest session may prune it meanwhile.
+    root = Path(tempfile.mkdtemp(prefix="sandbox-dbt-test-"))
+    project = root / "dbt"
+    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
+    wh = Warehouse(running_stack, project)
+    wh.load(changes=100)
+    try:
+        yield wh
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_dbt_build_after_a_load_passes(warehouse: Warehouse) -> None:
+    assert warehouse.dbt("build") == 0
+    results = warehouse.results()
+    assert results and set(results.values()) <= OK
+    assert "model.lakehouse.fct_business_monthly" in results
+    assert any(uid.startswith("test.lakehouse.assert_login_funnel") for uid in results)
+    warehouse.first_totals = warehouse.totals()
+    assert all(v for row in warehouse.first_totals for v in row)
+
+
+def test_a_second_load_is_picked_up_by_the_ecs_task_command(warehouse: Warehouse) -> None:
+    warehouse.load(changes=300)
+    # what the state machine's ECS task runs: the task definition's command, here a process
+    command, task_env = task_command(warehouse.settings, project_dir=warehouse.project)
+    assert command[1:] == ["build", "--target", "prod"]
+    env = {**os.environ, **task_env, **OFFLINE}
+    assert subprocess.run(command, env=env, cwd=warehouse.project).returncode == 0
+    second = warehouse.totals()
+    assert second != warehouse.first_totals
+    # the simulator only adds matches and logins; it never removes them
+    assert second[0][0] > warehouse.first_totals[0][0]
+
+
+def test_a_planted_bad_row_fails_the_build_before_the_marts(warehouse: Warehouse) -> None:
+    # a day where more players finished a match than logged in: impossible
+    warehouse.query("insert into gold.login_funnel_daily values ('1999-01-01', 1, 0, 0, 5)")
+    try:
+        assert warehouse.dbt("build", "--select", "stg_gold__login_funnel_daily+") == 1
+    finally:
+        warehouse.query("delete from gold.login_funnel_daily where event_date = '1999-01-01'")
+    results = warehouse.results()
+    assert results["test.lakehouse.assert_login_funnel_never_widens"] == "fail"
+    # the mart built on it is skipped: bad data does not reach BI
+    assert results["model.lakehouse.fct_engagement_daily"] == "skipped"
+
+
+def test_docs_generate_works_offline(warehouse: Warehouse) -> None:
+    assert warehouse.dbt("docs", "generate", "--static") == 0
+    page = (warehouse.project / "target" / "static_index.html").read_text()
+    assert "fct_business_monthly" in page and "gold_report" in page
+    catalog = json.loads((warehouse.project / "target" / "catalog.json").read_text())
+    assert "model.lakehouse.fct_engagement_daily" in catalog["nodes"]
+    assert "source.lakehouse.gold.leaderboard" in catalog["sources"]
+
+
+def test_dbt_ci_lints_builds_on_a_throwaway_warehouse_and_runs_slim_ci(
+    warehouse: Warehouse,
+) -> None:
+    project = warehouse.project
+    # the manifest of the build above is production; a change under review touches one
+    # staging model, so slim CI builds it and what depends on it, nothing else
+    state = project.parent / "prod-state"
+    state.mkdir()
+    shutil.copy(project / "target" / "manifest.json", state)
+    model = project / "models" / "staging" / "stg_gold__mrr_by_plan_monthly.sql"
+    model.write_text(
+        model.read_text().replace("    mrr_brl,\n", "    -- under review\n    mrr_brl,\n")
+    )
+    env = {**os.environ, **warehouse.settings.as_env(), **OFFLINE,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DBT_PROJECT_DIR": str(project), "DBT_STATE": str(state)}  # fmt: skip
+    ci = subprocess.run(
+        [str(PROJECT_ROOT / "dbt" / "ci" / "run.sh"), "all"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert ci.returncode == 0, ci.stdout[-3000:] + ci.stderr[-3000:]
+    for step in ("== lint", "== build", "== slim CI", "== deploy", "(dry run) aws ecs"):
+        assert step in ci.stdout
+    built = warehouse.results("target/ci-build")
+    assert len(built) > 40 and set(built.values()) <= OK
+    slim = {uid for uid in warehouse.results("target/ci-slim") if uid.startswith("model.")}
+    changed = ["stg_gold__mrr_by_plan_monthly", "dim_plan", "fct_plan_monthly",
+               "fct_business_monthly"]  # fmt: skip
+    assert slim == {f"model.lakehouse.{m}" for m in changed}
+    # every throwaway warehouse is gone
+    assert not warehouse.query("select datname from pg_database where datname like 'warehouse_ci%'")
+    rendered = json.loads((project / "target" / "deploy" / "task-definition.json").read_text())
+    assert rendered["containerDefinitions"][0]["image"].rsplit(":", 1)[1]

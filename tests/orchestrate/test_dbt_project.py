@@ -1,0 +1,205 @@
+"""The dbt project's files and contracts, with no service: sources, workflow, ECS task."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sandbox.jobs.gold import GOLD_TABLES
+from sandbox.orchestrate.dbt import (
+    DBT_PROJECT,
+    DbtError,
+    dbt_command,
+    dbt_env,
+    main,
+    pin_task_definition,
+    render_task_definition,
+    task_command,
+    task_definition,
+)
+from sandbox.platform.settings import PROJECT_ROOT, Settings
+
+WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "dbt.yml"
+CI_SCRIPT = "dbt/ci/run.sh"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(_env_file=None, home=tmp_path, postgres_port=25432)
+
+
+def test_every_gold_table_and_column_is_a_documented_source() -> None:
+    doc = yaml.safe_load((DBT_PROJECT / "models/staging/_gold__sources.yml").read_text())
+    (gold,) = doc["sources"]
+    assert gold["schema"] == "gold"
+    declared = {t["name"]: [c["name"] for c in t["columns"]] for t in gold["tables"]}
+    assert declared == {t.name: list(t.columns) for t in GOLD_TABLES}
+    for table in gold["tables"]:
+        assert table["description"] and all(c["description"] for c in table["columns"])
+
+
+def test_the_project_declares_every_kind_of_test_and_the_report_exposure() -> None:
+    text = "\n".join(p.read_text() for p in (DBT_PROJECT / "models").rglob("*.yml"))
+    for kind in ("unique", "not_null", "relationships:", "accepted_values:"):
+        assert kind in text
+    assert list((DBT_PROJECT / "tests").glob("*.sql")), "a singular test"
+    exposures = yaml.safe_load((DBT_PROJECT / "models/exposures.yml").read_text())["exposures"]
+    assert "gold_report" in {e["name"] for e in exposures}
+
+
+def test_models_use_no_redshift_only_functions() -> None:
+    # These fail on the Postgres stand-in; dbt's cross-database macros replace them.
+    banned = re.compile(r"\b(getdate|nvl|convert_timezone|listagg|datediff\s*\(\s*day)\b", re.I)
+    for sql in DBT_PROJECT.rglob("*.sql"):
+        if "target" not in sql.relative_to(DBT_PROJECT).parts:
+            assert not banned.search(sql.read_text()), sql
+
+
+def test_dbt_env_carries_the_warehouse_connection(settings: Settings) -> None:
+    env = dbt_env(settings)
+    assert env["WAREHOUSE_PORT"] == "25432" and env["WAREHOUSE_DB"] == "warehouse"
+    assert env["DBT_TARGET"] == "dev" and env["DBT_PROFILES_DIR"] == str(DBT_PROJECT)
+    assert env["DBT_SEND_ANONYMOUS_USAGE_STATS"] == "false"
+    assert dbt_env(settings, target="ci", ci_database="wci")["WAREHOUSE_CI_DB"] == "wci"
+    with pytest.raises(DbtError, match="unknown target 'qa'"):
+        dbt_env(settings, target="qa")
+    with pytest.raises(DbtError, match="ci target needs"):
+        dbt_env(settings, target="ci")
+    # the password travels in the environment only
+    cmd = dbt_command(settings, "build")
+    assert cmd[-1] == "build" and Path(cmd[0]).name == "dbt"
+    assert "sandbox" not in " ".join(cmd[1:])
+
+
+def test_task_definition_is_a_register_task_definition_input() -> None:
+    td = task_definition()
+    assert td["family"] and td["requiresCompatibilities"] == ["FARGATE"]
+    (container,) = td["containerDefinitions"]
+    assert container["name"] == "dbt" and container["essential"] is True
+    assert container["command"] == ["dbt", "build", "--target", "prod"]
+    assert container["logConfiguration"]["logDriver"] == "awslogs"
+    assert container["logConfiguration"]["options"]["awslogs-group"] == "/ecs/lakehouse-dbt"
+    names = {e["name"] for e in container["environment"]}
+    assert {"WAREHOUSE_HOST", "WAREHOUSE_PORT", "WAREHOUSE_USER", "WAREHOUSE_DB"} <= names
+    # the password is a secret reference, never a value in the file
+    assert [s["name"] for s in container["secrets"]] == ["DBT_ENV_SECRET_WAREHOUSE_PASSWORD"]
+    assert render_task_definition("repo/dbt:abc")["containerDefinitions"][0]["image"] == (
+        "repo/dbt:abc"
+    )
+    with pytest.raises(DbtError, match="not an image reference"):
+        render_task_definition("bad image")
+
+
+def test_task_command_runs_the_container_command_on_the_sandbox(settings: Settings) -> None:
+    cmd, env = task_command(settings)
+    assert Path(cmd[0]).name == "dbt" and cmd[1:] == ["build", "--target", "prod"]
+    # the sandbox's warehouse wins over the Redshift host of the file
+    assert env["WAREHOUSE_HOST"] == "127.0.0.1" and env["WAREHOUSE_PORT"] == "25432"
+    assert env["DBT_TARGET"] == "prod"
+    with pytest.raises(DbtError, match="must start with 'dbt'"):
+        task_command(settings, {"containerDefinitions": [{"command": ["sh", "-c", "x"]}]})
+    with pytest.raises(DbtError, match=r"containerDefinitions\[0\]\.command"):
+        task_command(settings, {"family": "x"})
+
+
+def _ecs_task(family: str) -> dict:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::ecs:runTask.sync",
+        "Parameters": {"TaskDefinition": family},
+    }
+
+
+def test_pin_task_definition_finds_tasks_in_branches_and_maps() -> None:
+    asl = {
+        "StartAt": "P",
+        "States": {
+            "P": {
+                "Type": "Parallel",
+                "Branches": [{"States": {"D": _ecs_task("lakehouse-dbt:3")}}],
+            },
+            "M": {"Type": "Map", "ItemProcessor": {"States": {"D": _ecs_task("lakehouse-dbt")}}},
+            "Other": _ecs_task("spark-job"),
+        },
+    }
+    arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/lakehouse-dbt:4"
+    pinned = pin_task_definition(asl, family="lakehouse-dbt", arn=arn)
+
+    def family(states: dict, *path: str | int) -> str:
+        node = states
+        for key in path:
+            node = node[key]
+        return node["Parameters"]["TaskDefinition"]
+
+    assert family(pinned["States"], "P", "Branches", 0, "States", "D") == arn
+    assert family(pinned["States"], "M", "ItemProcessor", "States", "D") == arn
+    assert family(pinned["States"], "Other") == "spark-job"
+    assert family(asl["States"], "M", "ItemProcessor", "States", "D") == "lakehouse-dbt", (
+        "the input is not changed"
+    )
+    with pytest.raises(DbtError, match="no ECS task of family 'nope'"):
+        pin_task_definition(asl, family="nope", arn=arn)
+
+
+def test_dockerfile_pins_the_dbt_of_the_environment() -> None:
+    dockerfile = (DBT_PROJECT / "Dockerfile").read_text()
+    assert f"dbt-core=={version('dbt-core')}" in dockerfile
+    assert f"dbt-postgres=={version('dbt-postgres')}" in dockerfile
+    assert 'CMD ["dbt", "build", "--target", "prod"]' in dockerfile
+
+
+def _workflow_runs() -> dict[str, list[str]]:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    return {
+        name: [step["run"] for step in job["steps"] if "run" in step]
+        for name, job in workflow["jobs"].items()
+    }
+
+
+def test_the_workflow_runs_the_steps_of_just_dbt_ci() -> None:
+    runs = _workflow_runs()
+    assert f"uv run {CI_SCRIPT} lint" in runs["lint"]
+    assert f"uv run {CI_SCRIPT} build" in runs["build"]
+    assert f"uv run {CI_SCRIPT} slim prod-state" in runs["slim-ci"]
+    assert f"uv run {CI_SCRIPT} deploy" in runs["deploy"]
+    calls = [r for job in runs.values() for r in job if CI_SCRIPT in r]
+    assert len(calls) == 4, "every dbt step goes through the script"
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    # YAML reads the `on:` key as True
+    triggers = workflow[True]
+    assert "pull_request" in triggers and triggers["push"]["branches"] == ["main"]
+    assert workflow["jobs"]["slim-ci"]["if"] == "github.event_name == 'pull_request'"
+    assert "refs/heads/main" in workflow["jobs"]["deploy"]["if"]
+    # and `just dbt-ci` calls the same script, whose `all` runs those same steps
+    justfile = (PROJECT_ROOT / "justfile").read_text()
+    assert f"uv run {CI_SCRIPT} {{{{STEP}}}}" in justfile
+    script = (PROJECT_ROOT / CI_SCRIPT).read_text()
+    all_steps = script.split("    all)", 1)[1].split(";;", 1)[0]
+    for step in ("step_lint", 'run.sh" build', 'run.sh" slim', 'run.sh" deploy'):
+        assert step in all_steps
+
+
+def test_the_workflow_lints_with_the_redshift_dialect_and_dbt_templater() -> None:
+    config = (DBT_PROJECT / ".sqlfluff").read_text()
+    assert "dialect = redshift" in config and "templater = dbt" in config
+
+
+def test_task_definition_file_is_valid_json_with_one_container() -> None:
+    raw = json.loads((DBT_PROJECT / "deploy" / "task-definition.json").read_text())
+    assert len(raw["containerDefinitions"]) == 1
+
+
+def test_the_script_entry_point_names_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--target", "--"]) == 2
+    assert "option '--target' needs a value" in capsys.readouterr().err
+    assert main(["run", "--colour", "red", "--", "build"]) == 2
+    assert "unknown option '--colour'" in capsys.readouterr().err
+    assert main(["run", "--target", "qa", "--", "build"]) == 2
+    assert "unknown target 'qa'" in capsys.readouterr().err
+    assert main(["deploy"]) == 2
+    assert capsys.readouterr().err.startswith("usage: python -m sandbox.orchestrate.dbt")

@@ -1,0 +1,82 @@
+"""The supervisor on plain processes: records, stop escalation, group kill, pid reuse."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from sandbox.platform.services.process import Supervisor, live_process
+
+# A parent that ignores SIGTERM and forks a child that also ignores it.
+STUBBORN = """
+import signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+child = subprocess.Popen([sys.executable, "-c",
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _supervisor(tmp_path: Path) -> Supervisor:
+    return Supervisor(tmp_path / "run", tmp_path / "logs")
+
+
+def test_spawn_records_pid_and_logs(tmp_path: Path) -> None:
+    sup = _supervisor(tmp_path)
+    rec = sup.spawn(
+        "echo", [sys.executable, "-c", "print('hello from child'); import time; time.sleep(30)"]
+    )
+    try:
+        assert sup.process("echo") is not None
+        assert json.loads(sup.record_path("echo").read_text())["pid"] == rec.pid
+        deadline = time.monotonic() + 10
+        while "hello from child" not in "\n".join(sup.log_tail("echo")):
+            assert time.monotonic() < deadline, sup.log_tail("echo")
+            time.sleep(0.05)
+    finally:
+        assert sup.stop("echo", timeout=5)
+    assert sup.record("echo") is None
+    assert sup.process("echo") is None
+
+
+def test_stop_escalates_and_kills_the_whole_group(tmp_path: Path) -> None:
+    sup = _supervisor(tmp_path)
+    rec = sup.spawn("stubborn", [sys.executable, "-c", STUBBORN])
+    deadline = time.monotonic() + 10
+    while not any(line.strip().isdigit() for line in sup.log_tail("stubborn")):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    child_pid = int(next(li for li in sup.log_tail("stubborn") if li.strip().isdigit()))
+    t0 = time.monotonic()
+    assert sup.stop("stubborn", sig=signal.SIGTERM, timeout=0.5)
+    assert time.monotonic() - t0 < 5
+    for pid in (rec.pid, child_pid):
+        assert not _alive(pid), f"pid {pid} survived stop"
+
+
+def test_a_recycled_pid_is_not_ours(tmp_path: Path) -> None:
+    sup = _supervisor(tmp_path)
+    me = psutil.Process()
+    assert live_process(me.pid, me.create_time()) is not None
+    assert live_process(me.pid, me.create_time() - 100) is None
+    # A record pointing at a live but different process must not be stopped.
+    sup.run_dir.mkdir(parents=True)
+    sup.record_path("ghost").write_text(
+        json.dumps(dict(name="ghost", pid=me.pid, create_time=1.0, started_at=1.0, argv=[], log=""))
+    )
+    assert sup.process("ghost") is None
+    assert sup.stop("ghost") is False
+    assert me.is_running()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
