@@ -30,6 +30,10 @@ fmt:
 lab:
     uv run python -m sandbox.platform.lab
 
+# Start the stack if needed, then Apache Airflow (UI on 127.0.0.1:8080, admin/admin)
+airflow *ARGS:
+    uv run sandbox airflow up {{ARGS}}
+
 # Start the services
 up *ARGS:
     uv run sandbox up {{ARGS}}

@@ -22,7 +22,7 @@ from sandbox.platform.stack import EmbeddedStack
 
 def isolated_settings(home: Path, **overrides) -> Settings:
     """Settings for a private sandbox home on ports nobody else uses."""
-    pg, s3, master, volume, filer, spark, aws = free_port_block(7)
+    pg, s3, master, volume, filer, spark, aws, airflow = free_port_block(8)
     values = dict(
         home=home,
         postgres_port=pg,
@@ -32,6 +32,7 @@ def isolated_settings(home: Path, **overrides) -> Settings:
         seaweed_filer_port=filer,
         spark_port=spark,
         aws_port=aws,
+        airflow_port=airflow,
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -6,6 +6,7 @@ the user's running stack or data. One module per group; ``GROUPS`` names them.
 
 from __future__ import annotations
 
+from sandbox.bench.airflow import bench_airflow
 from sandbox.bench.aws import bench_aws
 from sandbox.bench.demo import bench_demo, bench_scaling
 from sandbox.bench.dms import bench_dms
@@ -24,6 +25,7 @@ GROUPS = {
     "reference": bench_reference,
     "scaling": bench_scaling,
     "aws": bench_aws,
+    "airflow": bench_airflow,
 }
 
 __all__ = ["GROUPS", "Figure", "local_run", "machine", "private_home", "write_results"]

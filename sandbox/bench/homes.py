@@ -22,7 +22,7 @@ from sandbox.platform.stack import EmbeddedStack
 
 
 def bench_settings(home: Path) -> Settings:
-    pg, s3, master, volume, filer, spark, aws = free_port_block(7)
+    pg, s3, master, volume, filer, spark, aws, airflow = free_port_block(8)
     return Settings(
         _env_file=None,
         home=home,
@@ -33,6 +33,7 @@ def bench_settings(home: Path) -> Settings:
         seaweed_filer_port=filer,
         spark_port=spark,
         aws_port=aws,
+        airflow_port=airflow,
     )
 
 

@@ -11,6 +11,7 @@ from sandbox.cli import services  # noqa: F401
 from sandbox.cli import data  # noqa: F401
 from sandbox.cli import pipeline  # noqa: F401
 from sandbox.cli import aws  # noqa: F401
+from sandbox.cli import airflow  # noqa: F401
 from sandbox.cli import course  # noqa: F401
 from sandbox.cli import bench  # noqa: F401
 

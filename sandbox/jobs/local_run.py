@@ -59,7 +59,12 @@ def session(engine: str) -> tuple[SparkSession, object | None]:
         # The JVM session serves Spark Connect on that port (pyspark's own
         # remote("local") would always dial 15002), bound to loopback only.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # A classic session first: a parent that used Spark Connect may have left its mode
+        # in our environment.
+        for name in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE"):
+            os.environ.pop(name, None)
         (SparkSession.builder.master("local[2]")
+         .config("spark.api.mode", "classic")
          .config("spark.ui.enabled", "false")
          .config("spark.driver.host", "127.0.0.1")
          .config("spark.driver.bindAddress", "127.0.0.1")

@@ -146,6 +146,13 @@ class Settings(BaseSettings):
     aws_port: int = 14566
     aws_clock_speed: float = 1.0
 
+    # Apache Airflow (`just airflow`): its API server and UI, and the UI's login.
+    airflow_port: int = 8080
+    airflow_user: str = "admin"
+    airflow_password: str = "admin"
+    # Seconds between a failed DAG task and its retry (read by dags/lakehouse_sandbox.py).
+    airflow_retry_delay_s: float = 30.0
+
     dms: DmsSettings = Field(default_factory=DmsSettings)
     firehose: FirehoseSettings = Field(default_factory=FirehoseSettings)
     bronze: BronzeSettings = Field(default_factory=BronzeSettings)
@@ -198,6 +205,10 @@ class Settings(BaseSettings):
         return f"http://{self.host}:{self.aws_port}"
 
     @property
+    def airflow_url(self) -> str:
+        return f"http://{self.host}:{self.airflow_port}"
+
+    @property
     def spark_remote(self) -> str:
         return f"sc://{self.host}:{self.spark_port}"
 
@@ -230,6 +241,7 @@ class Settings(BaseSettings):
             "seaweed_filer_port",
             "spark_port",
             "aws_port",
+            "airflow_port",
             "app_db",
         ]
         env = {f"SANDBOX_{n.upper()}": str(getattr(self, n)) for n in names}

@@ -19,6 +19,7 @@ import psutil
 from sandbox.platform.errors import PortInUseError, ServiceStartError
 from sandbox.platform.ports import port_is_free
 from sandbox.platform.progress import Progress, quiet
+from sandbox.platform.services.airflow import AirflowService
 from sandbox.platform.services.aws import AwsEndpointService
 from sandbox.platform.services.base import EmbeddedService
 from sandbox.platform.services.postgres import PostgresService
@@ -58,8 +59,12 @@ class EmbeddedStack:
             SeaweedS3Service(settings),
             SailService(settings),
         ]
-        # Started on demand (`sandbox aws up`), shown and stopped with the rest.
-        self.optional: list[EmbeddedService] = [AwsEndpointService(settings)]
+        # Started on demand (`sandbox aws up`, `sandbox airflow up`), shown and stopped
+        # with the rest.
+        self.optional: list[EmbeddedService] = [
+            AwsEndpointService(settings),
+            AirflowService(settings),
+        ]
 
     def service(self, name: str) -> EmbeddedService:
         for svc in self.services + self.optional:

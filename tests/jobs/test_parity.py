@@ -12,7 +12,7 @@ import pytest
 
 from .conftest import SAMPLES
 
-pytestmark = [pytest.mark.slow, pytest.mark.java]
+pytestmark = [pytest.mark.slow, pytest.mark.java, pytest.mark.matrix]
 
 
 def run_engine(engine: str, out: Path) -> dict:

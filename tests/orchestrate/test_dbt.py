@@ -99,6 +99,7 @@ def test_dbt_build_after_a_load_passes(warehouse: Warehouse) -> None:
     assert all(v for row in warehouse.first_totals for v in row)
 
 
+@pytest.mark.matrix  # 20 s; the AWS endpoint tests run dbt through the ECS task too
 def test_a_second_load_is_picked_up_by_the_ecs_task_command(warehouse: Warehouse) -> None:
     warehouse.load(changes=300)
     # what the state machine's ECS task runs: the task definition's command, here a process
@@ -125,6 +126,7 @@ def test_a_planted_bad_row_fails_the_build_before_the_marts(warehouse: Warehouse
     assert results["model.lakehouse.fct_engagement_daily"] == "skipped"
 
 
+@pytest.mark.matrix  # 13 s: CI runs it after the default run
 def test_docs_generate_works_offline(warehouse: Warehouse) -> None:
     assert warehouse.dbt("docs", "generate", "--static") == 0
     page = (warehouse.project / "target" / "static_index.html").read_text()
@@ -134,6 +136,7 @@ def test_docs_generate_works_offline(warehouse: Warehouse) -> None:
     assert "source.lakehouse.gold.leaderboard" in catalog["sources"]
 
 
+@pytest.mark.matrix  # 40 s: CI runs it after the default run
 def test_dbt_ci_lints_builds_on_a_throwaway_warehouse_and_runs_slim_ci(
     warehouse: Warehouse,
 ) -> None:

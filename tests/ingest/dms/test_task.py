@@ -184,6 +184,7 @@ def _ingest_env(settings: Settings) -> dict[str, str]:
     return os.environ | settings.as_env() | {"SANDBOX_DMS__MAX_BATCH_CHANGES": "150"}
 
 
+@pytest.mark.matrix  # 30 s; test_bronze_exact kills a follow under load in the default run
 def test_kill_9_at_random_points_loses_and_doubles_nothing(source: Settings) -> None:
     env = _ingest_env(source)
     cmd = [sys.executable, "-m", "sandbox", "ingest", "dms"]

@@ -1,0 +1,150 @@
+"""The DAG on real Apache Airflow against the embedded stack.
+
+`airflow dags test` runs it end to end into the warehouse. Then `sandbox airflow up`
+serves the same metadata: a planted quality failure, triggered through the API, stops a
+run at silver after Airflow's retry with the warehouse untouched, and a headless
+Chromium logs in and finds the first run green and the second one failed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from sandbox.app import generator
+from sandbox.orchestrate.airflow.client import AirflowClient
+from sandbox.orchestrate.pipeline import TASKS
+from sandbox.platform.services.airflow import (
+    DAG_ID,
+    airflow_bin,
+    airflow_env,
+    airflow_home,
+    write_passwords,
+)
+from sandbox.platform.settings import Settings
+from sandbox.platform.stack import EmbeddedStack
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("airflow") is None,
+        reason="needs the airflow dependency group (`uv sync`)",
+    ),
+]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+GOLD = ["gold.revenue_by_plan_monthly", "gold.daily_active_players"]
+
+
+@pytest.fixture(scope="module")
+def seeded(running_stack: EmbeddedStack) -> EmbeddedStack:
+    with psycopg.connect(running_stack.settings.postgres_url(), autocommit=True) as conn:
+        generator.seed(conn, scale=0.02, seed=5, as_of=generator.SAMPLE_AS_OF)
+    return running_stack
+
+
+def airflow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([str(airflow_bin()), *args], env=env, capture_output=True,
+                          text=True, timeout=900, check=False)  # fmt: skip
+
+
+def warehouse_snapshot(settings: Settings) -> dict[str, tuple]:
+    """Row count and a content hash of each gold table in the warehouse."""
+    with psycopg.connect(settings.postgres_url(settings.warehouse_db)) as conn:
+        return {
+            table: conn.execute(
+                f"select count(*), coalesce(sum(hashtext(t::text)), 0) from {table} t"
+            ).fetchone()
+            for table in GOLD
+        }
+
+
+def cli_states(run_id: str, env: dict[str, str]) -> dict[str, str]:
+    """Task states as `airflow tasks states-for-dag-run` prints them."""
+    out = airflow(["tasks", "states-for-dag-run", DAG_ID, run_id, "-o", "plain"], env).stdout
+    return dict(re.findall(r"\b(" + "|".join(t.name for t in TASKS) + r")\s+(\w+)", out))
+
+
+@pytest.fixture(scope="module")
+def dags_test(seeded: EmbeddedStack) -> tuple[subprocess.CompletedProcess, str]:
+    """`airflow dags test` of the whole DAG, in the metadata the service uses later."""
+    env = airflow_env(seeded.settings)
+    write_passwords(seeded.settings, airflow_home(seeded.settings))
+    assert airflow(["db", "migrate"], env).returncode == 0
+    proc = airflow(["dags", "test", DAG_ID], env)
+    found = re.search(r"DagRun Finished: dag_id=lakehouse_sandbox, .*?run_id=(\S+?),", proc.stdout)
+    return proc, found.group(1) if found else ""
+
+
+def test_dags_test_runs_every_task_in_its_own_process_into_the_warehouse(
+    seeded: EmbeddedStack, dags_test
+) -> None:
+    proc, run_id = dags_test
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-5000:]
+    # Each task ran `sandbox run <task>` as a process of its own, its output in the log.
+    for task in TASKS:
+        assert f"run as a local process: sandbox run {task.name}" in log
+    assert re.search(r"DagRun Finished: dag_id=lakehouse_sandbox, .*state=success", log)
+    assert run_id.startswith("manual__")
+    snapshot = warehouse_snapshot(seeded.settings)
+    assert all(rows > 0 for rows, _ in snapshot.values()), snapshot
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package `chromium`)")
+def test_a_planted_failure_stops_a_triggered_run_at_silver_and_the_ui_shows_both_runs(
+    seeded: EmbeddedStack, dags_test, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    settings = seeded.settings
+    _, green_run = dags_test
+    assert green_run, "the dags test run did not finish"
+    before = warehouse_snapshot(settings)
+    monkeypatch.setenv("SANDBOX_AIRFLOW_RETRY_DELAY_S", "1")
+    seeded.start_optional("airflow")
+    try:
+        assert "airflow" in {s.name for s in seeded.status()}
+        # A fifth of the payments get a status nobody declared: silver's accepted_values
+        # rule on fct_payment breaks its threshold, on the first try and on the retry.
+        with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
+            conn.execute("update payments set status = 'chargeback' where payment_id % 5 = 0")
+        client = AirflowClient(settings)
+        client.login()
+        client.wait_for_dag()
+        run = client.wait(client.trigger(), timeout=900)
+        assert run.state == "failed", run.tasks
+        assert run.tasks["bronze"] == "success"
+        assert run.tasks["silver"] == "failed" and run.tries["silver"] == 2  # retries=1
+        assert {run.tasks[t] for t in ("gold", "warehouse", "report")} == {"upstream_failed"}
+        assert cli_states(run.run_id, airflow_env(settings)) == run.tasks
+        assert warehouse_snapshot(settings) == before
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"])  # fmt: skip
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(settings.airflow_url)
+            page.wait_for_url("**/auth/login**", timeout=60_000)  # nothing is open without one
+            page.fill("input[name=username]", settings.airflow_user)
+            page.fill("input[name=password]", settings.airflow_password)
+            page.click("button:has-text('Sign in')")
+            page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60_000)
+            page.goto(f"{settings.airflow_url}/dags/{DAG_ID}/runs")
+            green = page.locator("tr", has_text=green_run)
+            green.wait_for(timeout=60_000)
+            assert "Success" in green.inner_text()
+            assert "Failed" in page.locator("tr", has_text=run.run_id).inner_text()
+            for task in TASKS:  # the grid lists every task
+                assert page.get_by_text(task.name, exact=True).first.is_visible()
+            page.screenshot(path=str(tmp_path / "airflow-runs.png"))
+            browser.close()
+    finally:
+        seeded._stop(seeded.service("airflow"))
+    assert seeded.supervisor.process("airflow") is None
