@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 
 from sandbox.app import generator
-from sandbox.platform.ports import free_port_block
+from sandbox.platform.ports import free_home_ports
 from sandbox.platform.services.s3 import s3_client
 from sandbox.platform.settings import Settings
 from sandbox.platform.stack import EmbeddedStack
@@ -22,18 +22,7 @@ from sandbox.platform.stack import EmbeddedStack
 
 def isolated_settings(home: Path, **overrides) -> Settings:
     """Settings for a private sandbox home on ports nobody else uses."""
-    pg, s3, master, volume, filer, spark, aws, airflow = free_port_block(8)
-    values = dict(
-        home=home,
-        postgres_port=pg,
-        s3_port=s3,
-        seaweed_master_port=master,
-        seaweed_volume_port=volume,
-        seaweed_filer_port=filer,
-        spark_port=spark,
-        aws_port=aws,
-        airflow_port=airflow,
-    )
+    values = dict(home=home, **free_home_ports())
     values.update(overrides)
     return Settings(_env_file=None, **values)
 

@@ -15,26 +15,14 @@ from pathlib import Path
 
 import psutil
 
-from sandbox.platform.ports import free_port_block
+from sandbox.platform.ports import free_home_ports
 from sandbox.platform.services.process import tree
 from sandbox.platform.settings import Settings
 from sandbox.platform.stack import EmbeddedStack
 
 
 def bench_settings(home: Path) -> Settings:
-    pg, s3, master, volume, filer, spark, aws, airflow = free_port_block(8)
-    return Settings(
-        _env_file=None,
-        home=home,
-        postgres_port=pg,
-        s3_port=s3,
-        seaweed_master_port=master,
-        seaweed_volume_port=volume,
-        seaweed_filer_port=filer,
-        spark_port=spark,
-        aws_port=aws,
-        airflow_port=airflow,
-    )
+    return Settings(_env_file=None, home=home, **free_home_ports())
 
 
 @contextmanager

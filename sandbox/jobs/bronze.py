@@ -33,12 +33,11 @@ from sandbox.jobs.bronze_raw import (
     normalize,
     raw_objects,
     raw_tables,
-    read_objects,
 )
 from sandbox.jobs.layers import Manifest, bronze_path
 from sandbox.platform.errors import SandboxError
 from sandbox.platform.progress import Progress
-from sandbox.platform.services.s3 import s3_client
+from sandbox.platform.services.s3 import read_parquet_objects, s3_client
 from sandbox.platform.settings import Settings
 
 
@@ -118,7 +117,7 @@ def bronze_cdc_table(
     if rebuild:
         # A new full load (DMS replaced the table's folder): rebuild from all of it.
         new = list(objects)
-    raw = normalize(read_objects(s3, settings.raw_bucket, new), cfg=cfg, mapping=mapping)
+    raw = normalize(read_parquet_objects(s3, settings.raw_bucket, new), cfg=cfg, mapping=mapping)
     changes = arrow_frame(spark, raw)
     columns = mapping.column_names
     if not keys:

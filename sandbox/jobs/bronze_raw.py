@@ -19,12 +19,10 @@ What it makes exact for every AWS-legal DMS endpoint setting:
 
 from __future__ import annotations
 
-import io
 import re
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from minio import Minio
 
 from sandbox.ingest.dms.mappings import TableMapping
@@ -86,18 +84,6 @@ def raw_objects(s3: Minio, bucket: str, cfg: DmsSettings, schema: str, table: st
         if o.object_name.endswith(".parquet")
     }
     return {k: found[k] for k in sorted(found, key=dms_order)}
-
-
-def read_objects(s3: Minio, bucket: str, keys: list[str]) -> list[pa.Table]:
-    out = []
-    for key in keys:
-        body = s3.get_object(bucket, key)
-        try:
-            out.append(pq.read_table(io.BytesIO(body.read())))
-        finally:
-            body.close()
-            body.release_conn()
-    return out
 
 
 def normalize(files: list[pa.Table], *, cfg: DmsSettings, mapping: TableMapping) -> pa.Table:

@@ -43,3 +43,13 @@ def free_port_block(
         ports = list(range(base, base + count))
         if all(port_is_free(host, p) and port_is_free(host, p + GRPC_OFFSET) for p in ports):
             return ports
+
+
+# Every port of an embedded home, in the order free_port_block hands them out.
+HOME_PORTS = ("postgres_port", "s3_port", "seaweed_master_port", "seaweed_volume_port",
+              "seaweed_filer_port", "spark_port", "aws_port", "airflow_port")  # fmt: skip
+
+
+def free_home_ports() -> dict[str, int]:
+    """A free port for each of HOME_PORTS (settings for a throw-away home: tests, benchmarks)."""
+    return dict(zip(HOME_PORTS, free_port_block(len(HOME_PORTS)), strict=True))

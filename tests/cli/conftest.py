@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.platform.ports import free_port_block
+from sandbox.platform.ports import free_home_ports
 from sandbox.platform.settings import PROJECT_ROOT
 
 # The console script `uv sync` installs beside the interpreter (`sandbox = sandbox.cli:app`).
@@ -31,9 +31,8 @@ Sandbox = Callable[..., Ran]
 def private_env(home: Path) -> dict[str, str]:
     """The caller's environment minus any SANDBOX_*, plus a private home on free ports."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
-    names = ["POSTGRES", "S3", "SEAWEED_MASTER", "SEAWEED_VOLUME", "SEAWEED_FILER", "SPARK"]
-    for name, port in zip(names, free_port_block(len(names)), strict=True):
-        env[f"SANDBOX_{name}_PORT"] = str(port)
+    for name, port in free_home_ports().items():
+        env[f"SANDBOX_{name.upper()}"] = str(port)
     env["SANDBOX_HOME"] = str(home)
     env["COLUMNS"] = "200"  # rich tables: keep each row on one line
     return env

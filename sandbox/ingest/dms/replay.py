@@ -7,10 +7,7 @@ the last operation per primary key winning, deletes removing the row.
 
 from __future__ import annotations
 
-import io
-
 import pyarrow as pa
-import pyarrow.parquet as pq
 from minio import Minio
 
 from sandbox.platform.settings import DmsSettings
@@ -41,18 +38,6 @@ def is_load_file(key: str) -> bool:
 def raw_table_files(s3: Minio, bucket: str, cfg: DmsSettings, schema: str, table: str) -> list[str]:
     """Every raw object of a table: LOAD files first (by counter), then CDC files."""
     return list(raw_table_objects(s3, bucket, cfg, schema, table))
-
-
-def read_raw(s3: Minio, bucket: str, keys: list[str]) -> list[pa.Table]:
-    out = []
-    for key in keys:
-        body = s3.get_object(bucket, key)
-        try:
-            out.append(pq.read_table(io.BytesIO(body.read())))
-        finally:
-            body.close()
-            body.release_conn()
-    return out
 
 
 def replay(files: list[pa.Table], key: list[str], cfg: DmsSettings) -> dict[tuple, dict]:

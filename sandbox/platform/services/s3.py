@@ -8,11 +8,14 @@ from settings through an identities file written on start.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import urllib3
 from minio import Minio
 from minio.error import S3Error
@@ -153,3 +156,16 @@ class SeaweedS3Service(EmbeddedService):
             port = sock.stem.rsplit("-", 1)[-1]
             if port.isdigit() and int(port) in self.ports():
                 sock.unlink(missing_ok=True)
+
+
+def read_parquet_objects(s3: Minio, bucket: str, keys: list[str]) -> list[pa.Table]:
+    """The Parquet objects ``keys`` of ``bucket``, read whole, in order."""
+    out = []
+    for key in keys:
+        body = s3.get_object(bucket, key)
+        try:
+            out.append(pq.read_table(io.BytesIO(body.read())))
+        finally:
+            body.close()
+            body.release_conn()
+    return out

@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from sandbox.app.simulator import Simulator
-from sandbox.ingest.dms.replay import raw_table_files, read_raw, replay
+from sandbox.ingest.dms.replay import raw_table_files, replay
 from sandbox.ingest.dms.task import DmsTask
 from sandbox.jobs.layers import SOURCE_KEYS
-from sandbox.platform.services.s3 import s3_client
+from sandbox.platform.services.s3 import read_parquet_objects, s3_client
 from sandbox.platform.settings import Settings
 from tests.oracle import source_rows
 
@@ -38,7 +38,8 @@ def simulate(settings: Settings, changes: int, seed: int) -> None:
 def replayed(settings: Settings, table: str, key: list[str] | None = None) -> dict[tuple, dict]:
     s3 = s3_client(settings)
     keys = raw_table_files(s3, settings.raw_bucket, settings.dms, "public", table)
-    return replay(read_raw(s3, settings.raw_bucket, keys), key or KEYS[table], settings.dms)
+    files = read_parquet_objects(s3, settings.raw_bucket, keys)
+    return replay(files, key or KEYS[table], settings.dms)
 
 
 def raw_objects(settings: Settings) -> list[str]:
