@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import time
 
-import psutil
 import psycopg
 
 from sandbox.bench.figures import Figure
-from sandbox.bench.homes import private_home
+from sandbox.bench.homes import private_home, tree_memory
 from sandbox.platform.progress import Progress
-from sandbox.platform.services.process import tree
 from sandbox.platform.stack import EmbeddedStack
-
-
-def pss_mb(proc: psutil.Process) -> float:
-    """Proportional set size of a process tree (MB): shared pages counted once, not per child."""
-    total = 0
-    for p in tree(proc):
-        try:
-            total += p.memory_full_info().pss
-        except psutil.Error:
-            continue
-    return total / 1e6
 
 
 def bench_airflow(
@@ -47,7 +34,7 @@ def bench_airflow(
             ready_s.append(time.perf_counter() - t0)
             time.sleep(10)  # past the start-up parse: the idle footprint
             proc = stack.supervisor.process("airflow")
-            idle_mb.append(pss_mb(proc) if proc else 0.0)
+            idle_mb.append(tree_memory(proc, "pss") / 1e6 if proc else 0.0)
             t0 = time.perf_counter()
             run = client.wait(client.trigger(), timeout=1800)
             run_s.append(time.perf_counter() - t0)

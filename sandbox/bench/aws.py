@@ -7,9 +7,8 @@ import time
 import psycopg
 
 from sandbox.bench.figures import Figure
-from sandbox.bench.homes import private_home
+from sandbox.bench.homes import private_home, tree_memory
 from sandbox.platform.progress import Progress
-from sandbox.platform.services.process import tree
 from sandbox.platform.stack import EmbeddedStack
 
 
@@ -34,7 +33,7 @@ def bench_aws(*, repeat: int = 3, scale: float = 0.1, progress: Progress = print
             start_s.append(time.perf_counter() - t0)
             time.sleep(3)
             proc = stack.supervisor.process("aws")
-            idle_mb.append(sum(p.memory_info().rss for p in tree(proc)) / 1e6 if proc else 0.0)
+            idle_mb.append(tree_memory(proc) / 1e6 if proc else 0.0)
             for name, samples in (("dbt_build", dbt_s), ("lake_pipeline", pipeline_s)):
                 result = executions.wait(s, executions.start(s, name), timeout_s=1800)
                 if result.status != "SUCCEEDED":

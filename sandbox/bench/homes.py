@@ -56,12 +56,21 @@ def stack_memory_mb(stack: EmbeddedStack) -> float:
         proc = stack.supervisor.process(svc.name)
         if proc is None:
             continue
-        for p in tree(proc):
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                continue
+        total += tree_memory(proc)
     return total / 1e6
+
+
+def tree_memory(proc: psutil.Process, kind: str = "rss") -> int:
+    """Bytes of ``proc`` and its descendants: resident (rss) or proportional (pss, where
+    pages shared between them count once)."""
+    total = 0
+    for p in tree(proc):
+        try:
+            info = p.memory_full_info() if kind == "pss" else p.memory_info()
+            total += getattr(info, kind)
+        except psutil.Error:
+            continue
+    return total
 
 
 def sample_peak_rss(proc: subprocess.Popen, interval: float = 0.2) -> tuple[float, float]:
@@ -70,13 +79,7 @@ def sample_peak_rss(proc: subprocess.Popen, interval: float = 0.2) -> tuple[floa
     root = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
-        total = 0
-        for p in tree(root):
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                continue
-        peak = max(peak, total)
+        peak = max(peak, tree_memory(root))
         time.sleep(interval)
     if proc.returncode != 0:
         raise RuntimeError(f"bench: {proc.args} exited with {proc.returncode}")
