@@ -107,17 +107,19 @@ class EmbeddedStack:
         if not todo:
             progress("all services already running")
             return self.status()
+        crashed = {svc.name for svc in todo if self.supervisor.record(svc.name) is not None}
         for svc in todo:
-            if self.supervisor.record(svc.name) is not None:
-                # It crashed: the kernel may still be closing its listeners.
+            if svc.name in crashed:
+                # Its leader is gone: end what it forked, then let the kernel close the
+                # listeners.
+                self.supervisor.stop(svc.name)
                 self._wait_ports_released(svc, timeout=5.0)
         self.check_ports(todo)
         started: list[EmbeddedService] = []
         try:
             for svc in todo:
-                if self.supervisor.record(svc.name) is not None:
+                if svc.name in crashed:
                     progress(f"{svc.name}: restarting after a crash")
-                    self.supervisor.forget(svc.name)
                 svc.after_stop()
                 svc.prepare()
                 self.supervisor.spawn(svc.name, svc.argv(), env=svc.env(), user=svc.user())
@@ -137,8 +139,8 @@ class EmbeddedStack:
         """Start an on-demand service (after the core ones); a no-op if it runs."""
         svc = self.service(name)
         if self.supervisor.process(name) is None:
-            if self.supervisor.record(name) is not None:
-                self.supervisor.forget(name)
+            if self.supervisor.record(name) is not None:  # crashed: end what it forked
+                self.supervisor.stop(name)
             self.check_ports([svc])
             svc.prepare()
             self.supervisor.spawn(name, svc.argv(), env=svc.env(), user=svc.user())

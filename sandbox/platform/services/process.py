@@ -129,6 +129,13 @@ class Supervisor:
                     p.kill()
             wait_gone([proc, *leftovers], timeout=5)
             stopped = True
+        else:
+            # The leader died (a crash, kill -9): what it forked may still hold its ports.
+            orphans = _orphans(rec.pid, rec.create_time)
+            for p in orphans:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.kill()
+            wait_gone(orphans, timeout=5)
         self.record_path(name).unlink(missing_ok=True)
         return stopped
 
@@ -218,6 +225,18 @@ def _group_members(proc: psutil.Process) -> list[psutil.Process]:
         except (ProcessLookupError, psutil.NoSuchProcess):
             continue
     return members
+
+
+def _orphans(pgid: int, since: float) -> list[psutil.Process]:
+    """Live members of a dead leader's process group, started after the leader was."""
+    found = []
+    for p in psutil.process_iter(["create_time"]):
+        try:
+            if os.getpgid(p.pid) == pgid and p.info["create_time"] >= since:
+                found.append(p)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return found
 
 
 def _kill_group(pgid: int) -> None:

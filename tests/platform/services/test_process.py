@@ -80,3 +80,23 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_stop_after_the_leader_was_killed_ends_what_it_forked(tmp_path: Path) -> None:
+    # kill -9 of a service's leader (Airflow's runner, say) leaves its children holding
+    # ports; the next stop (and so `up`, `down`) ends them too.
+    sup = _supervisor(tmp_path)
+    rec = sup.spawn("stubborn", [sys.executable, "-c", STUBBORN])
+    deadline = time.monotonic() + 10
+    while not [x for x in sup.log_tail("stubborn") if x.strip().isdigit()]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    (pid,) = [x for x in sup.log_tail("stubborn") if x.strip().isdigit()]
+    child = psutil.Process(int(pid))
+    leader = psutil.Process(rec.pid)
+    leader.kill()
+    leader.wait(timeout=5)  # reaped: the leader is gone, its child is not
+    assert sup.process("stubborn") is None and child.is_running()
+    sup.stop("stubborn")
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    assert sup.record("stubborn") is None
