@@ -48,7 +48,12 @@ def pipeline_task(name: str, doc: str):
         arguments=["run", name],
         # The stack the task works on: this home's ports and folders (a ConfigMap in
         # production).
-        env_vars={k: v for k, v in os.environ.items() if k.startswith("SANDBOX_")},
+        # Not Airflow's own login: env_vars show in the UI's rendered fields.
+        env_vars={
+            k: v
+            for k, v in os.environ.items()
+            if k.startswith("SANDBOX_") and not k.startswith("SANDBOX_AIRFLOW_")
+        },
         doc_md=doc,
     )
 

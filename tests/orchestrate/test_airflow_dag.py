@@ -45,6 +45,7 @@ def test_the_dag_is_the_pipeline(dagbag) -> None:
         assert op.upstream_task_ids == set(task.upstream), task.name
         assert [*op.cmds, *op.arguments] == ["sandbox", "run", task.name]
         assert op.retries >= 1
+        assert not any(k.startswith("SANDBOX_AIRFLOW_") for k in op.env_vars)
     assert dag.max_active_runs == 1
 
 
