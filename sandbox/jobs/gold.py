@@ -6,13 +6,17 @@ descriptions into table and column comments, so BI tools show them.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from sandbox.jobs import publish
 from sandbox.jobs.layers import BRL, gold_path, silver_path
+from sandbox.jobs.publish import StagedTable
 from sandbox.jobs.silver import SILVER_TABLES
 from sandbox.jobs.silver_staging import SilverPublishPending, pending_publishes
 from sandbox.platform.progress import Progress
@@ -255,12 +259,31 @@ def read_silver(spark: SparkSession, settings: Settings) -> dict[str, DataFrame]
 def run_gold(
     spark: SparkSession, settings: Settings, progress: Progress | None = None
 ) -> dict[str, int]:
-    """Rebuild every gold mart from silver; returns rows per mart."""
-    rows = {}
-    for name, df in build_gold(read_silver(spark, settings)).items():
-        path = gold_path(settings, name)
-        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
-        rows[name] = spark.read.format("delta").load(path).count()
-        if progress:
-            progress(f"gold {name}: {rows[name]} rows")
+    """Rebuild every gold mart from silver; returns rows per mart.
+
+    The marts are written side by side as staged Parquet, counted in one query, then
+    published together (one Delta commit each, ``sandbox.jobs.publish``). A mart that
+    fails to build leaves every published mart as it was.
+    """
+    run = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    marts = build_gold(read_silver(spark, settings))
+    jobs = [(df, gold_path(settings, name)) for name, df in marts.items()]
+    staged: list[StagedTable] = []
+    try:
+        staged = publish.stage_all(jobs, run)
+        reads = [t.read(spark).agg(F.count(F.lit(1)).alias("n"))
+                 .select(F.lit(name).alias("mart"), "n")
+                 for name, t in zip(marts, staged, strict=True)]  # fmt: skip
+        union = reads[0]
+        for part in reads[1:]:
+            union = union.unionByName(part)
+        counted = {r["mart"]: r["n"] for r in union.collect()}
+    except BaseException:
+        publish.discard(settings, staged or [publish.StagedTable(u, run, "") for _, u in jobs])
+        raise
+    publish.commit_all(settings, staged)
+    rows = {name: counted[name] for name in marts}
+    if progress:
+        for name, n in rows.items():
+            progress(f"gold {name}: {n} rows")
     return rows

@@ -106,10 +106,11 @@ def run(spark: SparkSession, input_dir: Path, output_dir: Path) -> dict:
     t0 = time.perf_counter()
     silver_dir = output_dir / "silver"
 
-    def stage(table, result):
-        return Staged(_materialize(spark, result.passed, silver_dir / table.name),
-                      _materialize(spark, result.quarantined,
-                                   output_dir / "quarantine" / table.name))  # fmt: skip
+    def stage(wave):
+        return [Staged(_materialize(spark, result.passed, silver_dir / table.name),
+                       _materialize(spark, result.quarantined,
+                                    output_dir / "quarantine" / table.name))
+                for table, result in wave]  # fmt: skip
 
     silver, _ = build_silver(bronze, stage=stage)
     timings["silver"] = time.perf_counter() - t0

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sandbox.platform.errors import SandboxError
@@ -113,6 +113,7 @@ class QualityResult:
     rules: list[Rule]
     passed: DataFrame
     quarantined: DataFrame  # the failing rows + `_failed_rules` (array) + `_table`
+    columns: list[str]  # of the table (``passed``), known without asking the engine
 
 
 @dataclass(frozen=True)
@@ -144,9 +145,15 @@ def _flag(
     if rule.kind == "accepted_values" and rule.ref is None:
         return df, F.col(col).isNotNull() & ~F.col(col).isin(list(rule.values))
     if rule.kind == "unique":
-        n = f"_dq_n{i}"
-        w = Window.partitionBy(*rule.columns)
-        return df.withColumn(n, F.count(F.lit(1)).over(w)), F.col(n) > 1
+        # The keys seen twice (few), joined back: cheaper than a window over every row,
+        # which sorts them. Null-safe, so two rows with a null key are duplicates too.
+        hit = f"_dq_dup{i}"
+        keys = [f"_dq_k{i}_{j}" for j in range(len(rule.columns))]
+        dups = (df.groupBy(*rule.columns).agg(F.count(F.lit(1)).alias("_n")).where("_n > 1")
+                .select(*[F.col(c).alias(k) for c, k in zip(rule.columns, keys, strict=True)],
+                        F.lit(True).alias(hit)))  # fmt: skip
+        on = [df[c].eqNullSafe(dups[k]) for c, k in zip(rule.columns, keys, strict=True)]
+        return df.join(dups, on, "left"), F.col(hit).isNotNull()
     if rule.kind in ("relationship", "accepted_values"):
         ref_col = rule.ref.split(".", 1)[1]
         if rule.ref_frame not in refs:
@@ -178,7 +185,7 @@ def apply_rules(
     quarantined = checked.where(F.size("_failed_rules") > 0).select(
         *columns, "_failed_rules", F.lit(table).alias("_table")
     )
-    return QualityResult(table, list(rules), passed, quarantined)
+    return QualityResult(table, list(rules), passed, quarantined, columns)
 
 
 @dataclass(frozen=True)
@@ -201,20 +208,49 @@ def check(
     passed: DataFrame | None = None,
     quarantined: DataFrame | None = None,
 ) -> TableCheck:
-    """Count rows checked and rows flagged per rule: one aggregate over the quarantine.
+    """Count rows checked and rows flagged per rule of one table (one query).
 
     Pass the written (staged) frames to count them instead of recomputing the split.
     """
     passed = result.passed if passed is None else passed
     quarantined = result.quarantined if quarantined is None else quarantined
-    sums = [F.sum(F.array_contains("_failed_rules", r.name).cast("long")).alias(f"r{i}")
-            for i, r in enumerate(result.rules)]  # fmt: skip
-    row = quarantined.agg(F.count(F.lit(1)).alias("n"), *sums).collect()[0]
-    n_passed = passed.count()
-    checked = n_passed + row["n"]
-    rules = [RuleCheck(result.table, r.name, checked, row[f"r{i}"] or 0, r.threshold)
-             for i, r in enumerate(result.rules)]  # fmt: skip
-    return TableCheck(result.table, n_passed, row["n"], rules)
+    return check_all([(result, passed, quarantined)])[0]
+
+
+PASSED, QUARANTINED = "", "_quarantined"  # row labels no rule name can take
+
+
+def check_all(tables: list[tuple[QualityResult, DataFrame, DataFrame]]) -> list[TableCheck]:
+    """The checks of several tables, (result, passed, quarantined) each, in one query.
+
+    One round trip to the engine however many tables and rules: per table, a count of
+    the passed rows, of the quarantined rows and of the quarantined rows per rule.
+    """
+    if not tables:
+        return []
+    parts = []
+    for i, (_, passed, quarantined) in enumerate(tables):
+        n = F.count(F.lit(1)).alias("n")
+        parts += [
+            passed.agg(n).select(F.lit(i).alias("t"), F.lit(PASSED).alias("rule"), "n"),
+            quarantined.agg(n).select(F.lit(i).alias("t"), F.lit(QUARANTINED).alias("rule"), "n"),
+            quarantined.select(F.explode("_failed_rules").alias("rule"))
+            .groupBy("rule")
+            .agg(n)
+            .select(F.lit(i).alias("t"), "rule", "n"),
+        ]
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    counts = {(r["t"], r["rule"]): r["n"] for r in union.collect()}
+    checks = []
+    for i, (result, _, _) in enumerate(tables):
+        n_passed, n_quarantined = counts.get((i, PASSED), 0), counts.get((i, QUARANTINED), 0)
+        checked = n_passed + n_quarantined
+        rules = [RuleCheck(result.table, r.name, checked, counts.get((i, r.name), 0), r.threshold)
+                 for r in result.rules]  # fmt: skip
+        checks.append(TableCheck(result.table, n_passed, n_quarantined, rules))
+    return checks
 
 
 def enforce(label: str, checks: TableCheck) -> None:

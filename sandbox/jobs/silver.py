@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from sandbox.app.generator import PAYMENT_METHODS as APP_PAYMENT_METHODS
 from sandbox.app.generator import TIERS
 from sandbox.ingest.events.schemas import STREAM_OF_TYPE, STREAMS
+from sandbox.jobs import publish
 from sandbox.jobs import quality as q
 from sandbox.jobs.layers import (
     BRL,
@@ -26,6 +27,7 @@ from sandbox.jobs.layers import (
     bronze_events_path,
     bronze_path,
 )
+from sandbox.jobs.publish import StagedTable
 from sandbox.jobs.silver_staging import SilverStaging, recover
 from sandbox.platform.progress import Progress
 from sandbox.platform.settings import Settings
@@ -263,6 +265,27 @@ class Staged:
     quarantined: DataFrame
 
 
+# Stages a wave of tables (each table's split) and returns them read back, in order.
+StageWave = Callable[[list[tuple["SilverTable", q.QualityResult]]], list[Staged]]
+
+
+class _NotBuiltYet(KeyError):
+    """A table asked for a silver table of the same wave."""
+
+
+class _Frames(dict):
+    """The frames built so far; asking for a silver table still to build raises."""
+
+    def __init__(self, frames: dict[str, DataFrame], pending: set[str]) -> None:
+        super().__init__(frames)
+        self.pending = pending
+
+    def __getitem__(self, name: str) -> DataFrame:
+        if name in self.pending:
+            raise _NotBuiltYet(name)
+        return super().__getitem__(name)
+
+
 def read_bronze(spark: SparkSession, settings: Settings) -> dict[str, DataFrame]:
     from sandbox.jobs.bronze import is_delta
 
@@ -295,37 +318,54 @@ def _refs(table: SilverTable, passed: dict, full: dict) -> dict[str, DataFrame]:
 def build_silver(
     bronze: dict[str, DataFrame],
     *,
-    stage: Callable[[SilverTable, q.QualityResult], Staged] | None = None,
+    stage: StageWave | None = None,
     progress: Progress | None = None,
 ) -> tuple[dict[str, DataFrame], SilverReport]:
     """Build and check every silver table from bronze frames; publish nothing.
 
-    ``stage`` writes a table's split where later tables read it back (a staging area,
-    never the published tables); without it everything stays lazy, which is how tests
-    call it. Each table's rules are counted (one aggregate) right after it is staged,
-    and ``DataQualityError`` is raised at the first table with a rule above its
-    threshold, before any later table is built. Returns the passed frames by name.
+    Tables are built in waves: a wave is every table whose inputs (the frames its
+    build and its rules read) are built, so a wave's tables are written side by side.
+    ``stage`` writes a wave's splits where later tables read them back (a staging
+    area, never the published tables); without it everything stays lazy, which is how
+    tests call it. A wave's rules are counted in one query right after it is staged,
+    and ``DataQualityError`` is raised at its first table with a rule above its
+    threshold, before any later wave is built. Returns the passed frames by name.
     """
     passed = dict(bronze)
     full = dict(bronze)  # relationship rules look up every built row, not only the passed
     report = SilverReport()
-    for table in SILVER_TABLES:
-        df = table.build(passed)
-        result = q.apply_rules(table.name, df, list(table.rules), _refs(table, passed, full))
-        staged = stage(table, result) if stage else Staged(result.passed, result.quarantined)
-        checks = q.check(result, passed=staged.passed, quarantined=staged.quarantined)
-        passed[table.name] = staged.passed
-        full[table.name] = staged.passed.unionByName(staged.quarantined.select(*df.columns))
-        report.checks[table.name] = checks.rules
-        report.rules[table.name] = {c.rule: c.quarantined for c in checks.rules}
-        report.rows[table.name] = checks.passed
-        report.quarantined[table.name] = checks.quarantined
-        if progress:
-            progress(f"{table.label}: {checks.checked} rows checked, "
-                     f"{checks.quarantined} quarantined; "
-                     + ", ".join(f"{c.rule} {c.quarantined} (max {c.threshold * 100:g}%)"
-                                 for c in checks.rules))  # fmt: skip
-        q.enforce(table.label, checks)
+    remaining = list(SILVER_TABLES)
+    while remaining:
+        pending = {t.name for t in remaining}
+        wave: list[tuple[SilverTable, q.QualityResult]] = []
+        for table in remaining:
+            try:
+                df = table.build(_Frames(passed, pending))
+                refs = _refs(table, _Frames(passed, pending), _Frames(full, pending))
+            except _NotBuiltYet:
+                continue  # in a later wave
+            wave.append((table, q.apply_rules(table.name, df, list(table.rules), refs)))
+        if not wave:
+            raise ValueError(f"silver: {sorted(pending)} read each other in a cycle")
+        staged = stage(wave) if stage else [Staged(r.passed, r.quarantined) for _, r in wave]
+        checks = q.check_all([(r, s.passed, s.quarantined)
+                              for (_, r), s in zip(wave, staged, strict=True)])  # fmt: skip
+        for (table, result), split, check in zip(wave, staged, checks, strict=True):
+            passed[table.name] = split.passed
+            full[table.name] = split.passed.unionByName(split.quarantined.select(*result.columns))
+            report.checks[table.name] = check.rules
+            report.rules[table.name] = {c.rule: c.quarantined for c in check.rules}
+            report.rows[table.name] = check.passed
+            report.quarantined[table.name] = check.quarantined
+            if progress:
+                progress(f"{table.label}: {check.checked} rows checked, "
+                         f"{check.quarantined} quarantined; "
+                         + ", ".join(f"{c.rule} {c.quarantined} (max {c.threshold * 100:g}%)"
+                                     for c in check.rules))  # fmt: skip
+        for (table, _), check in zip(wave, checks, strict=True):
+            q.enforce(table.label, check)
+        built = {t.name for t, _ in wave}
+        remaining = [t for t in remaining if t.name not in built]
     return passed, report
 
 
@@ -337,18 +377,29 @@ def run_silver(
     First completes any publish a crash interrupted. Then every table and its
     quarantine is staged and checked; a rule above its threshold raises
     ``DataQualityError`` (naming table, rule, row count) and leaves every published
-    silver table at its previous Delta version. Only then are all tables published.
+    silver table at its previous Delta version. Only then are all tables published,
+    each by one Delta commit onto its staged files.
     """
-    recover(spark, settings, progress)
-    area = SilverStaging(spark, settings)
+    recover(settings, progress)
+    area = SilverStaging(settings)
+    area.begin([(t.domain, t.name) for t in SILVER_TABLES])
+    staged: list[StagedTable] = []
 
-    def stage(table: SilverTable, result: q.QualityResult) -> Staged:
-        return Staged(*area.stage(table.domain, table.name, result.passed, result.quarantined))
+    def stage(wave: list[tuple[SilverTable, q.QualityResult]]) -> list[Staged]:
+        jobs = []
+        for table, result in wave:
+            uri, quarantine_uri = area.uris(table.domain, table.name)
+            jobs += [(result.passed, uri), (result.quarantined, quarantine_uri)]
+        written = publish.stage_all(jobs, area.run)
+        staged.extend(written)
+        return [Staged(written[i].read(spark), written[i + 1].read(spark))
+                for i in range(0, len(written), 2)]  # fmt: skip
 
     try:
         _, report = build_silver(read_bronze(spark, settings), stage=stage, progress=progress)
     except BaseException:
         area.discard()
         raise
-    area.publish([(t.domain, t.name) for t in SILVER_TABLES], progress)
+    # From here a crash is rolled forward by the next run's ``recover``.
+    area.publish(staged, progress)
     return report

@@ -1,18 +1,22 @@
-"""Silver's staging area: every table is written and checked here before any is published.
+"""Silver's run record: every table is staged and checked before any is published.
 
-Delta commits one table at a time, so "all silver tables or none" needs a second copy:
+Delta commits one table at a time, so "all silver tables or none" needs a record of
+the run beside the tables:
 
-    s3://<lake>/silver/_staging/<run>/<domain>/<table>/                passed rows
-    s3://<lake>/silver/_staging/<run>/<domain>/_quarantine/<table>/    quarantined rows
-    s3://<lake>/silver/_staging/<run>/_PUBLISH.json                    intent to publish
+    s3://<lake>/silver/<domain>/<table>/staged-<run>/               passed rows (Parquet)
+    s3://<lake>/silver/<domain>/_quarantine/<table>/staged-<run>/   quarantined rows
+    s3://<lake>/silver/_staging/<run>/_STAGING.json                 the tables it stages
+    s3://<lake>/silver/_staging/<run>/_PUBLISH.json                 intent to publish
 
-A run stages every table (later tables read earlier ones back from here) and checks
-each one's rules. A failing rule discards the staging area: the published tables keep
-their previous Delta version. Only when every table passed is ``_PUBLISH.json``
-written, then each staged table is copied over its published one and the area removed.
-A crash after the marker and before the removal is rolled forward by ``recover`` (the
-next silver run calls it first, and gold refuses to read while one is pending); a crash
-before the marker leaves the published tables untouched and the area is discarded.
+A run stages every table (later tables read earlier ones back from their staged
+Parquet) and checks each one's rules. A failing rule discards the staged files: the
+published tables keep their previous Delta version. Only when every table passed is
+``_PUBLISH.json`` written; then every table is published by one Delta commit that
+points it at its staged files (``sandbox.jobs.publish``, no copy), and the run's
+record is removed. A crash after the marker and before the removal is rolled forward
+by ``recover`` (the next silver run calls it first, and gold refuses to read while one
+is pending); a crash before the marker leaves the published tables untouched, and
+``recover`` deletes what the run staged.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from datetime import UTC, datetime
 
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
-from pyspark.sql import DataFrame, SparkSession
 
+from sandbox.jobs import publish
 from sandbox.jobs.layers import quarantine_path, silver_path
+from sandbox.jobs.publish import StagedTable
 from sandbox.platform.errors import SandboxError
 from sandbox.platform.progress import Progress
 from sandbox.platform.services.s3 import s3_client
@@ -34,115 +39,121 @@ from sandbox.platform.settings import Settings
 
 STAGING = "_staging"
 MARKER = "_PUBLISH.json"
+INTENT = "_STAGING.json"
 
 
 class SilverPublishPending(SandboxError):
     """A silver publish was interrupted; the next silver run completes it."""
 
 
-def _write(df: DataFrame, path: str) -> None:
-    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
-
-
 class SilverStaging:
-    """One run's staging area on the lake bucket."""
+    """One run of silver: where it stages, and its publish."""
 
-    def __init__(self, spark: SparkSession, settings: Settings, run: str | None = None) -> None:
-        self.spark = spark
+    def __init__(self, settings: Settings, run: str | None = None) -> None:
         self.settings = settings
         # Sortable, so that pending publishes are completed in the order they were made.
         self.run = run or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         self.prefix = f"silver/{STAGING}/{self.run}/"
 
-    def path(self, domain: str, table: str) -> str:
-        return self.settings.lake_uri("silver", STAGING, self.run, domain, table)
-
-    def quarantine_path(self, domain: str, table: str) -> str:
-        return self.settings.lake_uri("silver", STAGING, self.run, domain, "_quarantine", table)
-
-    def stage(self, domain: str, table: str, passed: DataFrame, quarantined: DataFrame):
-        """Write a table's split here; returns both read back (passed, quarantined)."""
-        path, qpath = self.path(domain, table), self.quarantine_path(domain, table)
-        _write(passed, path)
-        _write(quarantined, qpath)
-        read = self.spark.read.format("delta")
-        return read.load(path), read.load(qpath)
-
-    def publish(self, tables: list[tuple[str, str]], progress: Progress | None = None) -> None:
-        """Record the intent, copy every staged table over its published one, clean up."""
-        body = json.dumps({"run": self.run, "tables": tables}).encode()
-        s3_client(self.settings).put_object(
-            self.settings.lake_bucket, self.prefix + MARKER, io.BytesIO(body), len(body)
+    def uris(self, domain: str, table: str) -> tuple[str, str]:
+        """The published table and its quarantine, whose folders this run stages into."""
+        return silver_path(self.settings, domain, table), quarantine_path(
+            self.settings, domain, table
         )
-        self._copy(tables, progress)
-        self.discard()
 
-    def _copy(self, tables: list[tuple[str, str]], progress: Progress | None) -> None:
-        read = self.spark.read.format("delta")
-        for domain, table in tables:
-            _write(read.load(self.path(domain, table)), silver_path(self.settings, domain, table))
-            _write(read.load(self.quarantine_path(domain, table)),
-                   quarantine_path(self.settings, domain, table))  # fmt: skip
-            if progress:
-                progress(f"silver {domain}.{table}: published (staging run {self.run})")
+    def _put(self, name: str, payload: dict) -> None:
+        body = json.dumps(payload).encode()
+        s3_client(self.settings).put_object(
+            self.settings.lake_bucket, self.prefix + name, io.BytesIO(body), len(body)
+        )
+
+    def _get(self, name: str) -> dict | None:
+        s3 = s3_client(self.settings)
+        try:
+            body = s3.get_object(self.settings.lake_bucket, self.prefix + name)
+        except S3Error as exc:
+            if exc.code == "NoSuchKey":
+                return None
+            raise
+        try:
+            return json.loads(body.read())
+        finally:
+            body.close()
+            body.release_conn()
+
+    def begin(self, tables: list[tuple[str, str]]) -> None:
+        """Record the tables this run will stage into, before it stages any."""
+        uris = [u for domain, table in tables for u in self.uris(domain, table)]
+        self._put(INTENT, {"run": self.run, "uris": uris})
+
+    def publish(self, staged: list[StagedTable], progress: Progress | None = None) -> None:
+        """Record the intent, commit every staged table, remove the run's record."""
+        self._put(MARKER, {"run": self.run, "tables": [t.to_json() for t in staged]})
+        self._commit(staged, progress)
+        self._forget()
+
+    def _commit(self, staged: list[StagedTable], progress: Progress | None) -> None:
+        publish.commit_all(self.settings, staged)
+        if progress:
+            progress(f"silver: {len(staged)} tables published in one step (run {self.run})")
 
     def discard(self) -> None:
-        """Remove this run's staging area (published tables are not touched)."""
+        """Delete what this run staged (published tables are not touched), and its record."""
+        intent = self._get(INTENT) or {"uris": []}
+        publish.discard(self.settings, [StagedTable(u, self.run, "") for u in intent["uris"]])
+        self._forget()
+
+    def _forget(self) -> None:
         s3 = s3_client(self.settings)
         bucket = self.settings.lake_bucket
         keys = [DeleteObject(o.object_name)
                 for o in s3.list_objects(bucket, self.prefix, recursive=True)]  # fmt: skip
         errors = list(s3.remove_objects(bucket, keys))
         if errors:
-            raise SandboxError(f"silver: could not remove staging {self.prefix}: {errors[0]}")
+            raise SandboxError(f"silver: could not remove {self.prefix}: {errors[0]}")
 
-    def pending(self) -> list[tuple[str, str]] | None:
+    def pending(self) -> list[StagedTable] | None:
         """The tables of an interrupted publish of this run, or None if it never began."""
-        s3 = s3_client(self.settings)
-        try:
-            body = s3.get_object(self.settings.lake_bucket, self.prefix + MARKER)
-        except S3Error as exc:
-            if exc.code == "NoSuchKey":
-                return None
-            raise
-        try:
-            return [tuple(t) for t in json.loads(body.read())["tables"]]
-        finally:
-            body.close()
-            body.release_conn()
+        marker = self._get(MARKER)
+        if marker is None:
+            return None
+        return [StagedTable.from_json(t) for t in marker["tables"]]
 
 
-def staged_runs(settings: Settings) -> list[str]:
-    """Runs that left a staging area behind (interrupted or failed), oldest first."""
+def _runs(settings: Settings, marker_only: bool) -> list[str]:
     prefix = f"silver/{STAGING}/"
     # From the objects, not the folders: SeaweedFS keeps a folder after its last object.
     objects = s3_client(settings).list_objects(settings.lake_bucket, prefix, recursive=True)
-    return sorted({o.object_name[len(prefix) :].split("/", 1)[0] for o in objects})
+    names = [o.object_name[len(prefix) :] for o in objects]
+    return sorted({n.split("/", 1)[0] for n in names
+                   if not marker_only or n.endswith(f"/{MARKER}")})  # fmt: skip
+
+
+def staged_runs(settings: Settings) -> list[str]:
+    """Runs that left a record behind (interrupted or failed), oldest first."""
+    return _runs(settings, marker_only=False)
 
 
 def pending_publishes(settings: Settings) -> list[str]:
     """Runs whose publish began and did not finish."""
-    prefix = f"silver/{STAGING}/"
-    objects = s3_client(settings).list_objects(settings.lake_bucket, prefix, recursive=True)
-    return sorted(o.object_name[len(prefix) :].split("/", 1)[0]
-                  for o in objects if o.object_name.endswith(f"/{MARKER}"))  # fmt: skip
+    return _runs(settings, marker_only=True)
 
 
-def recover(spark: SparkSession, settings: Settings, progress: Progress | None = None) -> list[str]:
-    """Finish every interrupted publish, discard every abandoned staging area.
+def recover(settings: Settings, progress: Progress | None = None) -> list[str]:
+    """Finish every interrupted publish, discard every abandoned run's staged files.
 
     Returns the runs whose publish was completed.
     """
     completed = []
     for run in staged_runs(settings):
-        area = SilverStaging(spark, settings, run)
+        area = SilverStaging(settings, run)
         tables = area.pending()
         if tables is None:
             area.discard()
             continue
         if progress:
             progress(f"silver: completing the interrupted publish of run {run}")
-        area._copy(tables, progress)
-        area.discard()
+        area._commit(tables, progress)
+        area._forget()
         completed.append(run)
     return completed

@@ -7,13 +7,14 @@ import pytest
 from deltalake import DeltaTable
 
 from sandbox.ingest.dms.task import DmsTask
-from sandbox.jobs import silver_staging
+from sandbox.jobs import publish, silver_staging
 from sandbox.jobs.bronze import run_bronze
 from sandbox.jobs.gold import run_gold
 from sandbox.jobs.layers import gold_path, quarantine_path, silver_path
 from sandbox.jobs.quality import DataQualityError
 from sandbox.jobs.silver import SILVER_TABLES, run_silver
 from sandbox.jobs.silver_staging import SilverPublishPending, pending_publishes, staged_runs
+from sandbox.platform.services.s3 import s3_client
 from sandbox.platform.session import spark_session
 from sandbox.platform.settings import Settings
 
@@ -28,6 +29,12 @@ def versions(settings: Settings) -> dict[str, int]:
             uri = path(settings, t.domain, t.name)
             out[f"{kind}{t.name}"] = DeltaTable(uri, storage_options=opts).version()
     return out
+
+
+def staged_objects(settings: Settings, folder: str) -> list[str]:
+    key = folder.split(f"{settings.lake_bucket}/", 1)[1] + "/"
+    return [o.object_name for o in s3_client(settings).list_objects(
+        settings.lake_bucket, key, recursive=True)]  # fmt: skip
 
 
 def change_source(settings: Settings, *statements: str) -> None:
@@ -89,17 +96,17 @@ def test_a_crash_during_publish_is_completed_before_gold_reads(
     before = versions(source)
     change_source(source, "update players set nickname = nickname || '_v2'")
     run_bronze(spark, source)
-    real_write = silver_staging._write
-    published: list[str] = []
+    real_commit = publish.commit
+    committed: list[str] = []
 
-    def crash_after_first_table(df, path: str) -> None:
-        if "/_staging/" not in path and len(published) == 2:  # dim_player and its quarantine
-            raise KeyboardInterrupt("killed between two table publishes")
-        if "/_staging/" not in path:
-            published.append(path)
-        real_write(df, path)
+    def crash_after_first_table(settings: Settings, staged) -> None:
+        if len(committed) == 2:  # dim_player and its quarantine
+            raise KeyboardInterrupt("killed between two table commits")
+        committed.append(staged.uri)
+        real_commit(settings, staged)
 
-    monkeypatch.setattr(silver_staging, "_write", crash_after_first_table)
+    monkeypatch.setattr(publish, "commit", crash_after_first_table)
+    monkeypatch.setattr(publish, "COMMIT_THREADS", 1)  # one commit after the other
     with pytest.raises(KeyboardInterrupt):
         run_silver(spark, source)
     monkeypatch.undo()
@@ -109,14 +116,22 @@ def test_a_crash_during_publish_is_completed_before_gold_reads(
     assert len(pending_publishes(source)) == 1
     with pytest.raises(SilverPublishPending, match="run `sandbox run silver`"):
         run_gold(spark, source)  # ...which gold refuses to read
-    # A run killed while staging (before its publish began) leaves an area behind too.
-    killed = silver_staging.SilverStaging(spark, source, run="99990101T000000-killed")
+    # A run killed while staging (before its publish began) leaves files behind too.
+    killed = silver_staging.SilverStaging(source, run="99990101T000000-killed")
+    killed.begin([("core", "dim_player")])
     dims = spark.read.format("delta").load(silver_path(source, "core", "dim_player"))
-    killed.stage("core", "dim_player", dims, dims.limit(0))
+    left = publish.stage(dims, killed.uris("core", "dim_player")[0], killed.run)
+    assert staged_objects(source, left.folder)
     # What the next silver run does first: complete the one, discard the other.
-    assert len(silver_staging.recover(spark, source)) == 1
+    assert len(silver_staging.recover(source)) == 1
+    assert staged_objects(source, left.folder) == []
     after = versions(source)
-    assert all(after[name] > before[name] for name in before), (before, after)
+    # Every table with rows moved on (a table empty before and after gets no commit).
+    opts = source.s3_storage_options()
+    with_rows = [t.name for t in SILVER_TABLES if DeltaTable(
+        silver_path(source, t.domain, t.name), storage_options=opts).file_uris()]  # fmt: skip
+    assert "dim_player" in with_rows
+    assert all(after[name] > before[name] for name in with_rows), (before, after)
     assert staged_runs(source) == []
     dims = spark.read.format("delta").load(silver_path(source, "core", "dim_player"))
     assert dims.where("nickname not like '%_v2'").count() == 0
