@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from sandbox.bench.airflow import bench_airflow
 from sandbox.bench.aws import bench_aws
-from sandbox.bench.demo import bench_demo, bench_scaling
+from sandbox.bench.demo import bench_demo, bench_inner_loop, bench_scaling
 from sandbox.bench.dms import bench_dms
 from sandbox.bench.engines import bench_engines, bench_reference
 from sandbox.bench.figures import Figure, machine, write_results
 from sandbox.bench.firehose import bench_firehose
 from sandbox.bench.homes import local_run, private_home
+from sandbox.bench.silver import bench_silver
 from sandbox.bench.stack import bench_stack
 
 GROUPS = {
@@ -22,6 +23,8 @@ GROUPS = {
     "firehose": bench_firehose,
     "engines": bench_engines,
     "demo": bench_demo,
+    "inner": bench_inner_loop,
+    "silver": bench_silver,
     "reference": bench_reference,
     "scaling": bench_scaling,
     "aws": bench_aws,

@@ -17,7 +17,10 @@ def bench(
     repeat: Annotated[int, typer.Option(help="Measurements per figure.")] = 3,
     only: Annotated[
         list[str] | None,
-        typer.Option(help="Groups: stack, dms, firehose, engines, demo, reference, scaling, aws."),
+        typer.Option(
+            help="Groups: stack, dms, firehose, engines, demo, inner, silver, reference, "
+            "scaling, aws, airflow."
+        ),
     ] = None,
     json_path: Annotated[
         Path, typer.Option("--json", help="Where to write the figures as JSON.")
