@@ -29,17 +29,25 @@ def tcp_answers(host: str, port: int, timeout: float = 0.5) -> bool:
     return True
 
 
+# Outgoing connections take their source ports from here up (Linux's default range).
+EPHEMERAL_START = 32768
+
+
 def free_port_block(
     count: int, *, host: str = "127.0.0.1", rng: random.Random | None = None
 ) -> list[int]:
     """``count`` consecutive ports free on ``host``, and free again at +10000 (SeaweedFS gRPC).
 
     The block starts at a random base so that concurrent callers (test workers, a
-    benchmark beside a test run) rarely race for the same ports.
+    benchmark beside a test run) rarely race for the same ports. Every port, +10000
+    included, stays below 32768, where the kernels' ephemeral ranges begin (Linux
+    32768-60999, macOS 49152-65535): a port picked there can be taken by any outgoing
+    connection between the check and the server's bind (a SeaweedFS master lost its
+    port that way in a test run).
     """
     rng = rng or random.Random()
     while True:
-        base = rng.randrange(20000, 50000 - count)
+        base = rng.randrange(10000, EPHEMERAL_START - GRPC_OFFSET - count)
         ports = list(range(base, base + count))
         if all(port_is_free(host, p) and port_is_free(host, p + GRPC_OFFSET) for p in ports):
             return ports
