@@ -70,9 +70,47 @@ def is_delta(settings: Settings, path: str) -> bool:
     return DeltaTable.is_deltatable(path, storage_options=settings.s3_storage_options())
 
 
-def arrow_frame(spark: SparkSession, table: pa.Table) -> DataFrame:
-    """A DataFrame of an Arrow table, empty ones included (Spark cannot infer those)."""
-    return spark.createDataFrame(table, schema=from_arrow_schema(table.schema))
+# An Arrow table larger than this goes to Spark through the lake, not inline: Sail never
+# uses Spark Connect's chunked upload, and gRPC refuses a message over 128 MiB (a full
+# load of match_players at scale 16 is 150 MB).
+INLINE_BYTES = 64 * 1024 * 1024
+SPILL_PREFIX = "_tmp/bronze/"
+
+
+def arrow_frame(
+    spark: SparkSession, table: pa.Table, settings: Settings | None = None
+) -> DataFrame:
+    """A DataFrame of an Arrow table, empty ones included (Spark cannot infer those).
+
+    With ``settings``, a table over ``INLINE_BYTES`` is written as Parquet under
+    ``s3://<lake>/_tmp/bronze/`` and read from there (``run_bronze`` removes it after).
+    """
+    schema = from_arrow_schema(table.schema)
+    if settings is None or table.nbytes <= INLINE_BYTES:
+        return spark.createDataFrame(table, schema=schema)
+    import io
+    import uuid
+
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    key = f"{SPILL_PREFIX}{uuid.uuid4().hex}.parquet"
+    size = buf.tell()
+    buf.seek(0)
+    s3_client(settings).put_object(settings.lake_bucket, key, buf, size)
+    return spark.read.schema(schema).parquet(settings.lake_uri(key))
+
+
+def remove_spilled(settings: Settings) -> None:
+    """Delete what ``arrow_frame`` spilled to the lake."""
+    from minio.deleteobjects import DeleteObject
+
+    s3 = s3_client(settings)
+    doomed = [DeleteObject(o.object_name) for o in
+              s3.list_objects(settings.lake_bucket, SPILL_PREFIX, recursive=True)]  # fmt: skip
+    for error in s3.remove_objects(settings.lake_bucket, doomed):
+        raise BronzeError(f"bronze: could not remove {error.name}: {error}")
 
 
 def table_keys(settings: Settings, mapping: TableMapping | None, schema: str, table: str):
@@ -118,7 +156,7 @@ def bronze_cdc_table(
         # A new full load (DMS replaced the table's folder): rebuild from all of it.
         new = list(objects)
     raw = normalize(read_parquet_objects(s3, settings.raw_bucket, new), cfg=cfg, mapping=mapping)
-    changes = arrow_frame(spark, raw)
+    changes = arrow_frame(spark, raw, settings)
     columns = mapping.column_names
     if not keys:
         # no key: the source is insert-only while it is published, bronze appends
@@ -217,6 +255,8 @@ def run_bronze(
             if progress:
                 progress(f"bronze {schema}.{table}: FAILED {exc}")
             continue
+        finally:
+            remove_spilled(settings)  # the table is written: its spilled input can go
         results.append(r)
         if progress:
             progress(f"bronze {r.table}: {r.files} new raw files, {r.rows_in} rows")
