@@ -9,7 +9,7 @@ pipeline uses this module.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -124,7 +124,7 @@ def duckdb_gold(silver_dir: Path, out_dir: Path | None = None) -> dict[str, list
         out_dir.mkdir(parents=True, exist_ok=True)
         for mart, table in tables.items():
             pq.write_table(table, out_dir / f"{mart}.parquet")
-    return {mart: _records(t.to_pylist()) for mart, t in tables.items()}
+    return {mart: records(t.to_pylist()) for mart, t in tables.items()}
 
 
 def polars_gold(silver_dir: Path, out_dir: Path | None = None) -> dict[str, list[dict]]:
@@ -264,10 +264,11 @@ def polars_gold(silver_dir: Path, out_dir: Path | None = None) -> dict[str, list
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, df in zip(out, collected, strict=True):
             df.write_parquet(out_dir / f"{name}.parquet")
-    return {name: _records(df.to_dicts()) for name, df in zip(out, collected, strict=True)}
+    return {name: records(df.to_dicts()) for name, df in zip(out, collected, strict=True)}
 
 
-def _records(rows: list[dict]) -> list[dict]:
+def records(rows: list[dict]) -> list[dict]:
+    """Rows in a form every engine agrees on (see ``_norm``), sorted."""
     return sorted(
         ({k: _norm(v) for k, v in r.items()} for r in rows),
         key=lambda r: json.dumps(r, sort_keys=True, default=str),
@@ -282,8 +283,10 @@ def _norm(value):
         return value
     if isinstance(value, float | Decimal):
         return str(Decimal(str(value)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
-    if isinstance(value, datetime | date):
-        return value.isoformat()[:10] if isinstance(value, date) else value.isoformat()
+    if isinstance(value, datetime):  # before date: a datetime is a date too
+        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
     return value
 
 
@@ -301,7 +304,7 @@ def normalize_spark(gold: dict[str, list[dict]]) -> dict[str, list[dict]]:
                     v = v[:10] if len(v) == 10 or v[10] in "T " else v
                 row[k] = v
             fixed.append(row)
-        out[mart] = _records(fixed)
+        out[mart] = records(fixed)
     return out
 
 

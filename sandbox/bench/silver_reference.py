@@ -11,11 +11,9 @@ Nothing in the pipeline uses this module.
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 
+from sandbox.bench.reference import records
 from sandbox.jobs.quality import Rule
 from sandbox.jobs.silver import SILVER_TABLES
 
@@ -307,24 +305,6 @@ def as_records(splits: dict[str, Split]) -> dict[str, Split]:
     """A reference's Arrow tables in the comparable form."""
     return {name: (records(p.to_pylist()), records(q.to_pylist()))
             for name, (p, q) in splits.items()}  # fmt: skip
-
-
-def _value(v):
-    if isinstance(v, datetime):
-        return v.astimezone(UTC).isoformat() if v.tzinfo else v.isoformat()
-    if isinstance(v, date):
-        return v.isoformat()
-    if isinstance(v, Decimal | float) and not isinstance(v, bool):
-        return f"{Decimal(str(v)):.3f}"
-    if isinstance(v, list):
-        return [_value(x) for x in v]
-    return v
-
-
-def records(rows: list[dict]) -> list[dict]:
-    """Rows in a form the engines agree on, sorted."""
-    fixed = [{k: _value(v) for k, v in r.items()} for r in rows]
-    return sorted(fixed, key=lambda r: json.dumps(r, sort_keys=True, default=str))
 
 
 def differences(expected: dict[str, Split], got: dict[str, Split]) -> list[str]:

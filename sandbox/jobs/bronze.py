@@ -18,9 +18,14 @@ Event tables are built by :mod:`sandbox.jobs.bronze_events`.
 
 from __future__ import annotations
 
+import io
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -37,7 +42,7 @@ from sandbox.jobs.bronze_raw import (
 from sandbox.jobs.layers import Manifest, bronze_path
 from sandbox.platform.errors import SandboxError
 from sandbox.platform.progress import Progress
-from sandbox.platform.services.s3 import read_parquet_objects, s3_client
+from sandbox.platform.services.s3 import read_parquet_objects, remove_prefix, s3_client
 from sandbox.platform.settings import Settings
 
 
@@ -77,40 +82,33 @@ INLINE_BYTES = 64 * 1024 * 1024
 SPILL_PREFIX = "_tmp/bronze/"
 
 
-def arrow_frame(
-    spark: SparkSession, table: pa.Table, settings: Settings | None = None
-) -> DataFrame:
-    """A DataFrame of an Arrow table, empty ones included (Spark cannot infer those).
+def arrow_frame(spark: SparkSession, table: pa.Table) -> DataFrame:
+    """A DataFrame of an Arrow table, empty ones included (Spark cannot infer those)."""
+    return spark.createDataFrame(table, schema=from_arrow_schema(table.schema))
 
-    With ``settings``, a table over ``INLINE_BYTES`` is written as Parquet under
-    ``s3://<lake>/_tmp/bronze/`` and read from there (``run_bronze`` removes it after).
+
+@contextmanager
+def lake_frame(spark: SparkSession, table: pa.Table, settings: Settings) -> Iterator[DataFrame]:
+    """``arrow_frame`` for a table of any size, valid inside the ``with`` block.
+
+    A table over ``INLINE_BYTES`` is written as Parquet under ``s3://<lake>/_tmp/bronze/``
+    and read from there; the object is removed when the block ends. (A run killed
+    inside the block leaves it behind: the next ``run_bronze`` removes it.)
     """
-    schema = from_arrow_schema(table.schema)
-    if settings is None or table.nbytes <= INLINE_BYTES:
-        return spark.createDataFrame(table, schema=schema)
-    import io
-    import uuid
-
-    import pyarrow.parquet as pq
-
+    if table.nbytes <= INLINE_BYTES:
+        yield arrow_frame(spark, table)
+        return
     buf = io.BytesIO()
     pq.write_table(table, buf)
     key = f"{SPILL_PREFIX}{uuid.uuid4().hex}.parquet"
     size = buf.tell()
     buf.seek(0)
-    s3_client(settings).put_object(settings.lake_bucket, key, buf, size)
-    return spark.read.schema(schema).parquet(settings.lake_uri(key))
-
-
-def remove_spilled(settings: Settings) -> None:
-    """Delete what ``arrow_frame`` spilled to the lake."""
-    from minio.deleteobjects import DeleteObject
-
     s3 = s3_client(settings)
-    doomed = [DeleteObject(o.object_name) for o in
-              s3.list_objects(settings.lake_bucket, SPILL_PREFIX, recursive=True)]  # fmt: skip
-    for error in s3.remove_objects(settings.lake_bucket, doomed):
-        raise BronzeError(f"bronze: could not remove {error.name}: {error}")
+    s3.put_object(settings.lake_bucket, key, buf, size)
+    try:
+        yield spark.read.schema(from_arrow_schema(table.schema)).parquet(settings.lake_uri(key))
+    finally:
+        s3.remove_object(settings.lake_bucket, key)
 
 
 def table_keys(settings: Settings, mapping: TableMapping | None, schema: str, table: str):
@@ -156,31 +154,31 @@ def bronze_cdc_table(
         # A new full load (DMS replaced the table's folder): rebuild from all of it.
         new = list(objects)
     raw = normalize(read_parquet_objects(s3, settings.raw_bucket, new), cfg=cfg, mapping=mapping)
-    changes = arrow_frame(spark, raw, settings)
-    columns = mapping.column_names
-    if not keys:
-        # no key: the source is insert-only while it is published, bronze appends
-        inserts = changes.where(F.col("Op") == "I").select(*columns)
-        if not exists or rebuild:
-            (inserts.write.format("delta").mode("overwrite")
-             .option("overwriteSchema", "true").save(path))  # fmt: skip
+    with lake_frame(spark, raw, settings) as changes:
+        columns = mapping.column_names
+        if not keys:
+            # no key: the source is insert-only while it is published, bronze appends
+            inserts = changes.where(F.col("Op") == "I").select(*columns)
+            if not exists or rebuild:
+                (inserts.write.format("delta").mode("overwrite")
+                 .option("overwriteSchema", "true").save(path))  # fmt: skip
+            else:
+                _conform(spark, settings, path, mapping)
+                inserts.write.format("delta").mode("append").save(path)
         else:
-            _conform(spark, path, mapping)
-            inserts.write.format("delta").mode("append").save(path)
-    else:
-        latest = latest_changes(changes, keys, ORDER)
-        if not exists or rebuild:
-            (latest.where(F.col("Op") != "D").select(*columns)
-             .write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-             .save(path))  # fmt: skip
-        else:
-            _conform(spark, path, mapping)
-            _merge(spark, path, latest, columns, keys)
+            latest = latest_changes(changes, keys, ORDER)
+            if not exists or rebuild:
+                (latest.where(F.col("Op") != "D").select(*columns)
+                 .write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+                 .save(path))  # fmt: skip
+            else:
+                _conform(spark, settings, path, mapping)
+                _merge(spark, path, latest, columns, keys)
     manifest.record({k: objects[k] for k in new})
     return BronzeResult(f"{schema}.{table}", len(new), raw.num_rows, path)
 
 
-def _conform(spark: SparkSession, path: str, mapping: TableMapping) -> None:
+def _conform(spark: SparkSession, settings: Settings, path: str, mapping: TableMapping) -> None:
     """Bring the Delta table to the mapping's shape before a MERGE.
 
     Added columns: an empty append with mergeSchema, a schema commit of its own. A
@@ -204,9 +202,9 @@ def _conform(spark: SparkSession, path: str, mapping: TableMapping) -> None:
         rewritten = rewritten.select(
             *[(F.col(c) if c in here else F.lit(None)).cast(typed[c]).alias(c) for c in wanted]
         )
-        rewritten = arrow_frame(spark, rewritten.toArrow())  # detach from the table read
-        writer = rewritten.write.format("delta").mode("overwrite")
-        writer.option("overwriteSchema", "true").save(path)
+        with lake_frame(spark, rewritten.toArrow(), settings) as detached:  # from the read
+            writer = detached.write.format("delta").mode("overwrite")
+            writer.option("overwriteSchema", "true").save(path)
         return
     added = [c for c in wanted if c not in current]
     if added:
@@ -247,6 +245,7 @@ def run_bronze(
     results = []
     failed: list[str] = []
     s3 = s3_client(settings)
+    remove_prefix(s3, settings.lake_bucket, SPILL_PREFIX)  # what a killed run left
     for schema, table in raw_tables(s3, settings.raw_bucket, settings.dms):
         try:
             r = bronze_cdc_table(spark, settings, table, schema=schema)
@@ -255,8 +254,6 @@ def run_bronze(
             if progress:
                 progress(f"bronze {schema}.{table}: FAILED {exc}")
             continue
-        finally:
-            remove_spilled(settings)  # the table is written: its spilled input can go
         results.append(r)
         if progress:
             progress(f"bronze {r.table}: {r.files} new raw files, {r.rows_in} rows")

@@ -6,17 +6,14 @@ descriptions into table and column comments, so BI tools show them.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from sandbox.jobs import publish
 from sandbox.jobs.layers import BRL, gold_path, silver_path
-from sandbox.jobs.publish import StagedTable
 from sandbox.jobs.silver import SILVER_TABLES
 from sandbox.jobs.silver_staging import SilverPublishPending, pending_publishes
 from sandbox.platform.progress import Progress
@@ -265,10 +262,9 @@ def run_gold(
     published together (one Delta commit each, ``sandbox.jobs.publish``). A mart that
     fails to build leaves every published mart as it was.
     """
-    run = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    run = publish.new_run()
     marts = build_gold(read_silver(spark, settings))
     jobs = [(df, gold_path(settings, name)) for name, df in marts.items()]
-    staged: list[StagedTable] = []
     try:
         staged = publish.stage_all(jobs, run)
         reads = [t.read(spark).agg(F.count(F.lit(1)).alias("n"))
@@ -279,7 +275,7 @@ def run_gold(
             union = union.unionByName(part)
         counted = {r["mart"]: r["n"] for r in union.collect()}
     except BaseException:
-        publish.discard(settings, staged or [publish.StagedTable(u, run, "") for _, u in jobs])
+        publish.discard(settings, [uri for _, uri in jobs], run)
         raise
     publish.commit_all(settings, staged)
     rows = {name: counted[name] for name in marts}

@@ -12,24 +12,27 @@ log (against 12 ms for the same Parquet), and publishing a whole layer at once n
 second full copy of every table. Measured in ``docs/benchmarks.md``.
 
 The staged files of a committed table are its data files from then on; the staged
-files of a run that never committed are deleted by ``discard``.
+files of a run that never committed are deleted by ``discard``. A run killed before it
+committed leaves its staged files behind, unseen by readers; silver records its runs
+to delete them (``silver_staging.recover``), gold does not.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 from deltalake import DeltaTable, Schema
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction
-from minio.deleteobjects import DeleteObject
 from pyspark.sql import DataFrame, SparkSession
 
 from sandbox.platform.errors import SandboxError
-from sandbox.platform.services.s3 import s3_client
+from sandbox.platform.services.s3 import remove_prefix, s3_client
 from sandbox.platform.settings import Settings
 
 STAGED = "staged-"
@@ -68,6 +71,11 @@ class StagedTable:
     @classmethod
     def from_json(cls, data: dict) -> StagedTable:
         return cls(data["uri"], data["run"], data["schema"])
+
+
+def new_run() -> str:
+    """A run id: sortable by time (pending publishes complete in order), unique."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
 def stage(df: DataFrame, uri: str, run: str) -> StagedTable:
@@ -144,16 +152,12 @@ def commit_all(settings: Settings, tables: list[StagedTable]) -> None:
             future.result()
 
 
-def discard(settings: Settings, tables: list[StagedTable]) -> None:
-    """Delete the staged files of tables that were not committed (the tables are untouched)."""
+def discard(settings: Settings, uris: list[str], run: str) -> None:
+    """Delete what ``run`` staged into the tables at ``uris`` (the tables are untouched)."""
     s3 = s3_client(settings)
-    for staged in tables:
-        bucket, key = _bucket_key(staged.folder)
-        doomed = [DeleteObject(o.object_name)
-                  for o in s3.list_objects(bucket, key + "/", recursive=True)]  # fmt: skip
-        errors = list(s3.remove_objects(bucket, doomed))
-        if errors:
-            raise PublishError(f"publish: could not remove {staged.folder}: {errors[0]}")
+    for uri in uris:
+        bucket, key = _bucket_key(uri)
+        remove_prefix(s3, bucket, f"{key}/{STAGED}{run}/")
 
 
 def stage_all(jobs: list[tuple[DataFrame, str]], run: str, threads: int = 4) -> list[StagedTable]:

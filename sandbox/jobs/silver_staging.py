@@ -23,10 +23,7 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
-from datetime import UTC, datetime
 
-from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
 from sandbox.jobs import publish
@@ -34,7 +31,7 @@ from sandbox.jobs.layers import quarantine_path, silver_path
 from sandbox.jobs.publish import StagedTable
 from sandbox.platform.errors import SandboxError
 from sandbox.platform.progress import Progress
-from sandbox.platform.services.s3 import s3_client
+from sandbox.platform.services.s3 import remove_prefix, s3_client
 from sandbox.platform.settings import Settings
 
 STAGING = "_staging"
@@ -51,8 +48,7 @@ class SilverStaging:
 
     def __init__(self, settings: Settings, run: str | None = None) -> None:
         self.settings = settings
-        # Sortable, so that pending publishes are completed in the order they were made.
-        self.run = run or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        self.run = run or publish.new_run()
         self.prefix = f"silver/{STAGING}/{self.run}/"
 
     def uris(self, domain: str, table: str) -> tuple[str, str]:
@@ -100,17 +96,11 @@ class SilverStaging:
     def discard(self) -> None:
         """Delete what this run staged (published tables are not touched), and its record."""
         intent = self._get(INTENT) or {"uris": []}
-        publish.discard(self.settings, [StagedTable(u, self.run, "") for u in intent["uris"]])
+        publish.discard(self.settings, intent["uris"], self.run)
         self._forget()
 
     def _forget(self) -> None:
-        s3 = s3_client(self.settings)
-        bucket = self.settings.lake_bucket
-        keys = [DeleteObject(o.object_name)
-                for o in s3.list_objects(bucket, self.prefix, recursive=True)]  # fmt: skip
-        errors = list(s3.remove_objects(bucket, keys))
-        if errors:
-            raise SandboxError(f"silver: could not remove {self.prefix}: {errors[0]}")
+        remove_prefix(s3_client(self.settings), self.settings.lake_bucket, self.prefix)
 
     def pending(self) -> list[StagedTable] | None:
         """The tables of an interrupted publish of this run, or None if it never began."""

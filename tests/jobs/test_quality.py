@@ -109,3 +109,34 @@ def test_a_new_plan_in_the_source_is_not_quarantined(spark, sample_bronze) -> No
     frames, report = build_silver(bronze)
     assert all(n == 0 for rules in report.rules.values() for n in rules.values()), report.rules
     assert frames["dim_player"].where("current_plan_id = 'weekly'").count() > 0
+
+
+def test_unique_over_two_columns_counts_null_keys_as_equal(spark) -> None:
+    df = spark.createDataFrame(
+        [
+            (1, 1, "a"),  # unique
+            (1, 2, "b"),  # same first column only: unique
+            (2, None, "c"),  # a null key twice: duplicates, as a window over it says
+            (2, None, "d"),
+            (3, 3, "e"),  # the same key three times
+            (3, 3, "f"),
+            (3, 3, "g"),
+        ],
+        "m long, p long, v string",
+    )
+    result = q.apply_rules("t", df, [q.unique("m", "p")])
+    assert sorted(r.v for r in result.passed.collect()) == ["a", "b"]
+    assert sorted(r.v for r in result.quarantined.collect()) == ["c", "d", "e", "f", "g"]
+    assert result.columns == ["m", "p", "v"]  # no helper column leaks out
+
+
+def test_the_checks_of_several_tables_in_one_query_match_one_at_a_time(spark) -> None:
+    a = spark.createDataFrame([(1, None), (2, "x"), (2, "y")], "id long, s string")
+    b = spark.createDataFrame([(None,), (5,)], "k long")
+    results = [q.apply_rules("a", a, [q.unique("id"), q.not_null("s")]),
+               q.apply_rules("b", b, [q.not_null("k", threshold=1)])]  # fmt: skip
+    together = q.check_all([(r, r.passed, r.quarantined) for r in results])
+    assert together == [q.check(r) for r in results]
+    assert [(c.passed, c.quarantined) for c in together] == [(0, 3), (1, 1)]
+    assert {c.rule: c.quarantined for c in together[0].rules} == {"unique(id)": 2,
+                                                                  "not_null(s)": 1}  # fmt: skip

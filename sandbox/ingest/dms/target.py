@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from minio import Minio
 from minio.error import S3Error
 
+from sandbox.platform.services.s3 import remove_prefix
+
 MISSING = ("NoSuchKey", "NoSuchObject", "ResourceNotFound")
 
 
@@ -31,8 +33,7 @@ class RawTarget:
                            content_type="application/octet-stream", metadata=metadata)  # fmt: skip
 
     def remove_prefix(self, prefix: str) -> None:
-        for obj in self.s3.list_objects(self.bucket, prefix=prefix, recursive=True):
-            self.s3.remove_object(self.bucket, obj.object_name)
+        remove_prefix(self.s3, self.bucket, prefix)
 
     def metadata(self, key: str) -> dict[str, str] | None:
         """The object's user metadata (lower-case names), or None if it does not exist."""

@@ -21,7 +21,7 @@ from minio import Minio
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError
 
-from sandbox.platform.errors import ServiceStartError
+from sandbox.platform.errors import SandboxError, ServiceStartError
 from sandbox.platform.ports import GRPC_OFFSET
 from sandbox.platform.services.base import EmbeddedService
 from sandbox.platform.settings import Settings
@@ -52,6 +52,20 @@ def s3_client(settings: Settings, *, probe: bool = False) -> Minio:
         secure=False,
         http_client=http,
     )
+
+
+def remove_prefix(s3: Minio, bucket: str, prefix: str) -> int:
+    """Delete every object under ``prefix`` in one bulk request; returns how many.
+
+    Raises ``SandboxError`` naming the first object the server refused to delete.
+    """
+    from minio.deleteobjects import DeleteObject
+
+    doomed = [DeleteObject(o.object_name)
+              for o in s3.list_objects(bucket, prefix, recursive=True)]  # fmt: skip
+    for error in s3.remove_objects(bucket, doomed):
+        raise SandboxError(f"s3: could not remove s3://{bucket}/{error.name}: {error.message}")
+    return len(doomed)
 
 
 def ensure_buckets(settings: Settings) -> None:
