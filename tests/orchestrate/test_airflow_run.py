@@ -131,7 +131,10 @@ def test_a_planted_failure_stops_a_triggered_run_at_silver_and_the_ui_shows_both
                 "--disable-component-update", "--disable-sync"])  # fmt: skip
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(settings.airflow_url)
-            page.wait_for_url("**/auth/login**", timeout=60_000)  # nothing is open without one
+            # The UI sends us on to the login page (nothing is open without one). A locator
+            # wait rides out the redirects; wait_for_url failed once on an aborted one.
+            page.locator("input[name=username]").wait_for(timeout=60_000)
+            assert "/auth/login" in page.url, page.url
             page.fill("input[name=username]", settings.airflow_user)
             page.fill("input[name=password]", settings.airflow_password)
             page.click("button:has-text('Sign in')")
