@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -106,11 +107,16 @@ def run(spark: SparkSession, input_dir: Path, output_dir: Path) -> dict:
     t0 = time.perf_counter()
     silver_dir = output_dir / "silver"
 
+    def stage_one(item):
+        table, result = item
+        return Staged(_materialize(spark, result.passed, silver_dir / table.name),
+                      _materialize(spark, result.quarantined,
+                                   output_dir / "quarantine" / table.name))  # fmt: skip
+
     def stage(wave):
-        return [Staged(_materialize(spark, result.passed, silver_dir / table.name),
-                       _materialize(spark, result.quarantined,
-                                    output_dir / "quarantine" / table.name))
-                for table, result in wave]  # fmt: skip
+        # A wave's tables side by side, as the lake job writes them.
+        with ThreadPoolExecutor(4) as pool:
+            return list(pool.map(stage_one, wave))
 
     silver, _ = build_silver(bronze, stage=stage)
     timings["silver"] = time.perf_counter() - t0
