@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -26,11 +27,12 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from sandbox.jobs import quality as q
 from sandbox.jobs.bronze import latest_changes
 from sandbox.jobs.bronze_events import dedupe_events, unwrap_events
 from sandbox.jobs.gold import build_gold
 from sandbox.jobs.layers import SOURCE_KEYS
-from sandbox.jobs.silver import SILVER_TABLES, Staged, build_silver
+from sandbox.jobs.silver import SILVER_TABLES, Staged, build_silver, split_schemas
 
 
 def jsonable(value):
@@ -108,10 +110,23 @@ def run(spark: SparkSession, input_dir: Path, output_dir: Path) -> dict:
     silver_dir = output_dir / "silver"
 
     def stage_one(item):
+        # The split written once, as the lake job writes it; its parts become the
+        # table's and the quarantine's folders (their files keep the split's columns).
         table, result = item
-        return Staged(_materialize(spark, result.passed, silver_dir / table.name),
-                      _materialize(spark, result.quarantined,
-                                   output_dir / "quarantine" / table.name))  # fmt: skip
+        passed_schema, quarantine_schema = split_schemas(result)
+        split = output_dir / "split" / table.name
+        result.split.write.mode("overwrite").partitionBy(q.SPLIT).parquet(str(split))
+        parts = []
+        for part, folder, schema in ((q.PASSED_PART, silver_dir, passed_schema),
+                                     (q.QUARANTINED_PART, output_dir / "quarantine",
+                                      quarantine_schema)):  # fmt: skip
+            target = folder / table.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(target, ignore_errors=True)
+            source = split / f"{q.SPLIT}={part}"
+            source.rename(target) if source.exists() else target.mkdir()
+            parts.append(spark.read.schema(schema).parquet(str(target)))
+        return Staged(*parts)
 
     def stage(wave):
         # A wave's tables side by side, as the lake job writes them.

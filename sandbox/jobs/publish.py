@@ -32,7 +32,7 @@ from deltalake.transaction import AddAction
 from pyspark.sql import DataFrame, SparkSession
 
 from sandbox.platform.errors import SandboxError
-from sandbox.platform.services.s3 import remove_prefix, s3_client
+from sandbox.platform.services.s3 import move_prefix, remove_prefix, s3_client
 from sandbox.platform.settings import Settings
 
 STAGED = "staged-"
@@ -52,10 +52,12 @@ class StagedTable:
     uri: str  # the Delta table, s3://<bucket>/<key>
     run: str
     schema_json: str  # Spark's StructType JSON, which is also Delta's schema string
+    part: str = ""  # a sub-folder of the run's folder, for a part of a split (stage_parts)
 
     @property
     def folder(self) -> str:
-        return f"{self.uri}/{STAGED}{self.run}"
+        run = f"{self.uri}/{STAGED}{self.run}"
+        return f"{run}/{self.part}" if self.part else run
 
     def read(self, spark: SparkSession) -> DataFrame:
         """The staged rows (with the schema: an empty frame leaves no file to read it from)."""
@@ -66,11 +68,11 @@ class StagedTable:
         )
 
     def to_json(self) -> dict:
-        return {"uri": self.uri, "run": self.run, "schema": self.schema_json}
+        return {"uri": self.uri, "run": self.run, "schema": self.schema_json, "part": self.part}
 
     @classmethod
     def from_json(cls, data: dict) -> StagedTable:
-        return cls(data["uri"], data["run"], data["schema"])
+        return cls(data["uri"], data["run"], data["schema"], data.get("part", ""))
 
 
 def new_run() -> str:
@@ -83,6 +85,33 @@ def stage(df: DataFrame, uri: str, run: str) -> StagedTable:
     staged = StagedTable(uri, run, df.schema.json())
     df.write.mode("overwrite").parquet(staged.folder)
     return staged
+
+
+def stage_parts(
+    settings: Settings, df: DataFrame, column: str, parts: dict[str, tuple[str, str]], run: str
+) -> list[StagedTable]:
+    """Write ``df`` once, partitioned by ``column``; each value's rows stage one table.
+
+    ``parts`` maps a value of ``column`` to the table its rows are staged into, as
+    (uri, schema JSON); the tables are returned in that order. A table's files may hold
+    columns its schema does not name (a split writes one set of columns for every
+    part): Delta readers read the schema's columns and ignore the others.
+
+    Spark computes ``df`` once for all parts, where a write per part computes it once
+    per part. It writes every part under the first table's run folder; the other parts'
+    files are then moved (server-side copies) into their own tables' run folders, since
+    a Delta table lists files under its own root. A crash between the two leaves them
+    under the first table's run folder, which ``discard`` removes whole.
+    """
+    tables = [StagedTable(uri, run, schema, f"{column}={value}")
+              for value, (uri, schema) in parts.items()]  # fmt: skip
+    home = f"{tables[0].uri}/{STAGED}{run}"
+    df.write.mode("overwrite").partitionBy(column).parquet(home)
+    s3 = s3_client(settings)
+    for table in tables[1:]:
+        bucket, source = _bucket_key(f"{home}/{table.part}")
+        move_prefix(s3, bucket, source + "/", _bucket_key(table.folder)[1] + "/")
+    return tables
 
 
 def _bucket_key(uri: str) -> tuple[str, str]:

@@ -114,6 +114,9 @@ class QualityResult:
     passed: DataFrame
     quarantined: DataFrame  # the failing rows + `_failed_rules` (array) + `_table`
     columns: list[str]  # of the table (``passed``), known without asking the engine
+    # Every row once, as ``quarantined``'s columns (null on passed rows) + ``SPLIT``:
+    # written partitioned by ``SPLIT``, the rules are computed once for both parts.
+    split: DataFrame
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,13 @@ def _flag(
     raise ValueError(f"unknown rule kind {rule.kind!r}")
 
 
+# The column of ``QualityResult.split`` that says which part a row belongs to.
+SPLIT = "_dq"
+# What a quarantine adds to its table's columns: the rules a row failed, the table.
+QUARANTINE_COLUMNS = ("_failed_rules", "_table")
+PASSED_PART, QUARANTINED_PART = "passed", "quarantined"
+
+
 def apply_rules(
     table: str, df: DataFrame, rules: list[Rule], refs: dict[str, DataFrame] | None = None
 ) -> QualityResult:
@@ -181,11 +191,16 @@ def apply_rules(
         flags.append(F.when(flag, F.lit(rule.name)))
     failed = F.array_compact(F.array(*flags)) if flags else F.array().cast("array<string>")
     checked = df.withColumn("_failed_rules", failed)
-    passed = checked.where(F.size("_failed_rules") == 0).select(*columns)
-    quarantined = checked.where(F.size("_failed_rules") > 0).select(
-        *columns, "_failed_rules", F.lit(table).alias("_table")
+    ok = F.size("_failed_rules") == 0
+    split = checked.select(
+        *columns,
+        F.when(~ok, F.col("_failed_rules")).alias("_failed_rules"),
+        F.when(~ok, F.lit(table)).alias("_table"),
+        F.when(ok, F.lit(PASSED_PART)).otherwise(F.lit(QUARANTINED_PART)).alias(SPLIT),
     )
-    return QualityResult(table, list(rules), passed, quarantined, columns)
+    passed = split.where(F.col(SPLIT) == PASSED_PART).select(*columns)
+    quarantined = split.where(F.col(SPLIT) == QUARANTINED_PART).drop(SPLIT)
+    return QualityResult(table, list(rules), passed, quarantined, columns, split)
 
 
 @dataclass(frozen=True)

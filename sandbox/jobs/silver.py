@@ -11,10 +11,12 @@ before any published table changes (``silver_staging``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from sandbox.app.generator import PAYMENT_METHODS as APP_PAYMENT_METHODS
 from sandbox.app.generator import TIERS
@@ -369,6 +371,16 @@ def build_silver(
     return passed, report
 
 
+# Tables of a wave staged at once (each one Spark write of its split).
+STAGE_THREADS = 4
+
+
+def split_schemas(result: q.QualityResult) -> tuple[StructType, StructType]:
+    """The passed table's and the quarantine's schemas, from the split's (one engine call)."""
+    fields = [f for f in result.split.schema.fields if f.name != q.SPLIT]
+    return StructType([f for f in fields if f.name in result.columns]), StructType(fields)
+
+
 def run_silver(
     spark: SparkSession, settings: Settings, progress: Progress | None = None
 ) -> SilverReport:
@@ -385,15 +397,22 @@ def run_silver(
     area.begin([(t.domain, t.name) for t in SILVER_TABLES])
     staged: list[StagedTable] = []
 
+    def stage_one(item: tuple[SilverTable, q.QualityResult]) -> list[StagedTable]:
+        table, result = item
+        passed_schema, quarantine_schema = split_schemas(result)
+        uri, quarantine_uri = area.uris(table.domain, table.name)
+        return publish.stage_parts(settings, result.split, q.SPLIT, {
+            q.PASSED_PART: (uri, passed_schema.json()),
+            q.QUARANTINED_PART: (quarantine_uri, quarantine_schema.json()),
+        }, area.run)  # fmt: skip
+
     def stage(wave: list[tuple[SilverTable, q.QualityResult]]) -> list[Staged]:
-        jobs = []
-        for table, result in wave:
-            uri, quarantine_uri = area.uris(table.domain, table.name)
-            jobs += [(result.passed, uri), (result.quarantined, quarantine_uri)]
-        written = publish.stage_all(jobs, area.run)
-        staged.extend(written)
-        return [Staged(written[i].read(spark), written[i + 1].read(spark))
-                for i in range(0, len(written), 2)]  # fmt: skip
+        # A wave's tables side by side: Spark runs the writes at once.
+        with ThreadPoolExecutor(STAGE_THREADS) as pool:
+            written = list(pool.map(stage_one, wave))
+        for parts in written:
+            staged.extend(parts)
+        return [Staged(p.read(spark), qr.read(spark)) for p, qr in written]
 
     try:
         _, report = build_silver(read_bronze(spark, settings), stage=stage, progress=progress)

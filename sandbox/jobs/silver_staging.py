@@ -3,13 +3,14 @@
 Delta commits one table at a time, so "all silver tables or none" needs a record of
 the run beside the tables:
 
-    s3://<lake>/silver/<domain>/<table>/staged-<run>/               passed rows (Parquet)
-    s3://<lake>/silver/<domain>/_quarantine/<table>/staged-<run>/   quarantined rows
+    s3://<lake>/silver/<domain>/<table>/staged-<run>/_dq=passed/                 passed rows
+    s3://<lake>/silver/<domain>/_quarantine/<table>/staged-<run>/_dq=quarantined/ the others
     s3://<lake>/silver/_staging/<run>/_STAGING.json                 the tables it stages
     s3://<lake>/silver/_staging/<run>/_PUBLISH.json                 intent to publish
 
 A run stages every table (later tables read earlier ones back from their staged
-Parquet) and checks each one's rules. A failing rule discards the staged files: the
+Parquet) and checks each one's rules. A table is staged by one Spark write of its rows
+split in two (``publish.stage_parts``), so its rules are computed once for both. A failing rule discards the staged files: the
 published tables keep their previous Delta version. Only when every table passed is
 ``_PUBLISH.json`` written; then every table is published by one Delta commit that
 points it at its staged files (``sandbox.jobs.publish``, no copy), and the run's

@@ -135,3 +135,32 @@ def test_a_crash_during_publish_is_completed_before_gold_reads(
     assert staged_runs(source) == []
     dims = spark.read.format("delta").load(silver_path(source, "core", "dim_player"))
     assert dims.where("nickname not like '%_v2'").count() == 0
+
+
+def test_a_split_publishes_each_part_as_its_own_table(source: Settings) -> None:
+    # One write per table computes its rules once; the quarantined part then moves into
+    # the quarantine's folder, and readers of either table see only its own columns.
+    spark = spark_session(source)
+    change_source(source, "update payments set status = 'chargeback' "
+                          "where payment_id = (select min(payment_id) from payments)")  # fmt: skip
+    run_bronze(spark, source)
+    report = run_silver(spark, source)
+    assert report.quarantined["fct_payment"] == 1
+    opts = source.s3_storage_options()
+    uri = silver_path(source, "commerce", "fct_payment")
+    passed = spark.read.format("delta").load(uri)
+    assert "_failed_rules" not in passed.columns and "_dq" not in passed.columns
+    assert DeltaTable(uri, storage_options=opts).to_pyarrow_table().column_names == passed.columns
+    assert passed.where("payment_status = 'chargeback'").count() == 0
+    assert passed.count() == report.rows["fct_payment"]
+    quarantine_uri = quarantine_path(source, "commerce", "fct_payment")
+    rows = spark.read.format("delta").load(quarantine_uri).collect()
+    assert [(r["payment_status"], r["_failed_rules"], r["_table"]) for r in rows] == [
+        ("chargeback", ["accepted_values(payment_status)"], "fct_payment")
+    ]
+    table = DeltaTable(quarantine_uri, storage_options=opts)
+    assert table.to_pyarrow_table().column_names == spark.read.format("delta").load(
+        quarantine_uri).columns  # fmt: skip
+    assert all("_dq=quarantined/" in f for f in table.file_uris())
+    assert not [f for f in DeltaTable(uri, storage_options=opts).file_uris() if "quarantined" in f]
+    assert not [o for o in staged_objects(source, uri) if "_dq=quarantined/" in o]
