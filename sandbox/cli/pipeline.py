@@ -30,17 +30,49 @@ def run_tasks(
         typer.Argument(help="Tasks or layers: ingest, bronze, silver, gold (default: all)."),
     ] = None,
     profile: ProfileOpt = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Run again whenever a file of the project changes (a fresh import of "
+            "the jobs each time, without restarting Python or PySpark). Ctrl-C stops.",
+        ),
+    ] = False,
 ) -> None:
     """Run pipeline tasks in DAG order: ingest, bronze, silver, gold, warehouse, report."""
-    from sandbox.orchestrate.pipeline import run_pipeline, select
+    from sandbox.orchestrate.pipeline import select
 
     settings = settings_for(profile)
     try:
         chosen = select(tasks)
         if any(t.name == "ingest_dms" for t in chosen):
             require_seeded(settings)
+    except SandboxError as exc:
+        raise fail(exc) from exc
+    if not watch:
+        _run_once(settings, tasks, len(chosen))
+        return
+    from sandbox.orchestrate.watch import watch as watch_files
+
+    def once() -> int:
+        try:
+            _run_once(settings, tasks, len(chosen))
+        except typer.Exit as exc:
+            return exc.exit_code
+        return 0
+
+    try:
+        watch_files(once, progress=lambda m: console.print(m, highlight=False))
+    except KeyboardInterrupt:
+        console.print("watch: stopped")
+
+
+def _run_once(settings, tasks: list[str] | None, count: int) -> None:
+    from sandbox.orchestrate.pipeline import run_pipeline
+
+    try:
         with Progress(console=console, transient=False) as bar:
-            job = bar.add_task("pipeline", total=len(chosen))
+            job = bar.add_task("pipeline", total=count)
             started: list[str] = []
 
             def on_task(task) -> None:
@@ -52,7 +84,7 @@ def run_tasks(
             run = run_pipeline(
                 settings, tasks, progress=lambda m: bar.console.print(f"  {m}"), on_task=on_task
             )
-            bar.update(job, completed=len(chosen), description="pipeline done")
+            bar.update(job, completed=count, description="pipeline done")
     except SandboxError as exc:
         raise fail(exc) from exc
     table = Table(title="pipeline run")

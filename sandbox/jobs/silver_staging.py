@@ -10,8 +10,9 @@ the run beside the tables:
 
 A run stages every table (later tables read earlier ones back from their staged
 Parquet) and checks each one's rules. A table is staged by one Spark write of its rows
-split in two (``publish.stage_parts``), so its rules are computed once for both. A failing rule discards the staged files: the
-published tables keep their previous Delta version. Only when every table passed is
+split in two (``publish.stage_parts``), so its rules are computed once for both. A
+failing rule discards the staged files: the published tables keep their previous
+Delta version. Only when every table passed is
 ``_PUBLISH.json`` written; then every table is published by one Delta commit that
 points it at its staged files (``sandbox.jobs.publish``, no copy), and the run's
 record is removed. A crash after the marker and before the removal is rolled forward

@@ -1,0 +1,146 @@
+"""Re-run pipeline tasks whenever the project's code changes (``sandbox run --watch``).
+
+An engineer changing a silver or gold job saves the file and wants the result, not a
+new process: starting Python, the CLI and PySpark's Connect client costs about a
+second before any work. The watcher keeps one process that has imported the heavy
+third-party libraries (PySpark's client, pandas, Arrow, delta-rs, psycopg) and, on
+every change, forks a child that imports the project's job code *fresh*, opens its
+own Spark session and runs the tasks. Nothing of a job is reloaded in place, so a
+changed job is exactly what a new ``sandbox run`` would run.
+
+A change to a module the watcher itself has imported (the CLI, settings) cannot be
+forked fresh: the watcher then restarts itself (``exec``) with the same arguments.
+The parent never opens a Spark session or any other connection, so a child inherits
+no socket.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sandbox.platform.progress import Progress
+
+PACKAGE = Path(__file__).resolve().parents[1]
+
+# Imported once by the watcher so that every run's child starts with them loaded.
+PRELOAD = (
+    "numpy", "pandas", "pyarrow", "pyarrow.parquet", "deltalake", "psycopg", "minio",
+    "pyspark.sql", "pyspark.sql.functions", "pyspark.sql.connect.session",
+    "pyspark.sql.connect.functions",
+)  # fmt: skip
+
+POLL_SECONDS = 0.1
+
+
+def preload() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+
+
+def snapshot(root: Path = PACKAGE) -> dict[Path, int]:
+    """Every Python file of the project with its modification time (ns)."""
+    out = {}
+    for path in root.rglob("*.py"):
+        try:
+            out[path] = path.stat().st_mtime_ns
+        except FileNotFoundError:  # removed between listing and stat
+            continue
+    return out
+
+
+def changed(before: dict[Path, int], after: dict[Path, int]) -> list[Path]:
+    return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+
+
+def loaded_files(root: Path = PACKAGE) -> set[Path]:
+    """The files under ``root`` this process has imported (a child cannot re-import them)."""
+    files = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path and Path(path).resolve().is_relative_to(root):
+            files.add(Path(path).resolve())
+    return files
+
+
+def run_in_child(run: Callable[[], int]) -> int:
+    """Fork, call ``run`` in the child (its return value is the exit code), wait."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the watcher's loop
+        code = 1
+        try:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            code = run()
+        except KeyboardInterrupt:
+            code = 130
+        except BaseException:  # printed; the watcher goes on
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status)
+        except KeyboardInterrupt:
+            os.kill(pid, signal.SIGINT)  # let the child stop its run, then stop too
+            os.waitpid(pid, 0)
+            raise
+
+
+def watch(
+    run: Callable[[], int],
+    *,
+    progress: Progress = print,
+    restart: Callable[[], None] | None = None,
+    root: Path = PACKAGE,
+    max_runs: int | None = None,
+) -> None:
+    """Run ``run`` in a fresh child now and after every change under ``root``.
+
+    ``restart`` replaces this process when a file it has imported changed (by default
+    ``exec`` of the same command line). ``max_runs`` stops after that many runs (tests).
+    """
+    preload()
+    root = root.resolve()
+    runs = 0
+    seen = snapshot(root)
+    while True:
+        t0 = time.perf_counter()
+        code = run_in_child(run)
+        runs += 1
+        outcome = "done" if code == 0 else f"failed (exit {code})"
+        progress(f"watch: run {runs} {outcome} in {time.perf_counter() - t0:.2f}s; "
+                 f"watching {len(seen)} files under {root.name}/ (Ctrl-C to stop)")  # fmt: skip
+        if max_runs is not None and runs >= max_runs:
+            return
+        while True:
+            time.sleep(POLL_SECONDS)
+            now = snapshot(root)
+            edits = changed(seen, now)
+            if edits:
+                break
+        seen = now
+        names = ", ".join(str(p.relative_to(root.parent)) for p in edits[:3])
+        more = f" and {len(edits) - 3} more" if len(edits) > 3 else ""
+        progress(f"watch: {names}{more} changed")
+        stale = loaded_files(root) & {p.resolve() for p in edits}
+        if stale:
+            progress(f"watch: {sorted(stale)[0].name} is loaded by the watcher; restarting it")
+            (restart or _exec_self)()
+
+
+def _exec_self() -> None:
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # keeps `-m sandbox`

@@ -1,0 +1,145 @@
+"""``sandbox run --watch``: every run in a fresh child that imports the changed code."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox.orchestrate import watch as w
+from sandbox.platform.settings import PROJECT_ROOT
+from sandbox.platform.stack import EmbeddedStack
+
+
+def later(seconds: float, action) -> threading.Thread:
+    def go() -> None:
+        time.sleep(seconds)
+        action()
+
+    thread = threading.Thread(target=go, daemon=True)
+    thread.start()
+    return thread
+
+
+def save(path: Path, text: str) -> None:
+    path.write_text(text)
+    mtime = path.stat().st_mtime_ns + 1_000_000  # a later mtime even on a coarse clock
+    os.utime(path, ns=(mtime, mtime))
+
+
+def test_changed_names_added_removed_and_edited_files(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("")
+    (tmp_path / "b.py").write_text("")
+    before = w.snapshot(tmp_path)
+    save(tmp_path / "a.py", "x = 1")
+    (tmp_path / "b.py").unlink()
+    (tmp_path / "c.py").write_text("")
+    (tmp_path / "notes.txt").write_text("not code")
+    assert w.changed(before, w.snapshot(tmp_path)) == [
+        tmp_path / n for n in ("a.py", "b.py", "c.py")
+    ]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setattr(w, "POLL_SECONDS", 0.02)
+    monkeypatch.setattr(w, "PRELOAD", ())
+    yield root
+    for name in ("watched_job", "watcher_module"):
+        sys.modules.pop(name, None)
+
+
+def test_each_run_imports_the_code_as_saved_in_a_child(project: Path) -> None:
+    save(project / "watched_job.py", "CODE = 3\n")
+    messages: list[str] = []
+
+    def run() -> int:
+        import watched_job  # fresh in every child: the watcher never imports it
+
+        (project / f"ran-{os.getpid()}").write_text("")
+        return watched_job.CODE
+
+    def progress(message: str) -> None:
+        messages.append(message)
+        if message.startswith("watch: run 1 "):
+            later(0.1, lambda: save(project / "watched_job.py", "CODE = 4\n"))
+
+    w.watch(run, progress=progress, root=project, max_runs=2)
+    ends = [m.split(" in ")[0] for m in messages if m.startswith("watch: run")]
+    assert ends == ["watch: run 1 failed (exit 3)", "watch: run 2 failed (exit 4)"]
+    assert "watch: proj/watched_job.py changed" in messages
+    children = {p.name for p in project.glob("ran-*")}
+    assert len(children) == 2 and f"ran-{os.getpid()}" not in children
+    assert "watched_job" not in sys.modules
+
+
+def test_a_change_to_code_the_watcher_loaded_restarts_it(project: Path) -> None:
+    save(project / "watcher_module.py", "VALUE = 1\n")
+    import watcher_module  # noqa: F401 - loaded by the watcher, as the CLI is
+
+    class Restarted(Exception):
+        pass
+
+    def restart() -> None:
+        raise Restarted
+
+    def progress(message: str) -> None:
+        if message.startswith("watch: run 1 "):
+            later(0.1, lambda: save(project / "watcher_module.py", "VALUE = 2\n"))
+
+    with pytest.raises(Restarted):
+        w.watch(lambda: 0, progress=progress, restart=restart, root=project, max_runs=5)
+
+
+def test_an_exception_in_a_run_is_printed_and_the_watcher_goes_on(
+    project: Path, capfd: pytest.CaptureFixture
+) -> None:
+    messages: list[str] = []
+
+    def run() -> int:
+        raise NameError("name 'silvr' is not defined")
+
+    w.watch(run, progress=messages.append, root=project, max_runs=1)
+    assert messages[0].startswith("watch: run 1 failed (exit 1)")
+    assert "NameError: name 'silvr' is not defined" in capfd.readouterr().err
+
+
+@pytest.mark.slow
+def test_sandbox_run_watch_runs_again_when_a_job_is_saved(running_stack: EmbeddedStack) -> None:
+    env = os.environ | running_stack.settings.as_env() | {"COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "run", "--watch", "ingest_firehose"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+
+    def wait_for(text: str) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"no {text!r} in:\n{''.join(lines)}")
+
+    try:
+        wait_for("watch: run 1 done")
+        os.utime(PROJECT_ROOT / "sandbox" / "jobs" / "gold.py")  # "saved", content unchanged
+        wait_for("watch: sandbox/jobs/gold.py changed")
+        wait_for("watch: run 2 done")  # not a restart: the watcher has no job code loaded
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "watch: stopped" in out
