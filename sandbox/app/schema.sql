@@ -73,3 +73,14 @@ create table if not exists match_players (
     won             boolean,
     primary key (match_id, player_id)
 );
+
+-- [indexes] (a bulk load creates them after its rows: faster than row by row)
+-- Foreign keys' columns are indexed, as in any application that deletes: a cascade
+-- from players or lobbies (and the app's "has this player any history" lookups) would
+-- otherwise scan every match_players or matches row.
+create index if not exists match_players_player_id_idx on match_players (player_id);
+create index if not exists lobbies_host_player_id_idx on lobbies (host_player_id);
+create index if not exists matches_lobby_id_idx on matches (lobby_id);
+create index if not exists subscriptions_player_id_idx on subscriptions (player_id);
+create index if not exists payments_player_id_idx on payments (player_id);
+create index if not exists payments_subscription_id_idx on payments (subscription_id);

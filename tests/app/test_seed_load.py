@@ -1,0 +1,57 @@
+"""The seed's bulk load: it skips the foreign keys' per-row checks, so every key is
+checked here against Postgres itself, and the secondary indexes exist after it."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from sandbox.app import generator
+from sandbox.platform.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+FOREIGN_KEYS = """
+select c.conrelid::regclass::text, c.confrelid::regclass::text,
+       array(select attname from unnest(c.conkey) k
+             join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k),
+       array(select attname from unnest(c.confkey) k
+             join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k)
+from pg_constraint c where c.contype = 'f' and c.connamespace = 'public'::regnamespace
+"""
+
+
+def test_every_foreign_key_of_the_seeded_rows_holds(source: Settings) -> None:
+    with psycopg.connect(source.postgres_url(source.app_db)) as conn:
+        keys = conn.execute(FOREIGN_KEYS).fetchall()
+        assert len(keys) == 8  # as declared in schema.sql
+        for child, parent, columns, parent_columns in keys:
+            on = " and ".join(f"p.{p} = c.{c}"
+                              for c, p in zip(columns, parent_columns, strict=True))  # fmt: skip
+            present = " and ".join(f"c.{c} is not null" for c in columns)
+            (orphans,) = conn.execute(
+                f"select count(*) from {child} c where {present} "
+                f"and not exists (select 1 from {parent} p where {on})"
+            ).fetchone()
+            assert orphans == 0, (child, columns, parent)
+        (rows,) = conn.execute("select count(*) from match_players").fetchone()
+        assert rows > 0
+        indexes = {r[0] for r in conn.execute("select indexname from pg_indexes "
+                                              "where schemaname = 'public'")}  # fmt: skip
+        assert "match_players_player_id_idx" in indexes
+        # The replica role was local to the load's transaction: triggers fire again.
+        assert conn.execute("show session_replication_role").fetchone()[0] == "origin"
+
+
+def test_a_load_that_fails_leaves_no_rows(source: Settings) -> None:
+    # One transaction: a table that cannot be loaded leaves the others empty too.
+    tables = generator.generate(0.01, 11)
+    tables["matches"] = tables["matches"].drop_columns(["map"])  # `map` is not null
+    url = source.postgres_url(source.app_db)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("create schema other")
+        conn.execute("set search_path = other")
+        generator.create_schema(conn, indexes=False)
+        with pytest.raises(psycopg.errors.NotNullViolation):
+            generator.load(conn, tables, schema="other")
+        assert conn.execute("select count(*) from other.players").fetchone() == (0,)
