@@ -53,6 +53,7 @@ TABLE_ORDER = ["plans", "players", "subscriptions", "payments", "lobbies", "matc
                "match_players"]  # fmt: skip
 
 TS = pa.timestamp("us", tz="UTC")
+COPY_CHUNK_ROWS = 50_000
 
 
 # The line of schema.sql after which come its secondary indexes.
@@ -265,17 +266,19 @@ def load(conn: psycopg.Connection, tables: dict[str, pa.Table], *, schema: str =
 
 
 def _copy(conn: psycopg.Connection, tables: dict[str, pa.Table], schema: str) -> None:
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
     for name in TABLE_ORDER:
         table = tables[name]
-        buf = io.BytesIO()
-        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False,
-                                                       quoting_style="needed"))  # fmt: skip
         cols = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
         query = sql.SQL("copy {} ({}) from stdin (format csv)").format(
             sql.Identifier(schema, name), cols
         )
         with conn.cursor().copy(query) as copy:
-            copy.write(buf.getvalue())
+            # In chunks: Postgres parses one while Arrow writes the next.
+            for batch in table.to_batches(max_chunksize=COPY_CHUNK_ROWS):
+                buf = io.BytesIO()
+                pacsv.write_csv(batch, buf, options)
+                copy.write(buf.getbuffer())
     for name, key in [("players", "player_id"), ("subscriptions", "subscription_id"),
                       ("payments", "payment_id"), ("lobbies", "lobby_id"),
                       ("matches", "match_id")]:  # fmt: skip
