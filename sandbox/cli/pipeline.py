@@ -55,10 +55,14 @@ def run_tasks(
     from sandbox.orchestrate.watch import watch as watch_files
 
     def once() -> int:
+        from sandbox.platform.session import stop_sessions
+
         try:
             _run_once(settings, tasks, len(chosen))
         except typer.Exit as exc:
             return exc.exit_code
+        finally:
+            stop_sessions(settings)  # the child exits without atexit handlers
         return 0
 
     try:

@@ -58,6 +58,14 @@ def spark_session(settings: Settings) -> SparkSession:
     return spark
 
 
+def stop_sessions(settings: Settings) -> None:
+    """Stop every session this process opened (a forked ``--watch`` run, which exits
+    without the interpreter's exit handlers, releases its server-side session here)."""
+    while _SESSIONS:
+        _, spark = _SESSIONS.popitem()
+        _stop_quietly(spark, settings.host, settings.spark_port)
+
+
 def _stop_quietly(spark: SparkSession, host: str, port: int) -> None:
     from pyspark.sql.connect.client.retries import DefaultPolicy
 

@@ -143,3 +143,19 @@ def test_sandbox_run_watch_runs_again_when_a_job_is_saved(running_stack: Embedde
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert "watch: stopped" in out
+
+
+@pytest.mark.slow
+def test_a_run_releases_its_spark_session_before_its_child_exits(
+    running_stack: EmbeddedStack,
+) -> None:
+    # A forked run exits with os._exit (no atexit handlers): the run stops its session.
+    from sandbox.platform import session
+
+    settings = running_stack.settings
+    spark = session.spark_session(settings)
+    assert spark.range(3).count() == 3
+    session.stop_sessions(settings)
+    assert spark.is_stopped and session._SESSIONS == {}
+    assert session.spark_session(settings).range(2).count() == 2  # a new one opens
+    session.stop_sessions(settings)
