@@ -32,7 +32,13 @@ from sandbox.jobs.bronze import latest_changes
 from sandbox.jobs.bronze_events import dedupe_events, unwrap_events
 from sandbox.jobs.gold import build_gold
 from sandbox.jobs.layers import SOURCE_KEYS
-from sandbox.jobs.silver import SILVER_TABLES, Staged, build_silver, split_schemas
+from sandbox.jobs.silver import (
+    SILVER_TABLES,
+    STAGE_THREADS,
+    Staged,
+    build_silver,
+    split_schemas,
+)
 
 
 def jsonable(value):
@@ -130,7 +136,7 @@ def run(spark: SparkSession, input_dir: Path, output_dir: Path) -> dict:
 
     def stage(wave):
         # A wave's tables side by side, as the lake job writes them.
-        with ThreadPoolExecutor(4) as pool:
+        with ThreadPoolExecutor(STAGE_THREADS) as pool:
             return list(pool.map(stage_one, wave))
 
     silver, _ = build_silver(bronze, stage=stage)

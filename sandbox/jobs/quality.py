@@ -190,12 +190,13 @@ def apply_rules(
         df, flag = _flag(df, rule, i, refs)
         flags.append(F.when(flag, F.lit(rule.name)))
     failed = F.array_compact(F.array(*flags)) if flags else F.array().cast("array<string>")
-    checked = df.withColumn("_failed_rules", failed)
-    ok = F.size("_failed_rules") == 0
+    rules_col, table_col = QUARANTINE_COLUMNS
+    checked = df.withColumn(rules_col, failed)
+    ok = F.size(rules_col) == 0
     split = checked.select(
         *columns,
-        F.when(~ok, F.col("_failed_rules")).alias("_failed_rules"),
-        F.when(~ok, F.lit(table)).alias("_table"),
+        F.when(~ok, F.col(rules_col)).alias(rules_col),
+        F.when(~ok, F.lit(table)).alias(table_col),
         F.when(ok, F.lit(PASSED_PART)).otherwise(F.lit(QUARANTINED_PART)).alias(SPLIT),
     )
     passed = split.where(F.col(SPLIT) == PASSED_PART).select(*columns)
