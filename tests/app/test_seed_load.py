@@ -4,7 +4,9 @@ checked here against Postgres itself, and the secondary indexes exist after it."
 from __future__ import annotations
 
 import psycopg
+import pyarrow as pa
 import pytest
+from pydantic import SecretStr
 
 from sandbox.app import generator
 from sandbox.platform.settings import Settings
@@ -55,3 +57,34 @@ def test_a_load_that_fails_leaves_no_rows(source: Settings) -> None:
         with pytest.raises(psycopg.errors.NotNullViolation):
             generator.load(conn, tables, schema="other")
         assert conn.execute("select count(*) from other.players").fetchone() == (0,)
+
+
+def test_without_superuser_the_load_keeps_the_checks_and_still_loads(source: Settings) -> None:
+    # Not the sandbox's own user: `session_replication_role` is refused, and the load
+    # goes on with the foreign keys' triggers, which still refuse an orphan.
+    role = "seed_plain_user"
+    url = source.postgres_url(source.app_db)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"create role {role} login password 'plain'")
+        admin.execute(f"create schema plain authorization {role}")
+    plain = source.model_copy(update={"postgres_user": role,
+                                      "postgres_password": SecretStr("plain")})  # fmt: skip
+    try:
+        tables = generator.generate(0.01, 13)
+        orphan = tables["match_players"].slice(0, 1)
+        orphan = orphan.set_column(1, "player_id", pa.array([10**9], pa.int64()))
+        with psycopg.connect(plain.postgres_url(source.app_db), autocommit=True) as conn:
+            conn.execute("set search_path = plain")
+            generator.create_schema(conn, indexes=False)
+            with_orphan = tables | {"match_players": pa.concat_tables(
+                [tables["match_players"], orphan])}  # fmt: skip
+            with pytest.raises(psycopg.errors.ForeignKeyViolation):
+                generator.load(conn, with_orphan, schema="plain")
+            assert conn.execute("select count(*) from plain.players").fetchone() == (0,)
+            generator.load(conn, tables, schema="plain")
+            rows = conn.execute("select count(*) from plain.match_players").fetchone()[0]
+            assert rows == tables["match_players"].num_rows
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("drop schema plain cascade")
+            admin.execute(f"drop role {role}")
