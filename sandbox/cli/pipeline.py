@@ -38,8 +38,20 @@ def run_tasks(
             "the jobs each time, without restarting Python or PySpark). Ctrl-C stops.",
         ),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Rebuild every silver table and gold mart, including those whose code "
+            "and inputs did not change since they were published (kept by default).",
+        ),
+    ] = False,
 ) -> None:
-    """Run pipeline tasks in DAG order: ingest, bronze, silver, gold, warehouse, report."""
+    """Run pipeline tasks in DAG order: ingest, bronze, silver, gold, warehouse, report.
+
+    Silver tables and gold marts whose code and inputs are those of their published
+    version are kept as they are; --force rebuilds them.
+    """
     from sandbox.orchestrate.pipeline import select
 
     settings = settings_for(profile)
@@ -50,7 +62,7 @@ def run_tasks(
     except SandboxError as exc:
         raise fail(exc) from exc
     if not watch:
-        _run_once(settings, tasks, len(chosen))
+        _run_once(settings, tasks, len(chosen), force)
         return
     from sandbox.orchestrate.watch import watch as watch_files
 
@@ -58,7 +70,7 @@ def run_tasks(
         from sandbox.platform.session import stop_sessions
 
         try:
-            _run_once(settings, tasks, len(chosen))
+            _run_once(settings, tasks, len(chosen), force)
         except typer.Exit as exc:
             return exc.exit_code
         finally:
@@ -71,7 +83,7 @@ def run_tasks(
         console.print("watch: stopped")
 
 
-def _run_once(settings, tasks: list[str] | None, count: int) -> None:
+def _run_once(settings, tasks: list[str] | None, count: int, force: bool = False) -> None:
     from sandbox.orchestrate.pipeline import run_pipeline
 
     try:
@@ -86,8 +98,9 @@ def _run_once(settings, tasks: list[str] | None, count: int) -> None:
                 bar.update(job, description=f"{task.name}: {task.doc}")
 
             run = run_pipeline(
-                settings, tasks, progress=lambda m: bar.console.print(f"  {m}"), on_task=on_task
-            )
+                settings, tasks, progress=lambda m: bar.console.print(f"  {m}"),
+                on_task=on_task, force=force,
+            )  # fmt: skip
             bar.update(job, completed=count, description="pipeline done")
     except SandboxError as exc:
         raise fail(exc) from exc

@@ -6,15 +6,25 @@ descriptions into table and column comments, so BI tools show them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from sandbox.jobs import publish
+from sandbox.jobs.fingerprint import (
+    Inputs,
+    code_digest,
+    digest,
+    reached_functions,
+    record_matches,
+    shared_digest,
+    table_states,
+)
 from sandbox.jobs.layers import BRL, gold_path, silver_path
-from sandbox.jobs.silver import SILVER_TABLES
+from sandbox.jobs.silver import SILVER_TABLES, read_delta
 from sandbox.jobs.silver_staging import SilverPublishPending, pending_publishes
 from sandbox.platform.progress import Progress
 from sandbox.platform.settings import Settings
@@ -241,30 +251,74 @@ def build_gold(silver: dict[str, DataFrame]) -> dict[str, DataFrame]:
     return {t.name: t.build(silver) for t in GOLD_TABLES}
 
 
-def read_silver(spark: SparkSession, settings: Settings) -> dict[str, DataFrame]:
-    """The published silver tables; refuses while a silver publish is half done."""
+def _refuse_pending(settings: Settings) -> None:
     pending = pending_publishes(settings)
     if pending:
         raise SilverPublishPending(
             f"gold: the silver publish of run {pending[0]} was interrupted, so silver is "
             "partly old, partly new; run `sandbox run silver` to complete it first"
         )
+
+
+def read_silver(spark: SparkSession, settings: Settings) -> dict[str, DataFrame]:
+    """The published silver tables; refuses while a silver publish is half done."""
+    _refuse_pending(settings)
     return {t.name: spark.read.format("delta").load(silver_path(settings, t.domain, t.name))
             for t in SILVER_TABLES}  # fmt: skip
 
 
 def run_gold(
-    spark: SparkSession, settings: Settings, progress: Progress | None = None
+    spark: SparkSession,
+    settings: Settings,
+    progress: Progress | None = None,
+    *,
+    force: bool = False,
 ) -> dict[str, int]:
-    """Rebuild every gold mart from silver; returns rows per mart.
+    """Rebuild the gold marts from silver; returns rows per mart.
 
-    The marts are written side by side as staged Parquet, counted in one query, then
-    published together (one Delta commit each, ``sandbox.jobs.publish``). A mart that
-    fails to build leaves every published mart as it was.
+    A mart whose fingerprint (its code, gold's shared code, the versions of the silver
+    tables it reads: ``fingerprint``) is that of its published version is kept, unless
+    ``force``. The others are written side by side as staged Parquet, counted in one
+    query, then published together (one Delta commit each, ``sandbox.jobs.publish``,
+    recording the fingerprint and the count). A mart that fails to build leaves every
+    published mart as it was.
     """
+    _refuse_pending(settings)
+    sources = {t.name: silver_path(settings, t.domain, t.name) for t in SILVER_TABLES}
+    outputs = {t.name: gold_path(settings, t.name) for t in GOLD_TABLES}
+    states = table_states(settings, [*sources.values(), *outputs.values()])
+    silver = {name: read_delta(spark, uri, states[uri]) for name, uri in sources.items()}
+    module = sys.modules[__name__]
+    # Silver's own code reaches gold only through its tables, whose versions count.
+    shared = shared_digest(module, "GOLD_TABLES",
+                           reached_functions([t.build for t in GOLD_TABLES], module),
+                           exclude={"sandbox.jobs.silver"})  # fmt: skip
+    rows: dict[str, int] = {}
+    changed: dict[str, tuple[DataFrame, str]] = {}
+    for table in GOLD_TABLES:
+        reads = Inputs(silver)
+        df = table.build(reads)
+        fp = digest(shared, settings.profile, table.name, code_digest(table.build, module),
+                    {n: states[sources[n]] and states[sources[n]].identity
+                     for n in sorted(reads.read)})  # fmt: skip
+        state = states[outputs[table.name]]
+        if not force and record_matches(state, fp):
+            rows[table.name] = state.record["rows"]
+        else:
+            changed[table.name] = (df, fp)
+    counted = _stage_and_publish(spark, settings, changed) if changed else {}
+    rows = {t.name: counted[t.name] if t.name in counted else rows[t.name] for t in GOLD_TABLES}
+    if progress:
+        for name, n in rows.items():
+            progress(f"gold {name}: {n} rows" + ("" if name in counted else " (unchanged)"))
+    return rows
+
+
+def _stage_and_publish(
+    spark: SparkSession, settings: Settings, marts: dict[str, tuple[DataFrame, str]]
+) -> dict[str, int]:
     run = publish.new_run()
-    marts = build_gold(read_silver(spark, settings))
-    jobs = [(df, gold_path(settings, name)) for name, df in marts.items()]
+    jobs = [(df, gold_path(settings, name)) for name, (df, _) in marts.items()]
     try:
         staged = publish.stage_all(jobs, run)
         reads = [t.read(spark).agg(F.count(F.lit(1)).alias("n"))
@@ -277,9 +331,7 @@ def run_gold(
     except BaseException:
         publish.discard(settings, [uri for _, uri in jobs], run)
         raise
-    publish.commit_all(settings, staged)
-    rows = {name: counted[name] for name in marts}
-    if progress:
-        for name, n in rows.items():
-            progress(f"gold {name}: {n} rows")
-    return rows
+    records = [replace(t, record={"fingerprint": fp, "rows": counted[name]})
+               for (name, (_, fp)), t in zip(marts.items(), staged, strict=True)]  # fmt: skip
+    publish.commit_all(settings, records)
+    return counted

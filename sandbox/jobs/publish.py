@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlparse
 
-from deltalake import DeltaTable, Schema
+from deltalake import CommitProperties, DeltaTable, Schema
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction
 from pyspark.sql import DataFrame, SparkSession
 
+from sandbox.jobs.fingerprint import commit_metadata
 from sandbox.platform.errors import SandboxError
 from sandbox.platform.services.s3 import move_prefix, remove_prefix, s3_client
 from sandbox.platform.settings import Settings
@@ -53,6 +54,8 @@ class StagedTable:
     run: str
     schema_json: str  # Spark's StructType JSON, which is also Delta's schema string
     part: str = ""  # a sub-folder of the run's folder, for a part of a split (stage_parts)
+    # What the commit records beside the rows (fingerprint and counts, see fingerprint.py)
+    record: dict | None = None
 
     @property
     def folder(self) -> str:
@@ -68,11 +71,13 @@ class StagedTable:
         )
 
     def to_json(self) -> dict:
-        return {"uri": self.uri, "run": self.run, "schema": self.schema_json, "part": self.part}
+        return {"uri": self.uri, "run": self.run, "schema": self.schema_json, "part": self.part,
+                "record": self.record}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict) -> StagedTable:
-        return cls(data["uri"], data["run"], data["schema"], data.get("part", ""))
+        return cls(data["uri"], data["run"], data["schema"], data.get("part", ""),
+                   data.get("record"))  # fmt: skip
 
 
 def new_run() -> str:
@@ -159,10 +164,13 @@ def commit(settings: Settings, staged: StagedTable) -> None:
     actions = _staged_files(settings, staged)
     if actions and is_committed(table, staged.run):
         return
-    if not actions and not table.file_uris() and table.schema() == schema:
-        return  # empty before and after (a quarantine, mostly): no commit to make
+    if not actions and staged.record is None and not table.file_uris() and table.schema() == schema:
+        return  # empty before and after, nothing to record: no commit to make
     try:
-        table.create_write_transaction(actions, mode="overwrite", schema=schema)
+        table.create_write_transaction(
+            actions, mode="overwrite", schema=schema,
+            commit_properties=CommitProperties(custom_metadata=commit_metadata(staged.record)),
+        )  # fmt: skip
         # A checkpoint at every commit: a reader then loads one Parquet file instead of
         # replaying every JSON commit since the last one (Sail's Delta reads of a silver
         # table took 56 ms with ten commits to replay, 22 ms after a checkpoint).

@@ -10,9 +10,10 @@ before any published table changes (``silver_staging``).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -23,6 +24,17 @@ from sandbox.app.generator import TIERS
 from sandbox.ingest.events.schemas import STREAM_OF_TYPE, STREAMS
 from sandbox.jobs import publish
 from sandbox.jobs import quality as q
+from sandbox.jobs.fingerprint import (
+    Inputs,
+    TableState,
+    code_digest,
+    digest,
+    reached_functions,
+    record_matches,
+    shared_digest,
+    stable_repr,
+    table_states,
+)
 from sandbox.jobs.layers import (
     BRL,
     SOURCE_KEYS,
@@ -161,7 +173,8 @@ def player_events(events: DataFrame, players: DataFrame, matches: DataFrame) -> 
             "*",
             F.explode(F.from_json(F.get_json_object(p, "$.results"), RESULTS_SCHEMA)).alias("r"),
         )
-        .select(*base.columns, F.col("r.player_id").alias("player_id"), F.col("r.won").alias("won"))
+        .select("*", F.col("r.player_id").alias("player_id"), F.col("r.won").alias("won"))
+        .drop("r")
     )
     rows = single.unionByName(started).unionByName(finished).drop("payload")
     pl = players.select("player_id", "country_code", "skill_tier")
@@ -257,6 +270,7 @@ class SilverReport:
     quarantined: dict[str, int] = field(default_factory=dict)
     rules: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> rule -> flagged
     checks: dict[str, list[q.RuleCheck]] = field(default_factory=dict)  # + checked, threshold
+    kept: list[str] = field(default_factory=list)  # tables unchanged, kept as published
 
 
 @dataclass
@@ -275,7 +289,7 @@ class _NotBuiltYet(KeyError):
     """A table asked for a silver table of the same wave."""
 
 
-class _Frames(dict):
+class _Frames(Inputs):
     """The frames built so far; asking for a silver table still to build raises."""
 
     def __init__(self, frames: dict[str, DataFrame], pending: set[str]) -> None:
@@ -288,18 +302,38 @@ class _Frames(dict):
         return super().__getitem__(name)
 
 
-def read_bronze(spark: SparkSession, settings: Settings) -> dict[str, DataFrame]:
-    from sandbox.jobs.bronze import is_delta
-
+def bronze_sources(settings: Settings) -> dict[str, list[str]]:
+    """Each bronze frame silver reads, by name, with the Delta tables it is read from
+    (``events`` is the union of every event stream's table that exists)."""
     schema = settings.dms.source_schema
-    frames = {t: spark.read.format("delta").load(bronze_path(settings, schema, t))
-              for t in SOURCE_KEYS}  # fmt: skip
-    streams = [bronze_events_path(settings, s) for s in STREAMS]
-    present = [p for p in streams if is_delta(settings, p)]
+    sources = {t: [bronze_path(settings, schema, t)] for t in SOURCE_KEYS}
+    sources["events"] = [bronze_events_path(settings, s) for s in STREAMS]
+    return sources
+
+
+def read_delta(spark: SparkSession, uri: str, state: TableState | None = None) -> DataFrame:
+    """A Delta table as a frame: at the version of ``state`` if given, else the latest."""
+    reader = spark.read.format("delta")
+    if state is not None:
+        reader = reader.option("versionAsOf", state.version)
+    return reader.load(uri)
+
+
+def read_bronze(
+    spark: SparkSession, settings: Settings, states: dict[str, TableState | None] | None = None
+) -> dict[str, DataFrame]:
+    """The bronze frames, each table at the version of ``states`` (loaded if not given:
+    a run fingerprints what it read)."""
+    sources = bronze_sources(settings)
+    if states is None:
+        states = table_states(settings, [u for uris in sources.values() for u in uris])
+    frames = {name: read_delta(spark, uris[0], states.get(uris[0]))
+              for name, uris in sources.items() if name != "events"}  # fmt: skip
+    present = [u for u in sources["events"] if states.get(u) is not None]
     if present:
-        events = spark.read.format("delta").load(present[0])
-        for p in present[1:]:
-            events = events.unionByName(spark.read.format("delta").load(p))
+        events = read_delta(spark, present[0], states[present[0]])
+        for uri in present[1:]:
+            events = events.unionByName(read_delta(spark, uri, states[uri]))
     else:
         events = spark.createDataFrame(
             [], "event_id string, event_type string, event_time timestamp, event_date date, "
@@ -317,11 +351,25 @@ def _refs(table: SilverTable, passed: dict, full: dict) -> dict[str, DataFrame]:
     return refs
 
 
+@dataclass
+class Published:
+    """A table kept as published: its code and inputs are those of its last publish."""
+
+    tables: Staged
+    check: q.TableCheck
+    run: str
+
+
+# Whether a table (given the names of the frames it reads) is kept as published.
+KeepPublished = Callable[[SilverTable, set[str]], Published | None]
+
+
 def build_silver(
     bronze: dict[str, DataFrame],
     *,
     stage: StageWave | None = None,
     progress: Progress | None = None,
+    keep: KeepPublished | None = None,
 ) -> tuple[dict[str, DataFrame], SilverReport]:
     """Build and check every silver table from bronze frames; publish nothing.
 
@@ -331,7 +379,9 @@ def build_silver(
     area, never the published tables); without it everything stays lazy, which is how
     tests call it. A wave's rules are counted in one query right after it is staged,
     and ``DataQualityError`` is raised at its first table with a rule above its
-    threshold, before any later wave is built. Returns the passed frames by name.
+    threshold, before any later wave is built. ``keep`` is asked about every table
+    before it is built: what it returns is used as the table (the published one, whose
+    code and inputs did not change). Returns the passed frames by name.
     """
     passed = dict(bronze)
     full = dict(bronze)  # relationship rules look up every built row, not only the passed
@@ -340,15 +390,40 @@ def build_silver(
     while remaining:
         pending = {t.name for t in remaining}
         wave: list[tuple[SilverTable, q.QualityResult]] = []
+        kept: list[tuple[SilverTable, Published]] = []
         for table in remaining:
+            frames, fulls = _Frames(passed, pending), _Frames(full, pending)
             try:
-                df = table.build(_Frames(passed, pending))
-                refs = _refs(table, _Frames(passed, pending), _Frames(full, pending))
+                df = table.build(frames)
+                refs = _refs(table, frames, fulls)
             except _NotBuiltYet:
                 continue  # in a later wave
-            wave.append((table, q.apply_rules(table.name, df, list(table.rules), refs)))
-        if not wave:
+            published = keep(table, frames.read | fulls.read) if keep else None
+            if published is not None:
+                kept.append((table, published))
+            else:
+                wave.append((table, q.apply_rules(table.name, df, list(table.rules), refs)))
+        if not wave and not kept:
             raise ValueError(f"silver: {sorted(pending)} read each other in a cycle")
+        for table, published in kept:
+            tables, check = published.tables, published.check
+            passed[table.name] = tables.passed
+            full[table.name] = tables.passed.unionByName(
+                tables.quarantined.drop(*q.QUARANTINE_COLUMNS)
+            )
+            report.checks[table.name] = check.rules
+            report.rules[table.name] = {c.rule: c.quarantined for c in check.rules}
+            report.rows[table.name] = check.passed
+            report.quarantined[table.name] = check.quarantined
+            report.kept.append(table.name)
+            if progress:
+                progress(
+                    f"{table.label}: unchanged since run {published.run} (same code and "
+                    f"inputs), {check.passed} rows, {check.quarantined} quarantined"
+                )
+        remaining = [t for t in remaining if t.name not in {k.name for k, _ in kept}]
+        if not wave:
+            continue
         staged = stage(wave) if stage else [Staged(r.passed, r.quarantined) for _, r in wave]
         checks = q.check_all([(r, s.passed, s.quarantined)
                               for (_, r), s in zip(wave, staged, strict=True)])  # fmt: skip
@@ -382,43 +457,96 @@ def split_schemas(result: q.QualityResult) -> tuple[StructType, StructType]:
 
 
 def run_silver(
-    spark: SparkSession, settings: Settings, progress: Progress | None = None
+    spark: SparkSession,
+    settings: Settings,
+    progress: Progress | None = None,
+    *,
+    force: bool = False,
 ) -> SilverReport:
     """Rebuild silver from bronze on the lake: every table published, or none.
 
-    First completes any publish a crash interrupted. Then every table and its
-    quarantine is staged and checked; a rule above its threshold raises
+    First completes any publish a crash interrupted. A table whose fingerprint (its
+    code, silver's shared code, the versions of what it reads: ``fingerprint``) is
+    that of its published version is kept as published, unless ``force``. Every other
+    table and its quarantine is staged and checked; a rule above its threshold raises
     ``DataQualityError`` (naming table, rule, row count) and leaves every published
-    silver table at its previous Delta version. Only then are all tables published,
-    each by one Delta commit onto its staged files.
+    silver table at its previous Delta version. Only then are all staged tables
+    published, each by one Delta commit onto its staged files, which records the
+    table's fingerprint and counts.
     """
     recover(settings, progress)
     area = SilverStaging(settings)
-    area.begin([(t.domain, t.name) for t in SILVER_TABLES])
-    staged: list[StagedTable] = []
+    sources = bronze_sources(settings)
+    outputs = {t.name: area.uris(t.domain, t.name) for t in SILVER_TABLES}
+    states = table_states(settings, [*(u for uris in sources.values() for u in uris),
+                                     *(u for pair in outputs.values() for u in pair)])  # fmt: skip
+    inputs = {name: [states[u].identity for u in uris if states[u] is not None]
+              for name, uris in sources.items()}  # fmt: skip
+    module = sys.modules[__name__]
+    shared = shared_digest(module, "SILVER_TABLES",
+                           reached_functions([t.build for t in SILVER_TABLES], module),
+                           exclude=set())  # fmt: skip
+    fingerprints: dict[str, str] = {}
+
+    def keep(table: SilverTable, reads: set[str]) -> Published | None:
+        fingerprints[table.name] = digest(
+            shared, settings.profile, table.domain, table.name,
+            code_digest(table.build, module), stable_repr(table.rules),
+            {name: fingerprints.get(name) or inputs[name] for name in sorted(reads)},
+        )  # fmt: skip
+        if force:
+            return None
+        uri, quarantine_uri = outputs[table.name]
+        state, quarantine = states[uri], states[quarantine_uri]
+        if not (record_matches(state, fingerprints[table.name])
+                and record_matches(quarantine, fingerprints[table.name])):  # fmt: skip
+            return None
+        record = state.record
+        checked = record["passed"] + record["quarantined"]
+        rules = [q.RuleCheck(table.name, r.name, checked, record["rules"].get(r.name, 0),
+                             r.threshold) for r in table.rules]  # fmt: skip
+        return Published(
+            Staged(read_delta(spark, uri, state), read_delta(spark, quarantine_uri, quarantine)),
+            q.TableCheck(table.name, record["passed"], record["quarantined"], rules),
+            record["run"],
+        )
+
+    staged: dict[str, list[StagedTable]] = {}
 
     def stage_one(item: tuple[SilverTable, q.QualityResult]) -> list[StagedTable]:
         table, result = item
         passed_schema, quarantine_schema = split_schemas(result)
-        uri, quarantine_uri = area.uris(table.domain, table.name)
+        uri, quarantine_uri = outputs[table.name]
         return publish.stage_parts(settings, result.split, q.SPLIT, {
             q.PASSED_PART: (uri, passed_schema.json()),
             q.QUARANTINED_PART: (quarantine_uri, quarantine_schema.json()),
         }, area.run)  # fmt: skip
 
     def stage(wave: list[tuple[SilverTable, q.QualityResult]]) -> list[Staged]:
+        if not staged:  # the run's first staging: record where it writes
+            area.begin([(t.domain, t.name) for t in SILVER_TABLES])
         # A wave's tables side by side: Spark runs the writes at once.
         with ThreadPoolExecutor(STAGE_THREADS) as pool:
             written = list(pool.map(stage_one, wave))
-        for parts in written:
-            staged.extend(parts)
+        for (table, _), parts in zip(wave, written, strict=True):
+            staged[table.name] = parts
         return [Staged(p.read(spark), qr.read(spark)) for p, qr in written]
 
     try:
-        _, report = build_silver(read_bronze(spark, settings), stage=stage, progress=progress)
+        _, report = build_silver(read_bronze(spark, settings, states), stage=stage,
+                                 progress=progress, keep=keep)  # fmt: skip
     except BaseException:
-        area.discard()
+        if staged:
+            area.discard()
         raise
+    if not staged:
+        if progress:
+            progress("silver: every table unchanged, nothing to publish (--force rebuilds)")
+        return report
+    records = [replace(part, record={
+        "fingerprint": fingerprints[name], "run": area.run, "passed": report.rows[name],
+        "quarantined": report.quarantined[name], "rules": report.rules[name],
+    }) for name, parts in staged.items() for part in parts]  # fmt: skip
     # From here a crash is rolled forward by the next run's ``recover``.
-    area.publish(staged, progress)
+    area.publish(records, progress)
     return report

@@ -25,6 +25,9 @@ from sandbox.platform.settings import Settings
 class Context:
     settings: Settings
     progress: Progress = quiet
+    # Rebuild silver tables and gold marts, and reload the warehouse's marts, even where
+    # code and inputs are unchanged.
+    force: bool = False
     _spark: Any = None
 
     @property
@@ -72,20 +75,21 @@ def _bronze(ctx: Context):
 def _silver(ctx: Context):
     from sandbox.jobs.silver import run_silver
 
-    report = run_silver(ctx.spark, ctx.settings, ctx.progress)
-    return {"rows": report.rows, "quarantined": report.quarantined, "rules": report.rules}
+    report = run_silver(ctx.spark, ctx.settings, ctx.progress, force=ctx.force)
+    return {"rows": report.rows, "quarantined": report.quarantined, "rules": report.rules,
+            "kept": report.kept}  # fmt: skip
 
 
 def _gold(ctx: Context):
     from sandbox.jobs.gold import run_gold
 
-    return run_gold(ctx.spark, ctx.settings, ctx.progress)
+    return run_gold(ctx.spark, ctx.settings, ctx.progress, force=ctx.force)
 
 
 def _warehouse(ctx: Context):
     from sandbox.serve.warehouse import run_warehouse
 
-    return run_warehouse(ctx.settings, ctx.progress).rows
+    return run_warehouse(ctx.settings, ctx.progress, force=ctx.force).rows
 
 
 def _report(ctx: Context):
@@ -152,9 +156,10 @@ def run_pipeline(
     progress: Progress = quiet,
     on_task: Callable[[Task], None] | None = None,
     context: Context | None = None,
+    force: bool = False,
 ) -> PipelineRun:
-    """Run the selected tasks in DAG order, timing each."""
-    ctx = context or Context(settings, progress)
+    """Run the selected tasks in DAG order, timing each (``force``: see ``Context``)."""
+    ctx = context or Context(settings, progress, force)
     run = PipelineRun()
     for task in select(names):
         if on_task:

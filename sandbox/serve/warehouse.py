@@ -31,6 +31,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 from psycopg import sql
 
+from sandbox.jobs.fingerprint import table_states
 from sandbox.jobs.gold import GOLD_TABLES, GoldTable
 from sandbox.jobs.layers import gold_path
 from sandbox.platform.errors import SandboxError
@@ -71,9 +72,10 @@ def pg_type(t: pa.DataType) -> str:
     raise WarehouseLoadError(f"warehouse: no column type for Arrow type {t}")
 
 
-def read_gold(settings: Settings, mart: str) -> pa.Table:
+def read_gold(settings: Settings, mart: str, version: int | None = None) -> pa.Table:
+    """A gold mart's rows (at ``version``, else the latest)."""
     return DeltaTable(
-        gold_path(settings, mart), storage_options=settings.s3_storage_options()
+        gold_path(settings, mart), version=version, storage_options=settings.s3_storage_options()
     ).to_pyarrow_table()
 
 
@@ -130,10 +132,19 @@ def _shape(conn: psycopg.Connection, table: GoldTable, cols: list[tuple[str, str
             )
 
 
-def _replace_rows(conn: psycopg.Connection, table: GoldTable, data: pa.Table) -> int:
+def table_comment(table: GoldTable, source: str | None = None) -> str:
+    """A mart's table comment: its grain, and the gold version it was loaded from."""
+    loaded = f" Loaded from gold Delta version {source}." if source else ""
+    return f"Grain: {table.grain}.{loaded}"
+
+
+def _replace_rows(
+    conn: psycopg.Connection, table: GoldTable, data: pa.Table, source: str | None = None
+) -> int:
     """Replace the rows of ``gold.<table>`` with ``data`` inside the caller's transaction.
 
     The table keeps its identity (views, grants, comments); returns rows loaded.
+    ``source`` (the gold version ``data`` is) goes into the table's comment.
     """
     cols = [(f.name, pg_type(f.type)) for f in data.schema]
     target = sql.Identifier(SCHEMA, table.name)
@@ -147,9 +158,8 @@ def _replace_rows(conn: psycopg.Connection, table: GoldTable, data: pa.Table) ->
     )
     with conn.cursor().copy(copy_sql) as copy:
         copy.write(buf.getvalue())
-    conn.execute(
-        sql.SQL("comment on table {} is {}").format(target, sql.Literal(f"Grain: {table.grain}."))
-    )
+    comment = sql.Literal(table_comment(table, source))
+    conn.execute(sql.SQL("comment on table {} is {}").format(target, comment))
     for name, meaning in table.columns.items():
         conn.execute(
             sql.SQL("comment on column {}.{} is {}").format(
@@ -165,14 +175,19 @@ class LoadReport:
 
 
 def load_marts(
-    conn: psycopg.Connection, marts: dict[str, pa.Table], progress: Progress | None = None
+    conn: psycopg.Connection,
+    marts: dict[str, pa.Table],
+    progress: Progress | None = None,
+    sources: dict[str, str] | None = None,
 ) -> LoadReport:
     """Load every mart of ``marts`` (name -> rows) in one transaction, in ``GOLD_TABLES`` order.
 
     Readers see the previous warehouse until the commit, then the new one: never a mix.
     ``progress`` is called after each mart, inside the transaction. On failure nothing
-    changes and ``WarehouseLoadError`` names the mart and the reason.
+    changes and ``WarehouseLoadError`` names the mart and the reason. ``sources``
+    names the gold version each mart was read at (kept in its table comment).
     """
+    sources = sources or {}
     declared = {t.name: t for t in GOLD_TABLES}
     unknown = sorted(marts.keys() - declared.keys())
     if unknown:
@@ -187,7 +202,9 @@ def load_marts(
                 if table.name not in marts:
                     continue
                 current = table.name
-                rows[table.name] = _replace_rows(conn, table, marts[table.name])
+                rows[table.name] = _replace_rows(
+                    conn, table, marts[table.name], sources.get(table.name)
+                )
                 if progress:
                     progress(f"warehouse {SCHEMA}.{table.name}: {rows[table.name]} rows staged")
     except (psycopg.Error, WarehouseLoadError) as exc:
@@ -204,19 +221,63 @@ def load_table(conn: psycopg.Connection, table: GoldTable, data: pa.Table) -> in
     return load_marts(conn, {table.name: data}).rows[table.name]
 
 
-def run_warehouse(settings: Settings, progress: Progress | None = None) -> LoadReport:
-    """Load every gold mart into the warehouse, all of them in one transaction."""
-    marts = {}
-    for table in GOLD_TABLES:
-        try:
-            marts[table.name] = read_gold(settings, table.name)
-        except (DeltaError, OSError) as exc:
-            raise WarehouseLoadError(
-                f"warehouse: cannot read gold mart {table.name!r}, the previous warehouse is kept: "
-                f"{exc}"
-            ) from exc
+def loaded_comments(conn: psycopg.Connection) -> dict[str, tuple[str | None, dict[str, str]]]:
+    """The warehouse's marts as loaded: table comment and column comments, by mart."""
+    found: dict[str, tuple[str | None, dict[str, str]]] = {}
+    for mart, comment, column, meaning in conn.execute(
+        "select c.relname, obj_description(c.oid, 'pg_class'), a.attname, "
+        "col_description(c.oid, a.attnum) from pg_class c "
+        "join pg_namespace n on n.oid = c.relnamespace and n.nspname = %s "
+        "join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped "
+        "where c.relkind = 'r'",
+        (SCHEMA,),
+    ):
+        columns = found.setdefault(mart, (comment, {}))[1]
+        if meaning is not None:
+            columns[column] = meaning
+    return found
+
+
+def run_warehouse(
+    settings: Settings, progress: Progress | None = None, *, force: bool = False
+) -> LoadReport:
+    """Load the gold marts into the warehouse, all of them in one transaction.
+
+    A mart whose table says (in its comment) that it holds the mart's current gold
+    version, with the declared comments, is left as it is, unless ``force``.
+    """
+    uris = {t.name: gold_path(settings, t.name) for t in GOLD_TABLES}
+    states = table_states(settings, uris.values())
     with psycopg.connect(settings.postgres_url(settings.warehouse_db), autocommit=True) as conn:
-        report = load_marts(conn, marts, progress)
+        loaded = {} if force else loaded_comments(conn)
+        current = {t.name for t in GOLD_TABLES
+                   if states[uris[t.name]] is not None and loaded.get(t.name) == (
+                       table_comment(t, states[uris[t.name]].identity), t.columns)}  # fmt: skip
+        marts, sources = {}, {}
+        for table in GOLD_TABLES:
+            if table.name in current:
+                continue
+            state = states[uris[table.name]]
+            try:
+                marts[table.name] = read_gold(settings, table.name, state and state.version)
+            except (DeltaError, OSError) as exc:
+                raise WarehouseLoadError(
+                    f"warehouse: cannot read gold mart {table.name!r}, the previous warehouse "
+                    f"is kept: {exc}"
+                ) from exc
+            if state is not None:
+                sources[table.name] = state.identity
+        report = load_marts(conn, marts, progress, sources) if marts else LoadReport({})
+        for name in current:
+            record = states[uris[name]].record or {}
+            report.rows[name] = (
+                record.get("rows")
+                or conn.execute(
+                    sql.SQL("select count(*) from {}").format(sql.Identifier(SCHEMA, name))
+                ).fetchone()[0]
+            )
+    report.rows = {t.name: report.rows[t.name] for t in GOLD_TABLES}
     if progress:
-        progress(f"warehouse: {len(report.rows)} marts committed in one transaction")
+        kept = f", {len(current)} unchanged" if current else ""
+        progress(f"warehouse: {len(marts)} marts committed in one transaction{kept}")
     return report

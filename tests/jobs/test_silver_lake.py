@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import psycopg
 import pytest
 from deltalake import DeltaTable
 
 from sandbox.ingest.dms.task import DmsTask
-from sandbox.jobs import publish, silver_staging
+from sandbox.jobs import fingerprint, gold, publish, silver, silver_staging
 from sandbox.jobs.bronze import run_bronze
 from sandbox.jobs.gold import run_gold
 from sandbox.jobs.layers import gold_path, quarantine_path, silver_path
 from sandbox.jobs.quality import DataQualityError
 from sandbox.jobs.silver import SILVER_TABLES, run_silver
 from sandbox.jobs.silver_staging import SilverPublishPending, pending_publishes, staged_runs
-from sandbox.platform.services.s3 import s3_client
+from sandbox.platform.services.s3 import remove_prefix, s3_client
 from sandbox.platform.session import spark_session
 from sandbox.platform.settings import Settings
 
@@ -164,3 +166,120 @@ def test_a_split_publishes_each_part_as_its_own_table(source: Settings) -> None:
     assert all("_dq=quarantined/" in f for f in table.file_uris())
     assert not [f for f in DeltaTable(uri, storage_options=opts).file_uris() if "quarantined" in f]
     assert not [o for o in staged_objects(source, uri) if "_dq=quarantined/" in o]
+
+
+def silver_uris(settings: Settings) -> dict[str, str]:
+    return {t.name: silver_path(settings, t.domain, t.name) for t in SILVER_TABLES}
+
+
+def redeclare(monkeypatch: pytest.MonkeyPatch, module, tables: str, name: str, **changes):
+    """Replace one declared table of ``module.<tables>`` (as an engineer's edit would)."""
+    declared = getattr(module, tables)
+    table = next(t for t in declared if t.name == name)
+    monkeypatch.setattr(module, tables, [replace(t, **changes) if t is table else t
+                                         for t in declared])  # fmt: skip
+    return table
+
+
+def test_a_table_whose_code_and_inputs_did_not_change_is_kept(
+    source: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spark = spark_session(source)
+    DmsTask(source).run()
+    run_bronze(spark, source)
+    first = run_silver(spark, source)
+    assert first.kept == []
+    before = versions(source)
+    again = run_silver(spark, source)
+    # Nothing changed: every table is the published one, with the counts of its publish.
+    assert again.kept == [t.name for t in SILVER_TABLES]
+    assert versions(source) == before
+    assert (again.rows, again.quarantined, again.rules) == (
+        first.rows, first.quarantined, first.rules)  # fmt: skip
+    # An edit of one table's code rebuilds that table only: fct_payment feeds no other.
+    payment = redeclare(
+        monkeypatch,
+        silver,
+        "SILVER_TABLES",
+        "fct_payment",
+        build=lambda b: silver.fct_payment(b["payments"]).where("1 = 1"),
+    )
+    report = run_silver(spark, source)
+    assert report.kept == [t.name for t in SILVER_TABLES if t.name != "fct_payment"]
+    after = versions(source)
+    assert {k for k in after if after[k] != before[k]} == {"fct_payment", "_quarantine/fct_payment"}
+    # A threshold is part of the code too.
+    rules = tuple(replace(r, threshold=0.5) if r.kind == "accepted_values" else r
+                  for r in payment.rules)  # fmt: skip
+    redeclare(monkeypatch, silver, "SILVER_TABLES", "fct_payment", rules=rules)
+    assert "fct_payment" not in run_silver(spark, source).kept
+    monkeypatch.undo()
+    # A commit someone else made (here: every row of fct_match deleted) is not a
+    # publish of this code: the table is rebuilt, its readers are not (same rows).
+    uri = silver_uris(source)["fct_match"]
+    DeltaTable(uri, storage_options=source.s3_storage_options()).delete()
+    report = run_silver(spark, source)
+    assert "fct_match" not in report.kept and "fct_match_player" in report.kept
+    assert spark.read.format("delta").load(uri).count() == first.rows["fct_match"]
+    assert run_silver(spark, source, force=True).kept == []
+
+
+def test_gold_rebuilds_only_the_marts_whose_code_or_inputs_changed(
+    source: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spark = spark_session(source)
+    DmsTask(source).run()
+    run_bronze(spark, source)
+    run_silver(spark, source)
+    first = run_gold(spark, source)
+    opts = source.s3_storage_options()
+
+    def marts() -> dict[str, int]:
+        return {t.name: DeltaTable(gold_path(source, t.name), storage_options=opts).version()
+                for t in gold.GOLD_TABLES}  # fmt: skip
+
+    before = marts()
+    assert run_gold(spark, source) == first and marts() == before
+    # A silver table rebuilt with other rows: the marts reading it are rebuilt.
+    change_source(source, "update payments set amount_brl = amount_brl + 1")
+    run_bronze(spark, source)
+    assert run_silver(spark, source).kept.count("fct_payment") == 0
+    run_gold(spark, source)
+    after = marts()
+    changed = {m for m in after if after[m] != before[m]}
+    assert "revenue_by_plan_monthly" in changed and "leaderboard" not in changed
+    # An edited mart is rebuilt alone.
+    redeclare(
+        monkeypatch,
+        gold,
+        "GOLD_TABLES",
+        "leaderboard",
+        build=lambda s: gold.leaderboard(s["dim_player"], s["fct_match_player"], top=5),
+    )
+    assert run_gold(spark, source)["leaderboard"] == 5
+    final = marts()
+    assert {m for m in final if final[m] != after[m]} == {"leaderboard"}
+
+
+def test_a_table_state_is_read_from_the_log_and_names_a_recreated_table_apart(
+    source: Settings,
+) -> None:
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    uri = f"s3://{source.lake_bucket}/scratch/state"
+    opts = source.s3_storage_options()
+    assert fingerprint.table_state(source, uri) is None
+    for _ in range(3):
+        write_deltalake(uri, pa.table({"a": [1]}), mode="append", storage_options=opts)
+    table = DeltaTable(uri, storage_options=opts)
+    table.create_checkpoint()  # the log is read from the last checkpoint on
+    write_deltalake(uri, pa.table({"a": [2]}), mode="append", storage_options=opts)
+    state = fingerprint.table_state(source, uri)
+    assert state.version == 3 and state.record is None
+    remove_prefix(s3_client(source), source.lake_bucket, "scratch/state/")
+    write_deltalake(uri, pa.table({"a": [1]}), mode="append", storage_options=opts)
+    for _ in range(3):
+        write_deltalake(uri, pa.table({"a": [1]}), mode="append", storage_options=opts)
+    again = fingerprint.table_state(source, uri)
+    assert again.version == 3 and again.identity != state.identity

@@ -204,3 +204,36 @@ def test_a_new_gold_column_is_added_in_place(warehouse: Settings) -> None:
         load_marts(conn, marts)
         assert conn.execute("select count(*) from public.maps").fetchone()[0] == wider.num_rows
         assert conn.execute("select count(note) from gold.matches_per_map_daily").fetchone()[0]
+
+
+def load_xids(conn: psycopg.Connection) -> dict[str, str]:
+    """The transaction that wrote each mart's rows (a reload writes them anew)."""
+    query = " union all ".join(f"select '{m}', max(xmin::text) from gold.{m}" for m in MARTS)
+    return dict(conn.execute(query).fetchall())
+
+
+def test_a_load_leaves_marts_that_hold_their_current_gold_version(warehouse: Settings) -> None:
+    write_gold(warehouse, run_marts(keep=None))
+    first = run_warehouse(warehouse)
+    with connect(warehouse) as conn:
+        loaded = load_xids(conn)
+    said: list[str] = []
+    again = run_warehouse(warehouse, said.append)
+    assert again.rows == first.rows
+    assert said[-1] == "warehouse: 0 marts committed in one transaction, 8 unchanged"
+    # A new gold version of one mart, and a comment someone changed on another: those
+    # two are loaded, in one transaction; the others keep their rows untouched.
+    write_gold(warehouse, {"leaderboard": sample_mart("leaderboard", keep=7)})
+    with connect(warehouse) as conn:
+        conn.execute("comment on table gold.win_rate_by_tier is 'edited by hand'")
+    report = run_warehouse(warehouse)
+    assert report.rows["leaderboard"] == 7 and list(report.rows) == MARTS
+    with connect(warehouse) as conn:
+        now = load_xids(conn)
+        assert {m for m in MARTS if now[m] != loaded[m]} == {"leaderboard", "win_rate_by_tier"}
+        assert len({now["leaderboard"], now["win_rate_by_tier"]}) == 1
+        assert counts(conn)["leaderboard"] == 7
+    run_warehouse(warehouse, force=True)
+    with connect(warehouse) as conn:
+        forced = load_xids(conn)
+    assert all(forced[m] != now[m] for m in MARTS)
