@@ -18,6 +18,7 @@ Event tables are built by :mod:`sandbox.jobs.bronze_events`.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import uuid
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from sandbox.ingest.dms.mappings import TableMapping, read_mapping
 from sandbox.jobs.bronze_raw import (
     ORDER,
     is_load_file,
+    latest_rows,
     normalize,
     raw_objects,
     raw_tables,
@@ -154,6 +156,12 @@ def bronze_cdc_table(
         # A new full load (DMS replaced the table's folder): rebuild from all of it.
         new = list(objects)
     raw = normalize(read_parquet_objects(s3, settings.raw_bucket, new), cfg=cfg, mapping=mapping)
+    rows_in = raw.num_rows
+    deduplicated = False
+    # A key type Arrow cannot group by leaves it to Spark's window below.
+    with contextlib.suppress(pa.ArrowNotImplementedError):
+        if keys:
+            raw, deduplicated = latest_rows(raw, keys), True
     with lake_frame(spark, raw, settings) as changes:
         columns = mapping.column_names
         if not keys:
@@ -166,7 +174,7 @@ def bronze_cdc_table(
                 _conform(spark, settings, path, mapping)
                 inserts.write.format("delta").mode("append").save(path)
         else:
-            latest = latest_changes(changes, keys, ORDER)
+            latest = changes if deduplicated else latest_changes(changes, keys, ORDER)
             if not exists or rebuild:
                 (latest.where(F.col("Op") != "D").select(*columns)
                  .write.format("delta").mode("overwrite").option("overwriteSchema", "true")
@@ -175,7 +183,7 @@ def bronze_cdc_table(
                 _conform(spark, settings, path, mapping)
                 _merge(spark, path, latest, columns, keys)
     manifest.record({k: objects[k] for k in new})
-    return BronzeResult(f"{schema}.{table}", len(new), raw.num_rows, path)
+    return BronzeResult(f"{schema}.{table}", len(new), rows_in, path)
 
 
 def _conform(spark: SparkSession, settings: Settings, path: str, mapping: TableMapping) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sandbox.jobs.bronze import latest_changes
+from sandbox.jobs.bronze import arrow_frame, latest_changes
 from sandbox.jobs.bronze_events import dedupe_events, unwrap_events
 
 SCHEMA = "id long, v string, Op string, seq string"
@@ -45,3 +45,36 @@ def test_unwrap_envelopes_and_bare_events_and_dedupe(spark) -> None:
     assert str(rows[0].event_date) == "2026-01-02"
     assert rows[0].event_time.hour == 3
     assert json.loads(rows[1].payload)["player_id"] == 7
+
+
+@pytest.mark.parametrize("with_sequence", [False, True])
+def test_arrow_latest_rows_agrees_with_the_window(spark, with_sequence: bool) -> None:
+    # Bronze dedupes in Arrow (bronze_raw.latest_rows); the window is the reference.
+    import random
+
+    import pyarrow as pa
+
+    from sandbox.ingest.dms.mappings import TableMapping
+    from sandbox.jobs.bronze_raw import ORDER, latest_rows, normalize
+    from sandbox.platform.settings import DmsSettings
+
+    rng = random.Random(7 + with_sequence)
+    cfg = DmsSettings(include_op_for_full_load=False, timestamp_column_name=None,
+                      change_seq_column_name="seq" if with_sequence else None)  # fmt: skip
+    mapping = TableMapping("public", "t", ["a", "b"], "d",
+                           [("a", "int64"), ("b", "string"), ("v", "int64")])  # fmt: skip
+    files = []
+    for _ in range(5):
+        n = rng.randint(0, 80)
+        files.append(pa.table({
+            "Op": [rng.choice("IUD") for _ in range(n)],
+            "a": [rng.choice([None, 1, 2, 3]) for _ in range(n)],
+            "b": [rng.choice([None, "x", "y"]) for _ in range(n)],
+            "v": list(range(n)),
+            "seq": [rng.choice(["", "01", "02", "10"]) for _ in range(n)],  # ties on purpose
+        }))  # fmt: skip
+    raw = normalize(files, cfg=cfg, mapping=mapping)
+    arrow = {tuple(r.values()) for r in latest_rows(raw, ["a", "b"]).to_pylist()}
+    window = latest_changes(arrow_frame(spark, raw.combine_chunks()), ["a", "b"], ORDER)
+    assert arrow == {tuple(r) for r in window.select(*raw.column_names).collect()}
+    assert len(arrow) == len({(r["a"], r["b"]) for r in raw.to_pylist()})
