@@ -6,11 +6,13 @@ that mart's rows can differ, yet every table used to be rebuilt. A table's
 
 - its own code: the build function of its declaration, every function of the job's
   module that function reaches, the constants they read, and its rules;
-- the job's shared code: the rest of the job's module and every project module it
-  imports, as syntax trees (a comment or a reformat is not a change), plus the
-  versions of PySpark and delta-rs and the engine's profile;
-- its inputs: every lake table it reads, as the Delta table's id and version (read at
-  that version), or the fingerprint of a table built earlier in the same run.
+- the job's shared code: every other global of the job's module and of every project
+  module it uses (functions and classes by their bytecode, so a comment, a blank line
+  or a reformat is not a change; other values by value), plus the versions of PySpark
+  and delta-rs and the engine's profile;
+- its inputs: every lake table it reads, as its Delta version and a hash of that
+  version's commit (read at that version), or the fingerprint of a table built
+  earlier in the same run.
 
 Publishing a table writes its fingerprint, with the run's counts, into the Delta
 commit itself (``commitInfo``, key ``sandbox``). A run that computes the same
@@ -18,9 +20,11 @@ fingerprint as the table's latest commit reads the published version instead of
 building it again; any other commit to the table since (anyone's) makes it stale.
 ``sandbox run --force`` rebuilds everything regardless.
 
-What the fingerprint cannot see: a lake file changed behind Delta's back, and code
-outside the project other than the two libraries named above (the engine's binary
-itself is covered by the profile only). ``--force`` is the way out for both.
+What the fingerprint cannot see: a lake file changed behind Delta's back, code outside
+the project other than the two libraries named above (the engine's binary is covered
+by the profile only), and a value without a stable ``repr`` (named by its type only).
+``--force`` is the way out. Values that hold paths (the checkout's location) make two
+checkouts of the same code fingerprint apart, so they rebuild each other's tables.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from sandbox.platform.settings import Settings
 # The commitInfo field a publish writes its record into.
 RECORD_KEY = "sandbox"
 PROJECT = "sandbox"
-# Table loads are object-store round trips: threads overlap them.
+# Reading a table's state is three object-store requests: threads overlap them.
 LOAD_THREADS = 8
 
 

@@ -272,6 +272,12 @@ class SilverReport:
     checks: dict[str, list[q.RuleCheck]] = field(default_factory=dict)  # + checked, threshold
     kept: list[str] = field(default_factory=list)  # tables unchanged, kept as published
 
+    def add(self, check: q.TableCheck) -> None:
+        self.checks[check.table] = check.rules
+        self.rules[check.table] = {c.rule: c.quarantined for c in check.rules}
+        self.rows[check.table] = check.passed
+        self.quarantined[check.table] = check.quarantined
+
 
 @dataclass
 class Staged:
@@ -411,10 +417,7 @@ def build_silver(
             full[table.name] = tables.passed.unionByName(
                 tables.quarantined.drop(*q.QUARANTINE_COLUMNS)
             )
-            report.checks[table.name] = check.rules
-            report.rules[table.name] = {c.rule: c.quarantined for c in check.rules}
-            report.rows[table.name] = check.passed
-            report.quarantined[table.name] = check.quarantined
+            report.add(check)
             report.kept.append(table.name)
             if progress:
                 progress(
@@ -430,10 +433,7 @@ def build_silver(
         for (table, result), split, check in zip(wave, staged, checks, strict=True):
             passed[table.name] = split.passed
             full[table.name] = split.passed.unionByName(split.quarantined.select(*result.columns))
-            report.checks[table.name] = check.rules
-            report.rules[table.name] = {c.rule: c.quarantined for c in check.rules}
-            report.rows[table.name] = check.passed
-            report.quarantined[table.name] = check.quarantined
+            report.add(check)
             if progress:
                 progress(f"{table.label}: {check.checked} rows checked, "
                          f"{check.quarantined} quarantined; "
