@@ -74,7 +74,7 @@ def run_tasks(
         except typer.Exit as exc:
             return exc.exit_code
         finally:
-            stop_sessions(settings)  # the child exits without atexit handlers
+            stop_sessions()  # the child exits without atexit handlers
         return 0
 
     try:

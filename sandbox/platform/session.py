@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import warnings
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 from sandbox.platform.errors import SandboxError
 from sandbox.platform.ports import tcp_answers
@@ -58,12 +59,16 @@ def spark_session(settings: Settings) -> SparkSession:
     return spark
 
 
-def stop_sessions(settings: Settings) -> None:
+def stop_sessions() -> None:
     """Stop every session this process opened (a forked ``--watch`` run, which exits
-    without the interpreter's exit handlers, releases its server-side session here)."""
+    without the interpreter's exit handlers, releases its server-side session here).
+
+    Each is checked against its own server: one whose server is gone is not retried
+    (a process that ran several stacks, a test worker, would wait a minute on each)."""
     while _SESSIONS:
-        _, spark = _SESSIONS.popitem()
-        _stop_quietly(spark, settings.host, settings.spark_port)
+        remote, spark = _SESSIONS.popitem()
+        address = urlparse(remote.replace("sc://", "http://", 1))
+        _stop_quietly(spark, address.hostname, address.port)
 
 
 def _stop_quietly(spark: SparkSession, host: str, port: int) -> None:

@@ -96,6 +96,7 @@ def test_dags_test_runs_every_task_in_its_own_process_into_the_warehouse(
     assert all(rows > 0 for rows, _ in snapshot.values()), snapshot
 
 
+@pytest.mark.matrix  # 110 s: Airflow's services, a retry and a browser; CI runs it
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package `chromium`)")
 def test_a_planted_failure_stops_a_triggered_run_at_silver_and_the_ui_shows_both_runs(
     seeded: EmbeddedStack, dags_test, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

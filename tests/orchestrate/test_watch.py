@@ -155,7 +155,22 @@ def test_a_run_releases_its_spark_session_before_its_child_exits(
     settings = running_stack.settings
     spark = session.spark_session(settings)
     assert spark.range(3).count() == 3
-    session.stop_sessions(settings)
+    session.stop_sessions()
     assert spark.is_stopped and session._SESSIONS == {}
     assert session.spark_session(settings).range(2).count() == 2  # a new one opens
-    session.stop_sessions(settings)
+    session.stop_sessions()
+
+
+def test_each_session_is_released_against_its_own_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A process that opened sessions on several stacks (a test worker) checks each
+    # session's own server: one that is gone is not retried for a minute.
+    from sandbox.platform import session
+
+    opened = {"sc://127.0.0.1:50051": "first", "sc://127.0.0.1:41234": "second"}
+    monkeypatch.setattr(session, "_SESSIONS", dict(opened))
+    released = []
+    monkeypatch.setattr(session, "_stop_quietly",
+                        lambda spark, host, port: released.append((spark, host, port)))  # fmt: skip
+    session.stop_sessions()
+    assert sorted(released) == [("first", "127.0.0.1", 50051), ("second", "127.0.0.1", 41234)]
+    assert session._SESSIONS == {}
