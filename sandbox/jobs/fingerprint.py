@@ -187,13 +187,13 @@ def _class_digest(cls: type, module: types.ModuleType, modules: set[str]) -> str
     return digest(parts)
 
 
-def shared_digest(
-    module: types.ModuleType, declared: str, table_functions: set[str], *, exclude: set[str]
-) -> str:
+def shared_digest(module: types.ModuleType, declared: str, *, exclude: Iterable[str] = ()) -> str:
     """The job's code that every table shares: its module without the tables'
-    declaration (``declared``, the list's name) and the functions only they reach,
-    and every project module it uses, transitively, except ``exclude`` (and what
-    only those use). A change here rebuilds every table of the job."""
+    declaration (``declared``, the name of the list whose items' ``build`` make the
+    tables) and the functions only those reach, and every project module it uses,
+    transitively, except ``exclude`` (and what only those use). A change here
+    rebuilds every table of the job."""
+    table_functions = reached_functions([t.build for t in getattr(module, declared)], module)
     modules: set[str] = set()
     # Functions the shared code reaches are shared, even if a table reaches them too.
     kept = set(vars(module)) - table_functions - {declared}

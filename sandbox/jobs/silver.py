@@ -29,7 +29,6 @@ from sandbox.jobs.fingerprint import (
     TableState,
     code_digest,
     digest,
-    reached_functions,
     record_matches,
     shared_digest,
     stable_repr,
@@ -483,9 +482,7 @@ def run_silver(
     inputs = {name: [states[u].identity for u in uris if states[u] is not None]
               for name, uris in sources.items()}  # fmt: skip
     module = sys.modules[__name__]
-    shared = shared_digest(module, "SILVER_TABLES",
-                           reached_functions([t.build for t in SILVER_TABLES], module),
-                           exclude=set())  # fmt: skip
+    shared = shared_digest(module, "SILVER_TABLES")
     fingerprints: dict[str, str] = {}
 
     def keep(table: SilverTable, reads: set[str]) -> Published | None:

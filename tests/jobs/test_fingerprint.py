@@ -72,17 +72,13 @@ def test_a_table_code_digest_is_its_reached_code(tmp_path: Path, edit, same: boo
 
 
 FINGERPRINTS = """
-import json, sys
+import json
 from sandbox.jobs import fingerprint as f, gold, silver
-out = {}
-for module, declared, exclude in ((silver, "SILVER_TABLES", set()),
-                                  (gold, "GOLD_TABLES", {"sandbox.jobs.silver"})):
-    tables = getattr(module, declared)
-    reached = f.reached_functions([t.build for t in tables], module)
-    out[declared] = f.shared_digest(module, declared, reached, exclude=exclude)
+out = {"SILVER_TABLES": f.shared_digest(silver, "SILVER_TABLES"),
+       "GOLD_TABLES": f.shared_digest(gold, "GOLD_TABLES", exclude={"sandbox.jobs.silver"})}
+for module, tables in ((silver, silver.SILVER_TABLES), (gold, gold.GOLD_TABLES)):
     for t in tables:
-        out[t.name] = f.code_digest(t.build, module) + f.digest(f.stable_repr(t.rules)
-                                                                if hasattr(t, "rules") else "")
+        out[t.name] = f.code_digest(t.build, module) + f.stable_repr(getattr(t, "rules", ()))
 print(json.dumps(out))
 """
 
@@ -105,17 +101,18 @@ def test_fingerprints_are_the_same_in_every_process() -> None:
     assert len(runs[0]) == 2 + len(silver.SILVER_TABLES) + len(gold.GOLD_TABLES)
 
 
-def shared(module) -> str:
-    declared = "SILVER_TABLES" if module is silver else "GOLD_TABLES"
-    tables = getattr(module, declared)
-    reached = fingerprint.reached_functions([t.build for t in tables], module)
-    exclude = set() if module is silver else {"sandbox.jobs.silver"}
-    return fingerprint.shared_digest(module, declared, reached, exclude=exclude)
+def digests() -> dict[str, str]:
+    """What the edits below may change: each job's shared code, two silver tables' code."""
 
+    def table_code(name: str) -> str:
+        table = next(t for t in silver.SILVER_TABLES if t.name == name)
+        return fingerprint.code_digest(table.build, silver)
 
-def table_code(name: str) -> str:
-    table = next(t for t in silver.SILVER_TABLES if t.name == name)
-    return fingerprint.code_digest(table.build, silver)
+    return {"silver": fingerprint.shared_digest(silver, "SILVER_TABLES"),
+            "gold": fingerprint.shared_digest(gold, "GOLD_TABLES",
+                                              exclude={"sandbox.jobs.silver"}),
+            "fct_payment": table_code("fct_payment"),
+            "dim_player": table_code("dim_player")}  # fmt: skip
 
 
 def edited(fn):
@@ -124,30 +121,26 @@ def edited(fn):
     return types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
 
 
-def test_an_edit_rebuilds_what_reads_the_edited_code(monkeypatch: pytest.MonkeyPatch) -> None:
-    def now() -> dict[str, str]:
-        return {"silver": shared(silver), "gold": shared(gold),
-                "fct_payment": table_code("fct_payment"),
-                "dim_player": table_code("dim_player")}  # fmt: skip
-
-    before = now()
-    # A silver table's transform: that table's code only.
-    monkeypatch.setattr(silver, "fct_payment", edited(silver.fct_payment))
-    assert {k for k, v in now().items() if v != before[k]} == {"fct_payment"}
+@pytest.mark.parametrize(
+    ("module", "name", "changed"),
+    [
+        (silver, "fct_payment", {"fct_payment"}),  # a table's transform: that table only
+        (gold, "run_gold", {"gold"}),  # gold's own code: silver does not import it
+        # silver's shared code, or a module it uses: every silver table; gold reads
+        # silver through its tables' versions, not its code
+        (quality, "check_all", {"silver"}),
+        (silver, "build_silver", {"silver"}),
+    ],
+)
+def test_an_edit_changes_the_digests_of_what_reads_the_edited_code(
+    module, name: str, changed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = digests()
+    monkeypatch.setattr(module, name, edited(getattr(module, name)))
+    after = digests()
+    assert {k for k, v in after.items() if v != before[k]} == changed
     monkeypatch.undo()
-    # Gold's own code: gold only (silver does not import it).
-    monkeypatch.setattr(gold, "read_silver", edited(gold.read_silver))
-    assert {k for k, v in now().items() if v != before[k]} == {"gold"}
-    monkeypatch.undo()
-    # Silver's shared code (here a module it imports): every silver table; gold reads
-    # silver through its tables' versions, not its code.
-    monkeypatch.setattr(quality, "check_all", edited(quality.check_all))
-    assert {k for k, v in now().items() if v != before[k]} == {"silver"}
-    monkeypatch.undo()
-    monkeypatch.setattr(silver, "build_silver", edited(silver.build_silver))
-    assert {k for k, v in now().items() if v != before[k]} == {"silver"}
-    monkeypatch.undo()
-    assert now() == before
+    assert digests() == before
 
 
 def test_a_value_without_a_stable_repr_is_named_by_its_type() -> None:

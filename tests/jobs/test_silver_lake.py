@@ -46,11 +46,16 @@ def change_source(settings: Settings, *statements: str) -> None:
     DmsTask(settings).run()
 
 
+def silver_built(settings: Settings):
+    """Spark, after DMS, bronze and silver ran once on ``settings``; and silver's report."""
+    spark = spark_session(settings)
+    DmsTask(settings).run()
+    run_bronze(spark, settings)
+    return spark, run_silver(spark, settings)
+
+
 def test_a_threshold_breach_leaves_every_silver_table_at_its_version(source: Settings) -> None:
-    spark = spark_session(source)
-    DmsTask(source).run()
-    run_bronze(spark, source)
-    run_silver(spark, source)
+    spark, _ = silver_built(source)
     before = versions(source)
     # Players change (dim_player would be rewritten), then a fifth of the payments get
     # a status nobody declared: fct_payment, the fifth table, breaks its 5% threshold
@@ -91,10 +96,7 @@ def test_a_new_plan_flows_to_gold_without_quarantine(source: Settings) -> None:
 def test_a_crash_during_publish_is_completed_before_gold_reads(
     source: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spark = spark_session(source)
-    DmsTask(source).run()
-    run_bronze(spark, source)
-    run_silver(spark, source)
+    spark, _ = silver_built(source)
     before = versions(source)
     change_source(source, "update players set nickname = nickname || '_v2'")
     run_bronze(spark, source)
@@ -184,10 +186,7 @@ def redeclare(monkeypatch: pytest.MonkeyPatch, module, tables: str, name: str, *
 def test_a_table_whose_code_and_inputs_did_not_change_is_kept(
     source: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spark = spark_session(source)
-    DmsTask(source).run()
-    run_bronze(spark, source)
-    first = run_silver(spark, source)
+    spark, first = silver_built(source)
     assert first.kept == []
     before = versions(source)
     again = run_silver(spark, source)
@@ -227,10 +226,7 @@ def test_a_table_whose_code_and_inputs_did_not_change_is_kept(
 def test_gold_rebuilds_only_the_marts_whose_code_or_inputs_changed(
     source: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spark = spark_session(source)
-    DmsTask(source).run()
-    run_bronze(spark, source)
-    run_silver(spark, source)
+    spark, _ = silver_built(source)
     first = run_gold(spark, source)
     opts = source.s3_storage_options()
 
