@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from sandbox.app import generator
@@ -75,3 +76,38 @@ def test_as_of_only_shifts_the_history() -> None:
         b["players"].column("created_at")[0].as_py() - a["players"].column("created_at")[0].as_py()
     )
     assert shift == timedelta(days=10)
+
+
+def test_payments_are_one_per_period_until_cancelled_or_the_end() -> None:
+    # The generator computes payments without a loop; this is the loop it replaced.
+    t = generator.generate(0.3, 5, as_of=generator.SAMPLE_AS_OF)
+    end = generator.history_end(generator.SAMPLE_AS_OF)
+    months = {plan_id: m for plan_id, _, _, m in generator.PLANS}
+    price = {plan_id: p for plan_id, _, p, _ in generator.PLANS}
+    expected = []
+    for sub in t["subscriptions"].to_pylist():
+        until = sub["cancelled_at"] or end
+        at = sub["started_at"]
+        while at < until:
+            expected.append((sub["player_id"], sub["subscription_id"], price[sub["plan_id"]], at))
+            at += timedelta(days=30 * months[sub["plan_id"]])
+    got = [(r["player_id"], r["subscription_id"], str(r["amount_brl"]), r["created_at"])
+           for r in t["payments"].to_pylist()]  # fmt: skip
+    assert got == expected
+    assert t["payments"].column("payment_id").to_pylist() == list(range(1, len(got) + 1))
+
+
+def test_rosters_are_distinct_and_every_player_is_drawn_alike() -> None:
+    rng = np.random.default_rng(0)
+    tight = generator._rosters(rng, 500, 12)  # 10 of 12: most draws repeat someone
+    assert all(len(set(r)) == 10 for r in tight.tolist())
+    assert tight.min() == 1 and tight.max() == 12
+    wide = generator._rosters(rng, 20_000, 1_000)
+    counts = np.bincount(wide.ravel(), minlength=1_001)[1:]
+    assert abs(counts.mean() - 200) < 1e-9
+    assert counts.min() > 130 and counts.max() < 270  # about 200 +- 5 sigma
+
+
+def test_tiers_follow_the_floors() -> None:
+    mmr = np.arange(0, 3300)
+    assert generator.tiers_for(mmr).to_pylist() == [generator.tier_for(int(m)) for m in mmr]
