@@ -65,6 +65,8 @@ class DmsSettings(BaseModel):
     cdc_path: str | None = None  # CdcPath
     date_partition_enabled: bool = False  # DatePartitionEnabled (yyyy/mm/dd)
     max_file_size_kb: int = 1_048_576  # MaxFileSize (full load), 1 GB as in DMS
+    # Tables loaded at once (a task setting, 8 in AWS); never more than the cores here.
+    max_full_load_subtasks: int = Field(default=8, ge=1)  # MaxFullLoadSubTasks
     cdc_max_batch_interval_s: float = 1.0  # CdcMaxBatchInterval (60 s in AWS)
     max_batch_changes: int = 100_000
 

@@ -19,8 +19,10 @@ Object layout (as the AWS DMS S3 target with ``DataFormat=parquet``)::
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -31,7 +33,7 @@ from psycopg import sql
 from sandbox.ingest.dms import pgoutput
 from sandbox.ingest.dms.cdc import TableBatch, collect, fill_from_source, write_cdc_file
 from sandbox.ingest.dms.control import TaskState
-from sandbox.ingest.dms.full_load import load_table
+from sandbox.ingest.dms.full_load import copy_out, load_table
 from sandbox.ingest.dms.mappings import MappingStore
 from sandbox.ingest.dms.naming import change_seq
 from sandbox.ingest.dms.source import DmsSourceError, SourceCatalog, SourceColumn, SourceTable
@@ -171,21 +173,44 @@ class DmsTask:
             with self.connect() as snap:
                 snap.execute("begin isolation level repeatable read")
                 snap.execute(sql.SQL("set transaction snapshot {}").format(sql.Literal(snapshot)))
-                for table in tables:
-                    # TargetTablePrepMode DROP_AND_CREATE (the DMS default): a new full
-                    # load replaces the table's folder, old CDC files included, so a
-                    # rebuild never replays changes from before this snapshot.
-                    for prefix in self._table_prefixes(table):
-                        self.target.remove_prefix(prefix)
-                    described = self.catalog.describe(snap, table)
-                    files = load_table(snap, described, cfg=self.cfg, catalog=self.catalog,
-                                       target=self.target, transfer_time=transfer_time,
-                                       seq=seq)  # fmt: skip
-                    self._record(described, described.columns, fresh=True)
-                    report.full_load_files += files
-                    rows = sum(f.rows for f in files)
-                    progress(f"full load: {self.cfg.source_schema}.{table}: {rows} rows")
+                described = [self.catalog.describe(snap, table) for table in tables]
+                biggest_first = _by_size(snap, self.cfg.source_schema, described)
                 snap.execute("commit")
+            types = {
+                t.name: self.catalog.column_types(
+                    t.name, [(c.name, c.type_oid, c.type_modifier) for c in t.columns]
+                )
+                for t in described
+            }
+
+            def load(table: SourceTable) -> list[TableFile]:
+                # TargetTablePrepMode DROP_AND_CREATE (the DMS default): a new full
+                # load replaces the table's folder, old CDC files included, so a
+                # rebuild never replays changes from before this snapshot.
+                for prefix in self._table_prefixes(table.name):
+                    self.target.remove_prefix(prefix)
+                csv = copy_out(self.settings, snapshot, table)
+                return load_table(csv, table, types[table.name], cfg=self.cfg,
+                                  target=self.target, transfer_time=transfer_time,
+                                  seq=seq)  # fmt: skip
+
+            # The snapshot stays importable while `repl` is open, that is, in this block.
+            workers = max(1, min(self.cfg.max_full_load_subtasks, os.cpu_count() or 1))
+            loaded: dict[str, list[TableFile]] = {}
+            with ThreadPoolExecutor(workers, thread_name_prefix="dms-full-load") as pool:
+                running = {pool.submit(load, t): t for t in biggest_first}
+                for future in as_completed(running):
+                    table = running[future]
+                    try:
+                        loaded[table.name] = future.result()
+                    except BaseException:
+                        pool.shutdown(cancel_futures=True)  # the task failed: load no more
+                        raise
+                    self._record(table, table.columns, fresh=True)
+                    rows = sum(f.rows for f in loaded[table.name])
+                    progress(f"full load: {table.schema}.{table.name}: {rows} rows")
+            for table in described:
+                report.full_load_files += loaded[table.name]
         self.state.set(conn, full_load_done=True, consistent_lsn=consistent_lsn)
         return report
 
@@ -280,3 +305,18 @@ class DmsTask:
         landed = datetime.now(UTC)
         report.latencies_s += [(landed - t).total_seconds() for t in got.commit_times]
         return report
+
+
+def _by_size(conn: psycopg.Connection, schema: str, tables: list[SourceTable]) -> list[SourceTable]:
+    """``tables``, the largest on disk first (a partitioned table by its partitions), so
+    that parallel loads end together rather than on the largest alone."""
+    sizes = dict(
+        conn.execute(
+            "select t.name, coalesce(sum(pg_total_relation_size(p.relid)), 0) "
+            "from unnest(%s::text[]) t(name), "
+            "pg_partition_tree(format('%%I.%%I', %s::text, t.name)::regclass) p "
+            "group by t.name",
+            ([t.name for t in tables], schema),
+        ).fetchall()
+    )
+    return sorted(tables, key=lambda t: -sizes.get(t.name, 0))

@@ -18,7 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from sandbox.app.simulator import Simulator
+from sandbox.ingest.dms import full_load
+from sandbox.ingest.dms.full_load import copy_out
 from sandbox.ingest.dms.replay import raw_table_files, replay
+from sandbox.ingest.dms.source import DmsSourceError
 from sandbox.ingest.dms.task import DmsTask
 from sandbox.jobs.layers import SOURCE_KEYS
 from sandbox.platform.services.s3 import read_parquet_objects, s3_client
@@ -105,6 +108,38 @@ def test_full_load_and_cdc_file_format(source: Settings) -> None:
         op for f in report.cdc_files for op in read(source, f.key).column("Op").to_pylist()
     )
     assert ops["I"] and ops["U"] and ops["D"]
+
+
+def test_a_full_load_copy_reads_the_snapshot_in_utc_whatever_the_environment(
+    source: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    task = DmsTask(source)
+    url = source.postgres_url(source.app_db)
+    with psycopg.connect(url) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        (snapshot,) = conn.execute("select pg_export_snapshot()").fetchone()
+        plans = task.catalog.describe(conn, "plans")
+        with psycopg.connect(url, autocommit=True) as other:
+            other.execute("insert into plans values ('later', 'Later', 1.00, 1, now())")
+        # psql, like any libpq client, would take these from the caller's environment.
+        monkeypatch.setenv("PGTZ", "Asia/Tokyo")
+        monkeypatch.setenv("PGDATESTYLE", "SQL, DMY")
+        monkeypatch.setenv("PGOPTIONS", "-c timezone=America/Sao_Paulo")
+        rows = copy_out(source, snapshot, plans).decode().splitlines()
+        assert len(rows) == 3, "the row inserted after the snapshot is not in it"
+        assert all(r.endswith("+00") and r.split(",")[-1][4] == "-" for r in rows), rows
+
+        with pytest.raises(DmsSourceError, match=r"public\.plans"):
+            copy_out(source, "00000003-0000BAD-1", plans)  # no such snapshot
+        monkeypatch.setattr(full_load, "postgres_bin_dir", lambda version: tmp_path)
+        with pytest.raises(DmsSourceError, match="psql"):
+            copy_out(source, snapshot, plans)
+    with psycopg.connect(url) as conn:
+        (pk,) = conn.execute(
+            "select pg_get_constraintdef(oid) from pg_constraint "
+            "where conrelid = 'match_players'::regclass and contype = 'p'"
+        ).fetchone()
+    assert pk == "PRIMARY KEY (match_id, player_id)", "the seed builds the key it dropped"
 
 
 def test_cdc_filters_and_paths(source: Settings) -> None:
