@@ -9,10 +9,13 @@ the new changes and events flow through.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TypeVar
 
 import psycopg
 
@@ -24,6 +27,7 @@ from sandbox.orchestrate.pipeline import Context, run_pipeline
 from sandbox.platform.settings import Settings
 
 Step = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -70,17 +74,29 @@ def run_demo(
         step(f"{name}: done in {result.steps[-1][1]:.1f}s")
         return out
 
-    timed("up", stack.up)
     url = settings.postgres_url(settings.app_db)
-    with psycopg.connect(url, autocommit=True) as conn:
-        generator.create_schema(conn, indexes=False)  # a seed builds them after its rows
-        (players,) = conn.execute("select count(*) from players").fetchone()
-        if players == 0:
-            result.first_run = True
-            result.seeded = timed(
-                "seed", lambda: generator.seed(conn, scale=scale, seed=seed, as_of=as_of)
-            )
-        generator.create_schema(conn)  # the indexes of a database seeded before they existed
+
+    def prepare_database() -> tuple[psycopg.Connection, int]:
+        conn = psycopg.connect(url, autocommit=True)
+        try:
+            generator.create_schema(conn, indexes=False)  # a seed builds them after its rows
+            (players,) = conn.execute("select count(*) from players").fetchone()
+            if players == 0:
+                result.first_run = True
+                result.seeded = timed(
+                    "seed", lambda: generator.seed(conn, scale=scale, seed=seed, as_of=as_of)
+                )
+            generator.create_schema(conn)  # the indexes of a database seeded before them
+        except BaseException:
+            conn.close()
+            raise
+        return conn, players
+
+    # The seed needs Postgres only, ready in a fraction of a second; S3 and Spark take
+    # seconds more and go on starting meanwhile.
+    conn, players = up_then(lambda ready: timed("up", lambda: stack.up(on_ready=ready)),
+                            prepare_database)  # fmt: skip
+    with conn:
         dms = DmsTask(settings)
         full = timed("dms full load + catch-up", lambda: dms.run())
         result.cdc_changes += full.changes
@@ -103,3 +119,28 @@ def run_demo(
     result.report = run.result("report")
     result.total_s = time.perf_counter() - t_start
     return result
+
+
+def up_then(up: Callable[[Callable[[str], None]], object], then: Callable[[], T]) -> T:
+    """Run ``up(on_ready)`` and ``then()`` as soon as Postgres is ready, while the
+    other services go on starting; return ``then``'s result once both are done.
+
+    ``then`` runs after ``up`` when ``up`` never says Postgres is ready (it was already
+    running, or the stack only reports when all are). An error in either is raised,
+    after ``up`` has finished.
+    """
+    postgres_ready = threading.Event()
+
+    def ready(name: str) -> None:
+        if name == "postgres":
+            postgres_ready.set()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="up") as pool:
+        started = pool.submit(up, ready)
+        while not postgres_ready.wait(0.05) and not started.done():
+            pass
+        if started.done():
+            started.result()  # raises what stopped it
+        out = then()
+        started.result()
+    return out

@@ -17,6 +17,7 @@ import secrets
 import shutil
 import string
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -219,8 +220,14 @@ class ComposeStack:
 
     # -- the stack interface ----------------------------------------------------
 
-    def up(self, progress: Progress = quiet) -> list[ServiceStatus]:
-        """Start the stack: ``.env``, settings, compose, buckets, Metabase, in that order."""
+    def up(
+        self, progress: Progress = quiet, *, on_ready: Callable[[str], None] | None = None
+    ) -> list[ServiceStatus]:
+        """Start the stack: ``.env``, settings, compose, buckets, Metabase, in that order.
+
+        ``on_ready`` is the embedded stack's hook; compose waits for every service at
+        once, so it is not called.
+        """
         if ensure_env_file(self.env_file):
             progress(f"created {self.env_file} with fresh secrets")
         changed = self.adopt_env_file()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Literal
@@ -101,8 +101,15 @@ class EmbeddedStack:
 
     # -- up -------------------------------------------------------------------
 
-    def up(self, progress: Progress = quiet) -> list[ServiceStatus]:
-        """Start every service that is not running; return the resulting status."""
+    def up(
+        self, progress: Progress = quiet, *, on_ready: Callable[[str], None] | None = None
+    ) -> list[ServiceStatus]:
+        """Start every service that is not running; return the resulting status.
+
+        ``on_ready(name)`` is called as each started service becomes ready (Postgres is
+        ready in a fraction of a second, S3 after about three: a caller can begin on the
+        database meanwhile).
+        """
         todo = [svc for svc in self.services if self.supervisor.process(svc.name) is None]
         if not todo:
             progress("all services already running")
@@ -129,6 +136,8 @@ class EmbeddedStack:
                 self._wait_ready(svc)
                 svc.after_start()
                 progress(f"{svc.name}: ready at {svc.endpoint()}")
+                if on_ready is not None:
+                    on_ready(svc.name)
         except BaseException:
             for svc in reversed(started):
                 self._stop(svc)

@@ -73,7 +73,9 @@ def test_cli_up_status_down_cycle(tmp_path: Path) -> None:
 def test_data_survives_down_and_up(tmp_path: Path) -> None:
     stack = EmbeddedStack(isolated_settings(tmp_path / "home"))
     s = stack.settings
-    stack.up()
+    ready: list[str] = []
+    stack.up(on_ready=ready.append)
+    assert ready == ["postgres", "s3", "spark"], "each service is announced as it is ready"
     try:
         pg = stack.service("postgres")
         with pg.connect(s.app_db) as conn:
