@@ -76,9 +76,9 @@ def run_demo(
 
     url = settings.postgres_url(settings.app_db)
 
-    def prepare_database() -> tuple[psycopg.Connection, int]:
-        conn = psycopg.connect(url, autocommit=True)
-        try:
+    def prepare_database() -> int:
+        """Seed a database without players; the players there were before."""
+        with psycopg.connect(url, autocommit=True) as conn:
             generator.create_schema(conn, indexes=False)  # a seed builds them after its rows
             (players,) = conn.execute("select count(*) from players").fetchone()
             if players == 0:
@@ -87,16 +87,13 @@ def run_demo(
                     "seed", lambda: generator.seed(conn, scale=scale, seed=seed, as_of=as_of)
                 )
             generator.create_schema(conn)  # the indexes of a database seeded before them
-        except BaseException:
-            conn.close()
-            raise
-        return conn, players
+        return players
 
     # The seed needs Postgres only, ready in a fraction of a second; S3 and Spark take
     # seconds more and go on starting meanwhile.
-    conn, players = up_then(lambda ready: timed("up", lambda: stack.up(on_ready=ready)),
-                            prepare_database)  # fmt: skip
-    with conn:
+    players = up_then(lambda ready: timed("up", lambda: stack.up(on_ready=ready)),
+                      prepare_database)  # fmt: skip
+    with psycopg.connect(url, autocommit=True) as conn:
         dms = DmsTask(settings)
         full = timed("dms full load + catch-up", lambda: dms.run())
         result.cdc_changes += full.changes
