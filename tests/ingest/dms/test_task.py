@@ -124,7 +124,7 @@ def test_a_full_load_copy_reads_the_snapshot_in_utc_whatever_the_environment(
         # psql, like any libpq client, would take these from the caller's environment.
         monkeypatch.setenv("PGTZ", "Asia/Tokyo")
         monkeypatch.setenv("PGDATESTYLE", "SQL, DMY")
-        monkeypatch.setenv("PGOPTIONS", "-c timezone=America/Sao_Paulo")
+        monkeypatch.setenv("PGOPTIONS", "-c timezone=America/Sao_Paulo -c no_such_setting=1")
         rows = copy_out(source, snapshot, plans).decode().splitlines()
         assert len(rows) == 3, "the row inserted after the snapshot is not in it"
         assert all(r.endswith("+00") and r.split(",")[-1][4] == "-" for r in rows), rows
@@ -134,6 +134,7 @@ def test_a_full_load_copy_reads_the_snapshot_in_utc_whatever_the_environment(
         monkeypatch.setattr(full_load, "postgres_bin_dir", lambda version: tmp_path)
         with pytest.raises(DmsSourceError, match="psql"):
             copy_out(source, snapshot, plans)
+    monkeypatch.delenv("PGOPTIONS")  # this test's own connection needs a clean one
     with psycopg.connect(url) as conn:
         (pk,) = conn.execute(
             "select pg_get_constraintdef(oid) from pg_constraint "
