@@ -62,6 +62,10 @@ def run_tasks(
     except SandboxError as exc:
         raise fail(exc) from exc
     if not watch:
+        if any(t.heavy for t in chosen):
+            from sandbox.orchestrate.watch import preload
+
+            preload()  # then frozen out of the garbage collector: see ``preload``
         _run_once(settings, tasks, len(chosen), force)
         return
     from sandbox.orchestrate.watch import watch as watch_files

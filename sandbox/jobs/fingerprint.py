@@ -251,15 +251,15 @@ class TableState:
 _COMMIT = re.compile(r"^(\d{20})\.json$")
 
 
-def table_state(settings: Settings, uri: str) -> TableState | None:
+def table_state(settings: Settings, uri: str, s3: Minio | None = None) -> TableState | None:
     """The table's latest commit, or None if there is no Delta table at ``uri``.
 
     Read from the log's objects (the protocol's ``_last_checkpoint``, then the commit
     files after it), not by loading the table: three requests instead of the table's
-    whole state."""
+    whole state. ``s3``: a client to share (its connections are reused)."""
     parsed = urlparse(uri)
     bucket, log = parsed.netloc, parsed.path.strip("/") + "/_delta_log/"
-    s3 = s3_client(settings)
+    s3 = s3 or s3_client(settings)
     start = None
     checkpoint = _get(s3, bucket, log + "_last_checkpoint")
     if checkpoint is not None:
@@ -297,13 +297,27 @@ def _get(s3: Minio, bucket: str, key: str) -> bytes | None:
         response.release_conn()
 
 
-def table_states(settings: Settings, uris: Iterable[str]) -> dict[str, TableState | None]:
-    """The state of each table, loaded side by side."""
+# The states of the tables a pipeline run has read or published so far, by uri: a task
+# passes it on to the next one in the same process, which then reads only the others.
+KnownStates = dict[str, "TableState | None"]
+
+
+def table_states(
+    settings: Settings, uris: Iterable[str], known: KnownStates | None = None
+) -> dict[str, TableState | None]:
+    """The state of each table, loaded side by side.
+
+    A table in ``known`` is taken from there (a task earlier in the same run read or
+    published it); the others are loaded and added to ``known``."""
     uris = list(dict.fromkeys(uris))
-    if not uris:
-        return {}
-    with ThreadPoolExecutor(min(LOAD_THREADS, len(uris))) as pool:
-        return dict(zip(uris, pool.map(lambda u: table_state(settings, u), uris), strict=True))
+    known = {} if known is None else known
+    missing = [u for u in uris if u not in known]
+    if missing:
+        s3 = s3_client(settings)  # one client, its connection pool shared by the threads
+        with ThreadPoolExecutor(min(LOAD_THREADS, len(missing))) as pool:
+            known.update(zip(missing, pool.map(lambda u: table_state(settings, u, s3), missing),
+                             strict=True))  # fmt: skip
+    return {u: known[u] for u in uris}
 
 
 def record_matches(state: TableState | None, fingerprint: str) -> bool:

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from sandbox.jobs import publish
 from sandbox.jobs.fingerprint import (
     Inputs,
+    KnownStates,
     code_digest,
     digest,
     record_matches,
@@ -265,6 +266,7 @@ def run_gold(
     progress: Progress | None = None,
     *,
     force: bool = False,
+    known: KnownStates | None = None,
 ) -> dict[str, int]:
     """Rebuild the gold marts from silver; returns rows per mart.
 
@@ -273,12 +275,14 @@ def run_gold(
     ``force``. The others are written side by side as staged Parquet, counted in one
     query, then published together (one Delta commit each, ``sandbox.jobs.publish``,
     recording the fingerprint and the count). A mart that fails to build leaves every
-    published mart as it was.
+    published mart as it was. ``known``: the table states of the pipeline run so far
+    (silver's, when it ran in this process); the marts' are added to it.
     """
     _refuse_pending(settings)
+    known = {} if known is None else known
     sources = {t.name: silver_path(settings, t.domain, t.name) for t in SILVER_TABLES}
     outputs = {t.name: gold_path(settings, t.name) for t in GOLD_TABLES}
-    states = table_states(settings, [*sources.values(), *outputs.values()])
+    states = table_states(settings, [*sources.values(), *outputs.values()], known)
     silver = {name: read_delta(spark, uri, states[uri]) for name, uri in sources.items()}
     module = sys.modules[__name__]
     # Silver's own code reaches gold only through its tables, whose versions count.
@@ -296,7 +300,7 @@ def run_gold(
             rows[table.name] = state.record["rows"]
         else:
             changed[table.name] = (df, fp)
-    counted = _stage_and_publish(spark, settings, changed) if changed else {}
+    counted = _stage_and_publish(spark, settings, changed, known) if changed else {}
     rows = {t.name: counted[t.name] if t.name in counted else rows[t.name] for t in GOLD_TABLES}
     if progress:
         for name, n in rows.items():
@@ -305,7 +309,10 @@ def run_gold(
 
 
 def _stage_and_publish(
-    spark: SparkSession, settings: Settings, marts: dict[str, tuple[DataFrame, str]]
+    spark: SparkSession,
+    settings: Settings,
+    marts: dict[str, tuple[DataFrame, str]],
+    known: KnownStates,
 ) -> dict[str, int]:
     run = publish.new_run()
     jobs = [(df, gold_path(settings, name)) for name, (df, _) in marts.items()]
@@ -323,5 +330,5 @@ def _stage_and_publish(
         raise
     records = [replace(t, record={"fingerprint": fp, "rows": counted[name]})
                for (name, (_, fp)), t in zip(marts.items(), staged, strict=True)]  # fmt: skip
-    publish.commit_all(settings, records)
+    known.update(publish.commit_all(settings, records))
     return counted

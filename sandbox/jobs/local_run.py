@@ -32,6 +32,7 @@ from sandbox.jobs.bronze import latest_changes
 from sandbox.jobs.bronze_events import dedupe_events, unwrap_events
 from sandbox.jobs.gold import build_gold
 from sandbox.jobs.layers import SOURCE_KEYS
+from sandbox.jobs.publish import while_writing
 from sandbox.jobs.silver import (
     SILVER_TABLES,
     STAGE_THREADS,
@@ -119,9 +120,11 @@ def run(spark: SparkSession, input_dir: Path, output_dir: Path) -> dict:
         # The split written once, as the lake job writes it; its parts become the
         # table's and the quarantine's folders (their files keep the split's columns).
         table, result = item
-        passed_schema, quarantine_schema = split_schemas(result)
         split = output_dir / "split" / table.name
-        result.split.write.mode("overwrite").partitionBy(q.SPLIT).parquet(str(split))
+        passed_schema, quarantine_schema = while_writing(
+            lambda: result.split.write.mode("overwrite").partitionBy(q.SPLIT).parquet(str(split)),
+            lambda: split_schemas(result),
+        )
         parts = []
         for part, folder, schema in ((q.PASSED_PART, silver_dir, passed_schema),
                                      (q.QUARANTINED_PART, output_dir / "quarantine",

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 from urllib.parse import urlparse
 
 from deltalake import CommitProperties, DeltaTable, Schema
@@ -31,7 +33,7 @@ from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction
 from pyspark.sql import DataFrame, SparkSession
 
-from sandbox.jobs.fingerprint import commit_metadata
+from sandbox.jobs.fingerprint import KnownStates, TableState, commit_metadata, table_state
 from sandbox.platform.errors import SandboxError
 from sandbox.platform.services.s3 import move_prefix, remove_prefix, s3_client
 from sandbox.platform.settings import Settings
@@ -40,6 +42,8 @@ STAGED = "staged-"
 
 # Commits are object-store round trips, not CPU: threads overlap them.
 COMMIT_THREADS = 8
+
+T = TypeVar("T")
 
 
 class PublishError(SandboxError):
@@ -85,22 +89,39 @@ def new_run() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
+def while_writing(write: Callable[[], None], analyze: Callable[[], T]) -> T:
+    """Run ``write`` (a Spark write) with ``analyze`` (a schema asked of the engine) in a
+    second thread at the same time, and return what ``analyze`` returned: the analyze
+    is a round trip of its own (0.1 s on a small table) that the write does not need."""
+    with ThreadPoolExecutor(1) as side:
+        schema = side.submit(analyze)
+        write()
+        return schema.result()
+
+
 def stage(df: DataFrame, uri: str, run: str) -> StagedTable:
     """Write ``df`` as Parquet under ``<uri>/staged-<run>/``; the table does not change."""
-    staged = StagedTable(uri, run, df.schema.json())
-    df.write.mode("overwrite").parquet(staged.folder)
-    return staged
+    folder = StagedTable(uri, run, "").folder
+    schema = while_writing(lambda: df.write.mode("overwrite").parquet(folder),
+                           lambda: df.schema.json())  # fmt: skip
+    return StagedTable(uri, run, schema)
 
 
 def stage_parts(
-    settings: Settings, df: DataFrame, column: str, parts: dict[str, tuple[str, str]], run: str
+    settings: Settings,
+    df: DataFrame,
+    column: str,
+    parts: dict[str, str],
+    run: str,
+    schemas: Callable[[], dict[str, str]],
 ) -> list[StagedTable]:
     """Write ``df`` once, partitioned by ``column``; each value's rows stage one table.
 
-    ``parts`` maps a value of ``column`` to the table its rows are staged into, as
-    (uri, schema JSON); the tables are returned in that order. A table's files may hold
-    columns its schema does not name (a split writes one set of columns for every
-    part): Delta readers read the schema's columns and ignore the others.
+    ``parts`` maps a value of ``column`` to the uri of the table its rows are staged
+    into; the tables are returned in that order. ``schemas`` gives each value's schema
+    (JSON); it is called while Spark writes. A table's files may hold columns its
+    schema does not name (a split writes one set of columns for every part): Delta
+    readers read the schema's columns and ignore the others.
 
     Spark computes ``df`` once for all parts, where a write per part computes it once
     per part. It writes every part under the first table's run folder; the other parts'
@@ -108,10 +129,11 @@ def stage_parts(
     a Delta table lists files under its own root. A crash between the two leaves them
     under the first table's run folder, which ``discard`` removes whole.
     """
-    tables = [StagedTable(uri, run, schema, f"{column}={value}")
-              for value, (uri, schema) in parts.items()]  # fmt: skip
-    home = f"{tables[0].uri}/{STAGED}{run}"
-    df.write.mode("overwrite").partitionBy(column).parquet(home)
+    home = f"{next(iter(parts.values()))}/{STAGED}{run}"
+    schema = while_writing(lambda: df.write.mode("overwrite").partitionBy(column).parquet(home),
+                           schemas)  # fmt: skip
+    tables = [StagedTable(uri, run, schema[value], f"{column}={value}")
+              for value, uri in parts.items()]  # fmt: skip
     s3 = s3_client(settings)
     for table in tables[1:]:
         bucket, source = _bucket_key(f"{home}/{table.part}")
@@ -148,8 +170,9 @@ def is_committed(table: DeltaTable, run: str) -> bool:
     return bool(files) and all(f"/{STAGED}{run}/" in f for f in files)
 
 
-def commit(settings: Settings, staged: StagedTable) -> None:
-    """Replace the table's rows with the staged ones in one Delta commit (creating it).
+def commit(settings: Settings, staged: StagedTable) -> TableState | None:
+    """Replace the table's rows with the staged ones in one Delta commit (creating it);
+    returns the table's state after it.
 
     Committing a run that is already the table's current version does nothing, so a
     publish interrupted half way can be run again; neither does committing no rows to
@@ -163,9 +186,9 @@ def commit(settings: Settings, staged: StagedTable) -> None:
         table = DeltaTable.create(staged.uri, schema, storage_options=options)
     actions = _staged_files(settings, staged)
     if actions and is_committed(table, staged.run):
-        return
+        return table_state(settings, staged.uri)
     if not actions and staged.record is None and not table.file_uris() and table.schema() == schema:
-        return  # empty before and after, nothing to record: no commit to make
+        return table_state(settings, staged.uri)  # empty before and after: no commit to make
     try:
         table.create_write_transaction(
             actions, mode="overwrite", schema=schema,
@@ -178,15 +201,17 @@ def commit(settings: Settings, staged: StagedTable) -> None:
         table.create_checkpoint()
     except Exception as exc:  # delta-rs raises several types; name the table either way
         raise PublishError(f"publish: committing {staged.uri} failed: {exc}") from exc
+    return table_state(settings, staged.uri)
 
 
-def commit_all(settings: Settings, tables: list[StagedTable]) -> None:
-    """Commit every staged table, in parallel; the first failure is raised."""
+def commit_all(settings: Settings, tables: list[StagedTable]) -> KnownStates:
+    """Commit every staged table, in parallel; the first failure is raised. Returns
+    each table's state after its commit, by uri."""
     if not tables:
-        return
+        return {}
     with ThreadPoolExecutor(min(COMMIT_THREADS, len(tables))) as pool:
-        for future in [pool.submit(commit, settings, t) for t in tables]:
-            future.result()
+        futures = [(t.uri, pool.submit(commit, settings, t)) for t in tables]
+        return {uri: future.result() for uri, future in futures}
 
 
 def discard(settings: Settings, uris: list[str], run: str) -> None:

@@ -113,7 +113,6 @@ class QualityResult:
     rules: list[Rule]
     passed: DataFrame
     quarantined: DataFrame  # the failing rows + `_failed_rules` (array) + `_table`
-    columns: list[str]  # of the table (``passed``), known without asking the engine
     # Every row once, as ``quarantined``'s columns (null on passed rows) + ``SPLIT``:
     # written partitioned by ``SPLIT``, the rules are computed once for both parts.
     split: DataFrame
@@ -141,12 +140,14 @@ class RuleCheck:
 
 def _flag(
     df: DataFrame, rule: Rule, i: int, refs: dict[str, DataFrame]
-) -> tuple[DataFrame, Column]:
+) -> tuple[DataFrame, Column, list[str]]:
+    """``df`` with what the rule looks up joined on, the rule's flag, and the names of
+    the columns the join added (dropped again from the split)."""
     col = rule.columns[0]
     if rule.kind == "not_null":
-        return df, F.col(col).isNull()
+        return df, F.col(col).isNull(), []
     if rule.kind == "accepted_values" and rule.ref is None:
-        return df, F.col(col).isNotNull() & ~F.col(col).isin(list(rule.values))
+        return df, F.col(col).isNotNull() & ~F.col(col).isin(list(rule.values)), []
     if rule.kind == "unique":
         # The keys seen twice (few), joined back: cheaper than a window over every row,
         # which sorts them. Null-safe, so two rows with a null key are duplicates too.
@@ -156,7 +157,7 @@ def _flag(
                 .select(*[F.col(c).alias(k) for c, k in zip(rule.columns, keys, strict=True)],
                         F.lit(True).alias(hit)))  # fmt: skip
         on = [df[c].eqNullSafe(dups[k]) for c, k in zip(rule.columns, keys, strict=True)]
-        return df.join(dups, on, "left"), F.col(hit).isNotNull()
+        return df.join(dups, on, "left"), F.col(hit).isNotNull(), [*keys, hit]
     if rule.kind in ("relationship", "accepted_values"):
         ref_col = rule.ref.split(".", 1)[1]
         if rule.ref_frame not in refs:
@@ -164,7 +165,7 @@ def _flag(
         hit = f"_dq_ref{i}"
         keys = refs[rule.ref_frame].select(F.col(ref_col).alias(hit)).distinct()
         joined = df.join(keys, df[col] == keys[hit], "left")
-        return joined, F.col(col).isNotNull() & F.col(hit).isNull()
+        return joined, F.col(col).isNotNull() & F.col(hit).isNull(), [hit]
     raise ValueError(f"unknown rule kind {rule.kind!r}")
 
 
@@ -181,27 +182,32 @@ def apply_rules(
     """Split ``df`` into rows that pass every rule and rows that fail at least one.
 
     ``refs`` maps each rule's ``ref_frame`` to the frame it looks up. Nothing is
-    computed here; ``check`` counts.
+    computed here, not even the columns (an analyze on Spark Connect: 0.1 s); ``check``
+    counts.
     """
     refs = refs or {}
-    columns = df.columns
-    flags = []
+    flags, helpers = [], []
     for i, rule in enumerate(rules):
-        df, flag = _flag(df, rule, i, refs)
+        df, flag, added = _flag(df, rule, i, refs)
         flags.append(F.when(flag, F.lit(rule.name)))
+        helpers += added
     failed = F.array_compact(F.array(*flags)) if flags else F.array().cast("array<string>")
     rules_col, table_col = QUARANTINE_COLUMNS
     checked = df.withColumn(rules_col, failed)
     ok = F.size(rules_col) == 0
-    split = checked.select(
-        *columns,
-        F.when(~ok, F.col(rules_col)).alias(rules_col),
-        F.when(~ok, F.lit(table)).alias(table_col),
-        F.when(ok, F.lit(PASSED_PART)).otherwise(F.lit(QUARANTINED_PART)).alias(SPLIT),
+    # The table's columns in their order, then the quarantine's two, then the part.
+    split = (
+        (checked.drop(*helpers) if helpers else checked)
+        .select(
+            "*",
+            F.when(~ok, F.lit(table)).alias(table_col),
+            F.when(ok, F.lit(PASSED_PART)).otherwise(F.lit(QUARANTINED_PART)).alias(SPLIT),
+        )
+        .withColumn(rules_col, F.when(~ok, F.col(rules_col)))
     )
-    passed = split.where(F.col(SPLIT) == PASSED_PART).select(*columns)
+    passed = split.where(F.col(SPLIT) == PASSED_PART).drop(*QUARANTINE_COLUMNS, SPLIT)
     quarantined = split.where(F.col(SPLIT) == QUARANTINED_PART).drop(SPLIT)
-    return QualityResult(table, list(rules), passed, quarantined, columns, split)
+    return QualityResult(table, list(rules), passed, quarantined, split)
 
 
 @dataclass(frozen=True)

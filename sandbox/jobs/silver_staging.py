@@ -29,6 +29,7 @@ import json
 from minio.error import S3Error
 
 from sandbox.jobs import publish
+from sandbox.jobs.fingerprint import KnownStates
 from sandbox.jobs.layers import quarantine_path, silver_path
 from sandbox.jobs.publish import StagedTable
 from sandbox.platform.errors import SandboxError
@@ -84,16 +85,19 @@ class SilverStaging:
         uris = [u for domain, table in tables for u in self.uris(domain, table)]
         self._put(INTENT, {"run": self.run, "uris": uris})
 
-    def publish(self, staged: list[StagedTable], progress: Progress | None = None) -> None:
-        """Record the intent, commit every staged table, remove the run's record."""
+    def publish(self, staged: list[StagedTable], progress: Progress | None = None) -> KnownStates:
+        """Record the intent, commit every staged table, remove the run's record.
+        Returns the tables' states after their commits."""
         self._put(MARKER, {"run": self.run, "tables": [t.to_json() for t in staged]})
-        self._commit(staged, progress)
+        states = self._commit(staged, progress)
         self._forget()
+        return states
 
-    def _commit(self, staged: list[StagedTable], progress: Progress | None) -> None:
-        publish.commit_all(self.settings, staged)
+    def _commit(self, staged: list[StagedTable], progress: Progress | None) -> KnownStates:
+        states = publish.commit_all(self.settings, staged)
         if progress:
             progress(f"silver: {len(staged)} tables published in one step (run {self.run})")
+        return states
 
     def discard(self) -> None:
         """Delete what this run staged (published tables are not touched), and its record."""

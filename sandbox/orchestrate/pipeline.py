@@ -28,6 +28,9 @@ class Context:
     # Rebuild silver tables and gold marts, and reload the warehouse's marts, even where
     # code and inputs are unchanged.
     force: bool = False
+    # The lake tables' states read or published by the tasks so far (``table_states``):
+    # gold then reads only the silver tables silver did not, the warehouse no gold mart.
+    states: dict = field(default_factory=dict)
     _spark: Any = None
 
     @property
@@ -45,6 +48,9 @@ class Task:
     upstream: tuple[str, ...]
     run: Callable[[Context], Any]
     doc: str
+    # Whether its code imports PySpark's client, pandas and delta-rs (the CLI then
+    # loads them up front: ``watch.preload``); the ingest tasks do not.
+    heavy: bool = True
 
 
 def _ingest_dms(ctx: Context):
@@ -75,7 +81,7 @@ def _bronze(ctx: Context):
 def _silver(ctx: Context):
     from sandbox.jobs.silver import run_silver
 
-    report = run_silver(ctx.spark, ctx.settings, ctx.progress, force=ctx.force)
+    report = run_silver(ctx.spark, ctx.settings, ctx.progress, force=ctx.force, known=ctx.states)
     return {"rows": report.rows, "quarantined": report.quarantined, "rules": report.rules,
             "kept": report.kept}  # fmt: skip
 
@@ -83,13 +89,14 @@ def _silver(ctx: Context):
 def _gold(ctx: Context):
     from sandbox.jobs.gold import run_gold
 
-    return run_gold(ctx.spark, ctx.settings, ctx.progress, force=ctx.force)
+    return run_gold(ctx.spark, ctx.settings, ctx.progress, force=ctx.force, known=ctx.states)
 
 
 def _warehouse(ctx: Context):
     from sandbox.serve.warehouse import run_warehouse
 
-    return run_warehouse(ctx.settings, ctx.progress, force=ctx.force).rows
+    report = run_warehouse(ctx.settings, ctx.progress, force=ctx.force, known=ctx.states)
+    return report.rows
 
 
 def _report(ctx: Context):
@@ -101,8 +108,20 @@ def _report(ctx: Context):
 
 
 TASKS: list[Task] = [
-    Task("ingest_dms", (), _ingest_dms, "DMS full load (once) and CDC into s3://raw/dms/"),
-    Task("ingest_firehose", (), _ingest_firehose, "Firehose delivery into s3://raw/events/"),
+    Task(
+        "ingest_dms",
+        (),
+        _ingest_dms,
+        "DMS full load (once) and CDC into s3://raw/dms/",
+        heavy=False,
+    ),
+    Task(
+        "ingest_firehose",
+        (),
+        _ingest_firehose,
+        "Firehose delivery into s3://raw/events/",
+        heavy=False,
+    ),
     Task("bronze", ("ingest_dms", "ingest_firehose"), _bronze, "raw -> bronze Delta"),
     Task("silver", ("bronze",), _silver, "bronze -> silver Delta, quality rules"),
     Task("gold", ("silver",), _gold, "silver -> gold marts"),

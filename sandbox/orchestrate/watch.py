@@ -17,6 +17,7 @@ no socket.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -42,11 +43,23 @@ POLL_SECONDS = 0.1
 
 
 def preload() -> None:
+    """Import the libraries every run uses, with the garbage collector off, then freeze
+    what they made out of it. Imports make next to no garbage, yet each import of
+    many objects set off a full collection that walks every object loaded so far:
+    60-110 ms each, two or three in a plain ``sandbox run``. Frozen, the libraries'
+    objects (never garbage) are not walked again by any later collection."""
     import importlib
 
-    for name in PRELOAD:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for name in PRELOAD:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def snapshot(root: Path = PACKAGE) -> dict[Path, int]:
@@ -75,7 +88,13 @@ def loaded_files(root: Path = PACKAGE) -> set[Path]:
 
 
 def run_in_child(run: Callable[[], int]) -> int:
-    """Fork, call ``run`` in the child (its return value is the exit code), wait."""
+    """Fork, call ``run`` in the child (its return value is the exit code), wait.
+
+    Everything the watcher holds is frozen out of the garbage collector first: the
+    child's first full collection would otherwise walk every object of the preloaded
+    libraries (measured 0.19 s in a run of 2 s), and touching them would copy their
+    pages."""
+    gc.freeze()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()

@@ -152,3 +152,25 @@ def test_a_value_without_a_stable_repr_is_named_by_its_type() -> None:
         == "test_a_value_without_a_stable_repr_is_named_by_its_type.<locals>.Opaque"
     )
     assert fingerprint.stable_repr(frozenset({"b", "a"})) == "{'a','b'}"
+
+
+def test_table_states_load_only_the_tables_not_known_and_remember_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loaded: list[str] = []
+
+    def load(settings, uri: str, s3=None) -> fingerprint.TableState:
+        loaded.append(uri)
+        return fingerprint.TableState(uri, 1, "fresh", None)
+
+    monkeypatch.setattr(fingerprint, "table_state", load)
+    monkeypatch.setattr(fingerprint, "s3_client", lambda settings: object())
+    earlier = fingerprint.TableState("s3://lake/a", 7, "published", {"run": "r"})
+    known: fingerprint.KnownStates = {"s3://lake/a": earlier, "s3://lake/gone": None}
+    states = fingerprint.table_states(None, ["s3://lake/a", "s3://lake/b", "s3://lake/gone"], known)
+    assert loaded == ["s3://lake/b"]
+    assert states["s3://lake/a"] is earlier and states["s3://lake/gone"] is None
+    assert states["s3://lake/b"].commit == "fresh" and known["s3://lake/b"] is states["s3://lake/b"]
+    # Without ``known`` every table is loaded.
+    fingerprint.table_states(None, ["s3://lake/a"])
+    assert loaded == ["s3://lake/b", "s3://lake/a"]

@@ -127,7 +127,9 @@ def test_unique_over_two_columns_counts_null_keys_as_equal(spark) -> None:
     result = q.apply_rules("t", df, [q.unique("m", "p")])
     assert sorted(r.v for r in result.passed.collect()) == ["a", "b"]
     assert sorted(r.v for r in result.quarantined.collect()) == ["c", "d", "e", "f", "g"]
-    assert result.columns == ["m", "p", "v"]  # no helper column leaks out
+    assert result.passed.columns == ["m", "p", "v"]  # no helper column leaks out
+    assert result.quarantined.columns == ["m", "p", "v", *q.QUARANTINE_COLUMNS]
+    assert result.split.columns == ["m", "p", "v", *q.QUARANTINE_COLUMNS, q.SPLIT]
 
 
 def test_the_checks_of_several_tables_in_one_query_match_one_at_a_time(spark) -> None:

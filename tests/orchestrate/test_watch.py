@@ -113,6 +113,40 @@ def test_an_exception_in_a_run_is_printed_and_the_watcher_goes_on(
     assert "NameError: name 'silvr' is not defined" in capfd.readouterr().err
 
 
+def test_preload_freezes_the_libraries_out_of_the_collector_and_leaves_it_on() -> None:
+    script = (
+        "import gc, sys; from sandbox.orchestrate import watch; watch.preload(); "
+        "assert gc.isenabled() and gc.get_freeze_count() > 100_000, gc.get_freeze_count(); "
+        "assert 'pyspark.sql.connect.session' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+
+
+def test_the_tasks_not_marked_heavy_load_no_spark_client() -> None:
+    # ``sandbox run ingest`` skips the preload: its modules must not need it.
+    from sandbox.orchestrate.pipeline import TASKS
+
+    assert {t.name for t in TASKS if not t.heavy} == {"ingest_dms", "ingest_firehose"}
+    script = (
+        "import sys; import sandbox.ingest.dms.task, sandbox.ingest.events.firehose, "
+        "sandbox.ingest.events.sns; "
+        "heavy = [m for m in ('pyspark', 'pandas', 'deltalake') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+
+
+def test_a_child_starts_with_the_watchers_objects_out_of_the_collector() -> None:
+    # Its first full collection would otherwise walk every preloaded object (0.2 s).
+    import gc
+
+    held = [{"n": i} for i in range(10_000)]
+    try:
+        assert w.run_in_child(lambda: 0 if gc.get_freeze_count() > len(held) else 3) == 0
+    finally:
+        gc.unfreeze()
+
+
 @pytest.mark.slow
 def test_sandbox_run_watch_runs_again_when_a_job_is_saved(running_stack: EmbeddedStack) -> None:
     env = os.environ | running_stack.settings.as_env() | {"COLUMNS": "200"}
