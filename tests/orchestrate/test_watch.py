@@ -82,6 +82,27 @@ def test_each_run_imports_the_code_as_saved_in_a_child(project: Path) -> None:
     assert "watched_job" not in sys.modules
 
 
+def test_a_loaded_file_is_found_whether_it_was_imported_through_a_link_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "linked_module.py").write_text("VALUE = 1\n")
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    monkeypatch.syspath_prepend(str(link))  # imported through the link
+    import linked_module  # noqa: F401
+
+    (real / "other.py").write_text("")
+    try:
+        found = {real / "linked_module.py"}
+        assert w.loaded_among([link / "linked_module.py", link / "other.py"]) == found
+        assert w.loaded_among([real / "linked_module.py"]) == found
+        assert w.loaded_among([real / "other.py"]) == set()
+    finally:
+        sys.modules.pop("linked_module", None)
+
+
 def test_a_change_to_code_the_watcher_loaded_restarts_it(project: Path) -> None:
     save(project / "watcher_module.py", "VALUE = 1\n")
     import watcher_module  # noqa: F401 - loaded by the watcher, as the CLI is
