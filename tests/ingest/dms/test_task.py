@@ -12,13 +12,16 @@ import sys
 import time
 from collections import Counter
 
+import psutil
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from sandbox.app import generator
 from sandbox.app.simulator import Simulator
 from sandbox.ingest.dms import full_load
+from sandbox.ingest.dms.control import TaskState
 from sandbox.ingest.dms.full_load import copy_out
 from sandbox.ingest.dms.replay import raw_table_files, replay
 from sandbox.ingest.dms.source import DmsSourceError
@@ -26,6 +29,7 @@ from sandbox.ingest.dms.task import DmsTask
 from sandbox.jobs.layers import SOURCE_KEYS
 from sandbox.platform.services.s3 import read_parquet_objects, s3_client
 from sandbox.platform.settings import Settings
+from tests.conftest import fresh_source
 from tests.oracle import source_rows
 
 pytestmark = pytest.mark.slow
@@ -245,3 +249,47 @@ def test_kill_9_at_random_points_loses_and_doubles_nothing(source: Settings) -> 
         if "LOAD" not in key:
             seqs.update(read(source, key).column("dms_change_seq").to_pylist())
     assert seqs and max(seqs.values()) == 1
+
+
+def _kill_while_copying(proc: subprocess.Popen, timeout: float = 60) -> bool:
+    """SIGKILL ``proc`` as soon as it runs ``psql`` (a table being copied out in the full
+    load's snapshot); False if it ended first."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            children = psutil.Process(proc.pid).children()
+            copying = any(c.name() == "psql" for c in children)
+        except psutil.Error:
+            copying = False
+        if copying:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.005)
+    return False
+
+
+@pytest.mark.matrix  # 40 s
+def test_kill_9_during_the_parallel_full_load_loads_again_and_loses_nothing(running_stack) -> None:
+    # Large enough that the tables take a while to copy, two at a time.
+    with fresh_source(running_stack, seed=False, max_full_load_subtasks=2) as source:
+        with psycopg.connect(source.postgres_url(), autocommit=True) as conn:
+            generator.seed(conn, scale=0.5, seed=3, as_of=generator.SAMPLE_AS_OF)
+        env = _ingest_env(source)
+        cmd = [sys.executable, "-m", "sandbox", "ingest", "dms"]
+        for attempt in range(3):
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)  # fmt: skip
+            assert _kill_while_copying(proc), "the full load ended before a copy was seen"
+            with psycopg.connect(source.postgres_url(), autocommit=True) as conn:
+                assert not TaskState(source.dms.slot_name).get(conn)["full_load_done"]
+            simulate(source, 300, 40 + attempt)  # the source moves on between attempts
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        assert_replica(source)
+        # Each table's folder holds one full load, from the last snapshot, and the
+        # changes after it, none twice.
+        seqs = Counter()
+        for key in raw_objects(source):
+            if "LOAD" not in key:
+                seqs.update(read(source, key).column("dms_change_seq").to_pylist())
+        assert not seqs or max(seqs.values()) == 1
