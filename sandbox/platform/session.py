@@ -73,10 +73,19 @@ def stop_sessions() -> None:
 
 def _stop_quietly(spark: SparkSession, host: str, port: int) -> None:
     from pyspark.sql.connect.client.retries import DefaultPolicy
+    from pyspark.sql.connect.logging import logger
 
     if not tcp_answers(host, port, timeout=1):
         # The server is gone: release calls would only be retried in vain.
         spark.client.set_retry_policies([DefaultPolicy(max_retries=0)])
-    with warnings.catch_warnings(), contextlib.suppress(Exception):
-        warnings.simplefilter("ignore")  # RETRIES_EXCEEDED for a server already gone
-        spark.stop()
+    # PySpark logs a failed release ("GRPC Error received", with its traceback) on its
+    # Spark Connect logger. That logger is off unless SPARK_CONNECT_LOG_LEVEL is set,
+    # but a logging.config call anywhere in the process (Airflow's, dbt's) turns it
+    # on, and at exit its stream may already be closed: one traceback per session.
+    silenced, logger.disabled = logger.disabled, True
+    try:
+        with warnings.catch_warnings(), contextlib.suppress(Exception):
+            warnings.simplefilter("ignore")  # RETRIES_EXCEEDED for a server already gone
+            spark.stop()
+    finally:
+        logger.disabled = silenced

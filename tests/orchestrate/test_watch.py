@@ -229,3 +229,37 @@ def test_each_session_is_released_against_its_own_server(monkeypatch: pytest.Mon
     session.stop_sessions()
     assert sorted(released) == [("first", "127.0.0.1", 50051), ("second", "127.0.0.1", 41234)]
     assert session._SESSIONS == {}
+
+
+def test_releasing_a_session_whose_server_is_gone_logs_nothing() -> None:
+    # At exit a test worker releases sessions whose servers its tests stopped. PySpark
+    # logs each failed release on its Spark Connect logger, which a logging.config call
+    # elsewhere in the process turns on; at exit its stream is closed ("Logging error").
+    import io
+    import logging
+    import socket
+
+    from pyspark.sql import SparkSession
+    from pyspark.sql.connect.logging import logger
+
+    from sandbox.platform.session import _stop_quietly
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once the socket is closed
+    spark = SparkSession.builder.remote(f"sc://127.0.0.1:{port}").create()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    was_disabled, level = logger.disabled, logger.level
+    logger.disabled = False  # as logging.config.dictConfig(...) leaves it
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        _stop_quietly(spark, "127.0.0.1", port)
+    finally:
+        logger.removeHandler(handler)
+        logger.disabled = was_disabled
+        logger.setLevel(level)
+    assert spark.is_stopped
+    assert stream.getvalue() == ""
+    assert logger.disabled == was_disabled  # left as it was found
