@@ -155,7 +155,15 @@ def ingest_firehose(
 @ingest_app.command("dms")
 def ingest_dms(
     follow: Annotated[
-        bool, typer.Option("--follow", help="Keep replicating until Ctrl-C.")
+        bool,
+        typer.Option("--follow", help="Keep replicating until Ctrl-C; outlives a source restart."),
+    ] = False,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload",
+            help="Start over with a new slot and a full load (after the slot was lost).",
+        ),
     ] = False,
     profile: ProfileOpt = None,
 ) -> None:
@@ -165,16 +173,21 @@ def ingest_dms(
     settings = settings_for(profile)
     task = DmsTask(settings)
     t0 = time.perf_counter()
+
+    def say(line: str) -> None:
+        console.print(f"  {line}")
+
     try:
+        report = task.run(progress=say, reload=True) if reload else None
         if follow:
             console.print("replicating; Ctrl-C to stop")
             try:
-                report = task.follow(progress=lambda m: console.print(f"  {m}"))
+                report = task.follow(progress=say)
             except KeyboardInterrupt:
                 console.print("stopped")
                 return
-        else:
-            report = task.run(progress=lambda m: console.print(f"  {m}"))
+        elif report is None:
+            report = task.run(progress=say)
     except SandboxError as exc:
         raise fail(exc) from exc
     console.print(

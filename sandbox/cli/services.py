@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from sandbox.cli.root import ProfileOpt, app, console, err, fail, settings_for, stack_for
 from sandbox.platform.errors import SandboxError
+
+if TYPE_CHECKING:
+    from sandbox.ingest.dms.control import SlotStatus
 
 
 def refuse_mismatched_postgres(settings) -> None:
@@ -74,16 +78,39 @@ def status(
     """Show each service: running, stopped or failed (with its log tail)."""
     settings = settings_for(profile)
     statuses = stack_for(settings).status()
+    slot = _dms_slot(settings, statuses)
     if as_json:
         payload = {
             "profile": settings.profile,
             "home": str(settings.runtime_dir),
             "services": [s.to_json() for s in statuses],
+            "dms_slot": None if slot is None else asdict(slot),
         }
         print(json.dumps(payload, indent=2))
         return
     console.print(_status_table(statuses, settings.runtime_dir))
+    if slot is not None:
+        if slot.wal_status == "lost":
+            line = f"[bold red]dms:[/] {slot.describe()}: run `sandbox ingest dms --reload`"
+        else:
+            line = f"dms: {slot.describe()}"
+        console.print(line, soft_wrap=True)
     _print_failures(statuses)
+
+
+def _dms_slot(settings, statuses) -> SlotStatus | None:
+    """The DMS slot's WAL, when Postgres runs (None otherwise)."""
+    if not any(s.name == "postgres" and s.state == "running" for s in statuses):
+        return None
+    import psycopg
+
+    from sandbox.ingest.dms.control import slot_status
+
+    try:
+        with psycopg.connect(settings.postgres_url(settings.app_db), connect_timeout=2) as conn:
+            return slot_status(conn, settings.dms.slot_name)
+    except psycopg.OperationalError:
+        return None
 
 
 @app.command(rich_help_panel="Services")

@@ -43,8 +43,31 @@ def run_checks(settings: Settings) -> list[Check]:
         *_ports(settings),
         _java(),
         _docker(settings),
+        _dms_slot(settings),
     ]
     return checks
+
+
+def _dms_slot(settings: Settings) -> Check:
+    """How much WAL the DMS slot holds back, and whether Postgres invalidated it."""
+    import psycopg
+
+    from sandbox.ingest.dms.control import slot_status
+
+    try:
+        with psycopg.connect(settings.postgres_url(settings.app_db), connect_timeout=2) as conn:
+            status = slot_status(conn, settings.dms.slot_name)
+            (keep,) = conn.execute("show max_slot_wal_keep_size").fetchone()
+    except psycopg.OperationalError:
+        return Check("dms slot", "ok", "postgres is not running: nothing to check")
+    detail = f"{status.describe()}; max_slot_wal_keep_size {keep}"
+    if status.wal_status == "lost":
+        return Check("dms slot", "fail", f"{detail}: invalidated, the changes it held are gone; "
+                     "run `sandbox ingest dms --reload` for a new full load")  # fmt: skip
+    if status.wal_status == "unreserved":
+        return Check("dms slot", "warn", f"{detail}: about to be invalidated; run "
+                     "`sandbox ingest dms` now")  # fmt: skip
+    return Check("dms slot", "ok", detail)
 
 
 def _python() -> Check:

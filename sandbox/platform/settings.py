@@ -69,6 +69,12 @@ class DmsSettings(BaseModel):
     max_full_load_subtasks: int = Field(default=8, ge=1)  # MaxFullLoadSubTasks
     cdc_max_batch_interval_s: float = 1.0  # CdcMaxBatchInterval (60 s in AWS)
     max_batch_changes: int = 100_000
+    # `--follow` retries a lost source every this many seconds, without end
+    # (ErrorBehavior RecoverableErrorInterval, 5 s in AWS; RecoverableErrorCount -1).
+    recoverable_error_interval_s: float = Field(default=1.0, gt=0)
+    # One writer per task: how long `sandbox ingest dms` waits for another one to
+    # finish (a follower holds the task for one batch at a time) before it gives up.
+    writer_wait_s: float = Field(default=300.0, ge=0)
 
     @model_validator(mode="after")
     def _one_cdc_filter(self) -> DmsSettings:
@@ -125,6 +131,10 @@ class Settings(BaseSettings):
     postgres_version: int = 16
     app_db: str = "app"
     warehouse_db: str = "warehouse"
+    # Postgres' max_slot_wal_keep_size: the most WAL the DMS slot may hold back while
+    # the task is not reading (-1: no limit). Past it Postgres invalidates the slot and
+    # the task needs a new full load; without it, a stopped task fills the disk.
+    postgres_max_slot_wal_keep_size_mb: int = Field(default=2048, ge=-1)
 
     # S3 (SeaweedFS in embedded, MinIO in compose).
     s3_port: int = 18333

@@ -15,7 +15,7 @@ from psycopg import sql
 
 from sandbox.ingest.dms import pgoutput
 from sandbox.ingest.dms.naming import cdc_key, change_seq, dms_timestamp
-from sandbox.ingest.dms.source import DmsSourceError
+from sandbox.ingest.dms.source import DmsSourceError, SourceTable
 from sandbox.ingest.dms.target import RawTarget, TableFile
 from sandbox.ingest.dms.types import ColumnType, to_arrow
 from sandbox.platform.settings import DmsSettings
@@ -25,10 +25,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TableBatch:
-    """The CDC rows of one table within one batch, in commit order."""
+    """The CDC rows of one table within one batch, in commit order, in one shape.
+
+    One object is written per table batch. A batch holds the table's changes while
+    its columns keep their types and the table its name: a column's type change or a
+    rename of the table mid-batch starts a new one, so no file mixes two types in one
+    column and every row lands under the name the table had when it was changed.
+    """
 
     schema: str
     table: str
+    relation_id: int  # the table's oid: it survives a rename, and outlives a drop here
     columns: list[pgoutput.Column]
     first_commit: datetime
     first_lsn: int
@@ -38,15 +45,24 @@ class TableBatch:
     # values as text; pgoutput.UNCHANGED where an update left a TOASTed value out
     rows: list[dict[str, object]] = field(default_factory=list)
     key: tuple[str, ...] = ()  # the replica identity columns, from the relation message
+    last_lsn: int = 0  # commit LSN of the batch's last change: with first_lsn, its range
+    # each shape (relation message) the table had within the batch, in order
+    shapes: list[pgoutput.Relation] = field(default_factory=list)
+
+    def takes(self, rel: pgoutput.Relation) -> bool:
+        """Whether a change made in shape ``rel`` belongs in this batch's object."""
+        if (rel.schema, rel.table) != (self.schema, self.table):
+            return False
+        typed = {c.name: (c.type_oid, c.type_modifier) for c in self.columns}
+        return all(typed.get(c.name, (c.type_oid, c.type_modifier)) == (c.type_oid, c.type_modifier)
+                   for c in rel.columns)  # fmt: skip
 
 
 @dataclass
 class Collected:
-    tables: dict[int, TableBatch]
+    tables: list[TableBatch]  # in the order each was begun
     changes: int
     commit_times: list[datetime]
-    # every relation message per relation, in order: each shape the table had
-    shapes: dict[int, list[pgoutput.Relation]] = field(default_factory=dict)
 
 
 def kept_ops(cfg: DmsSettings) -> set[str]:
@@ -63,12 +79,13 @@ def collect(
 ) -> Collected:
     """Group the changes of committed transactions per table, in commit order.
 
-    Each change is read with the relation (columns) in force when it was made, so a
-    DDL inside a transaction never maps one row's values onto another shape.
+    Each change is read with the relation (columns) in force when it was made, taken
+    from the replication stream, never from today's catalog: a table dropped or renamed
+    since, or a column whose type changed, is read as it was.
     """
     relations: dict[int, pgoutput.Relation] = {}
-    shapes: dict[int, list[pgoutput.Relation]] = {}
-    tables: dict[int, TableBatch] = {}
+    current: dict[int, TableBatch] = {}  # relation id -> the batch its changes go to
+    tables: list[TableBatch] = []
     pending: list[tuple[pgoutput.Change, pgoutput.Relation]] = []
     keep = kept_ops(cfg)
     changes = 0
@@ -82,11 +99,14 @@ def collect(
             for index, (ch, rel) in enumerate(pending):
                 if ch.op not in keep:
                     continue
-                tb = tables.get(ch.relation_id)
-                if tb is None:
-                    tb = tables[ch.relation_id] = TableBatch(
-                        rel.schema, rel.table, list(rel.columns), msg.commit_time, msg.commit_lsn
-                    )
+                tb = current.get(ch.relation_id)
+                if tb is None or not tb.takes(rel):
+                    tb = TableBatch(rel.schema, rel.table, rel.relation_id, list(rel.columns),
+                                    msg.commit_time, msg.commit_lsn)  # fmt: skip
+                    current[ch.relation_id] = tb
+                    tables.append(tb)
+                if not tb.shapes or tb.shapes[-1].columns != rel.columns:
+                    tb.shapes.append(rel)
                 known = {c.name for c in tb.columns}
                 tb.columns += [c for c in rel.columns if c.name not in known]
                 tb.key = tuple(c.name for c in rel.columns if c.is_key)
@@ -96,19 +116,17 @@ def collect(
                 # change committed exactly there still sorts after it
                 tb.seqs.append(change_seq(msg.commit_lsn, index + 1))
                 tb.rows.append(_row(ch, rel))
+                tb.last_lsn = msg.commit_lsn
             changes += len(pending)
             pending = []
             commit_times.append(msg.commit_time)
         elif isinstance(msg, pgoutput.Relation):
             on_relation(msg)
             relations[msg.relation_id] = msg
-            seen = shapes.setdefault(msg.relation_id, [])
-            if not seen or seen[-1].columns != msg.columns:
-                seen.append(msg)
         elif isinstance(msg, pgoutput.Truncate):
             log.warning("dms: TRUNCATE of relations %s is not replicated (as in AWS DMS)",
                         msg.relation_ids)  # fmt: skip
-    return Collected(tables, changes, commit_times, shapes)
+    return Collected(tables, changes, commit_times)
 
 
 def _row(ch: pgoutput.Change, rel: pgoutput.Relation) -> dict[str, object]:
@@ -123,7 +141,12 @@ def _row(ch: pgoutput.Change, rel: pgoutput.Relation) -> dict[str, object]:
 
 
 def fill_from_source(
-    conn: psycopg.Connection, tb: TableBatch, *, generated: list[str], lookup_size: int = 5000
+    conn: psycopg.Connection,
+    tb: TableBatch,
+    *,
+    generated: list[str],
+    now: SourceTable | None,
+    lookup_size: int = 5000,
 ) -> None:
     """Fill what pgoutput leaves out, by key from the source table, as DMS's LOB lookup does.
 
@@ -131,6 +154,11 @@ def fill_from_source(
     generated columns are not published before Postgres 18. Both are read from the
     source by key. The value read may be newer than the change; a later change to the
     row is replicated too, so the replica converges on the source.
+
+    ``now`` is the table as the catalog has it now, found by its oid (None if it was
+    dropped): the lookup uses its current name and only the columns it still has. A
+    value that cannot be read (no key, the table or the column gone since) is written
+    as NULL with a warning naming it; it never stops the task.
     """
     wanted = set(generated)
     for row, op in zip(tb.rows, tb.ops, strict=True):
@@ -138,17 +166,24 @@ def fill_from_source(
             wanted |= {c for c, v in row.items() if v is pgoutput.UNCHANGED}
     if not wanted:
         return
-    columns = sorted(wanted)
     need = [i for i, op in enumerate(tb.ops) if op != "D"]
-    if not tb.key or not need:
+    have = set() if now is None else {c.name for c in now.columns}
+    keyed = bool(tb.key) and all(k in have for k in tb.key)
+    columns = sorted(c for c in wanted if keyed and c in have)
+    if need and len(columns) < len(wanted):
+        lost = sorted(wanted - set(columns))
+        why = ("it has no key" if not tb.key else
+               "the table is gone since" if now is None else
+               "its key or these columns are renamed or dropped since")  # fmt: skip
+        log.warning("dms: %s.%s: %s cannot be read from the source (%s); written as NULL",
+                    tb.schema, tb.table, ", ".join(lost), why)  # fmt: skip
+    if not columns or not need:
         for row in tb.rows:
-            for c in columns:
+            for c in wanted:
                 if row.get(c) is pgoutput.UNCHANGED:
                     row[c] = None
-        if tb.key == () and need:
-            log.warning("dms: %s.%s has no key to look up %s; written as NULL",
-                        tb.schema, tb.table, columns)  # fmt: skip
         return
+    assert now is not None  # columns are only readable from a table that exists
     found: dict[tuple, tuple] = {}
     keys = sorted({tuple(tb.rows[i].get(k) for k in tb.key) for i in need}, key=str)
     for start in range(0, len(keys), lookup_size):
@@ -162,7 +197,7 @@ def fill_from_source(
             cols=sql.SQL(", ").join(
                 sql.SQL("s.{}::text").format(sql.Identifier(c)) for c in columns
             ),
-            t=sql.Identifier(tb.schema, tb.table),
+            t=sql.Identifier(now.schema, now.name),
             arrays=sql.SQL(", ").join(
                 sql.SQL("{}::text[]").format(sql.Placeholder()) for _ in tb.key
             ),
@@ -183,7 +218,7 @@ def fill_from_source(
                 # a row deleted since has no value to read; its delete follows
                 row[c] = None if values is None else values[j]
     for row in tb.rows:
-        for c in columns:
+        for c in wanted:
             if row.get(c) is pgoutput.UNCHANGED:
                 row[c] = None
 
@@ -203,29 +238,41 @@ def write_cdc_file(
     data = pa.table(columns)
     sink = io.BytesIO()
     pq.write_table(data, sink)
-    first_lsn = pgoutput.int_to_lsn(tb.first_lsn)
-    key, uploaded = free_cdc_key(tb, first_lsn, cfg=cfg, target=target)
+    key, uploaded = free_cdc_key(tb, cfg=cfg, target=target)
     if not uploaded:
-        target.put(key, sink.getvalue(), metadata={"dms-first-lsn": first_lsn})
+        target.put(key, sink.getvalue(), metadata=range_metadata(tb))
     return TableFile(key, data.num_rows)
 
 
-def free_cdc_key(
-    tb: TableBatch, first_lsn: str, *, cfg: DmsSettings, target: RawTarget
-) -> tuple[str, bool]:
+def range_metadata(tb: TableBatch) -> dict[str, str]:
+    """What identifies an object's content: the changes it holds, first and last.
+
+    Each change's sequence value (commit LSN and place in its transaction) is unique,
+    so two objects with the same first and last change hold the same changes.
+    """
+    return {
+        "dms-first-lsn": pgoutput.int_to_lsn(tb.first_lsn),
+        "dms-changes": f"{tb.seqs[0]}-{tb.seqs[-1]}",
+    }
+
+
+def free_cdc_key(tb: TableBatch, *, cfg: DmsSettings, target: RawTarget) -> tuple[str, bool]:
     """The object name for this batch, and whether it is already uploaded.
 
     Two batches whose first commits fall in the same millisecond would share a
-    name; the second gets a ``-1`` suffix. A re-delivered batch finds its own
-    object (same first LSN) and keeps it as first written: values looked up from the
-    source may have moved on since, and the object bronze may already have read must
-    not change under it.
+    name; the second gets a ``-1`` suffix. A re-delivered batch finds its own object
+    (the same range of changes, first to last) and keeps it as first written: values
+    looked up from the source may have moved on since, and the object bronze may
+    already have read must not change under it. An object that starts where this
+    batch starts but holds another range is another batch: this one gets the next
+    suffix, so a change is at worst delivered twice, never dropped.
     """
+    wanted = range_metadata(tb)["dms-changes"]
     for suffix in range(1000):
         key = cdc_key(cfg, tb.schema, tb.table, tb.first_commit, suffix)
         meta = target.metadata(key)
         if meta is None:
             return key, False
-        if meta.get("x-amz-meta-dms-first-lsn") == first_lsn:
+        if meta.get("x-amz-meta-dms-changes") == wanted:
             return key, True
     raise DmsSourceError(f"dms: more than 1000 CDC objects for {tb.table} in one millisecond")

@@ -1,18 +1,39 @@
 """The task's control state, kept in the source database beside the slot.
 
-``sandbox_dms.task_state`` records, per slot, whether the full load is done and the
-LSN range of a CDC batch being written. A crash between upload and slot advance
-leaves that range behind, so the next run re-reads exactly it and rewrites the same
-objects: nothing lost, nothing doubled.
+``sandbox_dms.task_state`` records, per slot:
+
+* ``full_load_done`` and the snapshot's ``consistent_lsn``;
+* ``pending_start`` / ``pending_end``: the LSN range of the CDC batch being written,
+  recorded before its first upload. A crash before the batch is acknowledged leaves it
+  behind, so the next run re-reads exactly that range and finds the same objects;
+* ``written_upto``: the end of the last batch whose objects are all in S3. This is the
+  task's acknowledgement, and it is what makes a crash of the *source* safe: a
+  committed row is durable, while ``pg_replication_slot_advance`` is written to disk
+  only at the next checkpoint ("the LSN position advanced to may still be lost on a
+  crash", PostgreSQL's ``slotfuncs.c``). After a crash the slot may be behind
+  ``written_upto``; the task then moves it forward again before reading on.
+
+The schema is created and upgraded in place (``ensure``): a home made by an older
+version gains the new column with no value, which means "trust the slot".
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 import psycopg
 from psycopg import sql
 
+from sandbox.ingest.dms.source import DmsBusyError
+from sandbox.platform.progress import Progress, quiet
+
 CONTROL_SCHEMA = "sandbox_dms"
-STATE_FIELDS = ("full_load_done", "consistent_lsn", "pending_start", "pending_end")
+STATE_FIELDS = ("full_load_done", "consistent_lsn", "pending_start", "pending_end", "written_upto")
 
 
 class TaskState:
@@ -28,7 +49,8 @@ class TaskState:
                 "create table if not exists {s}.task_state ("
                 " slot_name text primary key, full_load_done boolean not null default false,"
                 " consistent_lsn text, pending_start text, pending_end text,"
-                " updated_at timestamptz not null default now())"
+                " updated_at timestamptz not null default now());"
+                "alter table {s}.task_state add column if not exists written_upto text"
             ).format(s=sql.Identifier(CONTROL_SCHEMA))
         )
 
@@ -58,3 +80,122 @@ class TaskState:
             ),
             (self.slot_name, *values.values()),
         )
+
+
+# The advisory-lock space of DMS tasks ("dms" in ASCII); the slot name picks the lock.
+LOCK_SPACE = 0x646D73
+
+
+class WriterLock:
+    """One writer per task: a session-level advisory lock on the source database.
+
+    ``sandbox ingest dms`` holds it for its whole run, ``--follow`` for each batch,
+    so a run started beside a follower (Airflow's ``ingest_dms`` task) writes between
+    two of its batches, never inside one. Postgres drops the lock with the holder's
+    connection, so a killed writer never leaves it behind.
+    """
+
+    def __init__(self, slot_name: str) -> None:
+        self.slot_name = slot_name
+        self.key = zlib.crc32(slot_name.encode()) & 0x7FFFFFFF
+
+    def holder(self, conn: psycopg.Connection) -> str:
+        """Who holds the lock: the holder's application name and backend pid."""
+        row = conn.execute(
+            "select a.application_name, a.pid from pg_locks l "
+            "join pg_stat_activity a on a.pid = l.pid "
+            "where l.locktype = 'advisory' and l.granted and l.classid = %s "
+            "and l.objid = %s and l.objsubid = 2 and l.database = "
+            "(select oid from pg_database where datname = current_database())",
+            (LOCK_SPACE, self.key),
+        ).fetchone()
+        if row is None:
+            return "another writer"
+        name, pid = row
+        return f"{name or 'another client'} (backend pid {pid})"
+
+    @contextmanager
+    def hold(
+        self,
+        conn: psycopg.Connection,
+        *,
+        wait_s: float | None,
+        progress: Progress = quiet,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Iterator[bool]:
+        """Hold the lock for the block; yields False if ``should_stop`` ended the wait.
+
+        Waits at most ``wait_s`` seconds (None: until the lock is free), saying once
+        who it waits for, then raises :class:`DmsBusyError` naming the holder.
+        """
+        started = time.monotonic()
+        said = False
+        while not conn.execute(
+            "select pg_try_advisory_lock(%s, %s)", (LOCK_SPACE, self.key)
+        ).fetchone()[0]:
+            holder = self.holder(conn)
+            if wait_s is not None and time.monotonic() - started >= wait_s:
+                raise DmsBusyError(
+                    f"dms: task {self.slot_name} is being written by {holder}; one writer "
+                    f"per task: waited {wait_s:.0f}s (SANDBOX_DMS__WRITER_WAIT_S), try again "
+                    "when it is done"
+                )
+            if not said:
+                progress(f"dms: waiting for {holder}: one writer per task")
+                said = True
+            if should_stop is not None and should_stop():
+                yield False
+                return
+            time.sleep(0.1)
+        try:
+            yield True
+        finally:
+            if not conn.broken and not conn.closed:
+                # a lost connection took the lock with it: nothing to release then
+                with contextlib.suppress(psycopg.OperationalError):
+                    conn.execute("select pg_advisory_unlock(%s, %s)", (LOCK_SPACE, self.key))
+
+
+@dataclass(frozen=True)
+class SlotStatus:
+    """The task's replication slot as Postgres reports it."""
+
+    name: str
+    exists: bool
+    wal_status: str | None = None  # reserved, extended, unreserved, lost (invalidated)
+    retained_bytes: int = 0  # WAL the slot holds back from removal
+    safe_wal_bytes: int | None = None  # WAL that may still be written before it is lost
+    confirmed_flush_lsn: str | None = None
+
+    def describe(self) -> str:
+        if not self.exists:
+            return f"slot {self.name}: none (no full load yet, or dropped)"
+        if self.wal_status == "lost":
+            return f"slot {self.name}: invalidated (it held back more WAL than allowed)"
+        text = f"slot {self.name}: holds {_size(self.retained_bytes)} of WAL ({self.wal_status})"
+        if self.safe_wal_bytes is not None:
+            text += f", invalidated after {_size(self.safe_wal_bytes)} more"
+        return text
+
+
+def slot_status(conn: psycopg.Connection, slot_name: str) -> SlotStatus:
+    """How much WAL ``slot_name`` retains and whether Postgres invalidated it."""
+    row = conn.execute(
+        "select wal_status, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
+        "safe_wal_size, confirmed_flush_lsn::text from pg_replication_slots "
+        "where slot_name = %s",
+        (slot_name,),
+    ).fetchone()
+    if row is None:
+        return SlotStatus(slot_name, exists=False)
+    wal_status, retained, safe, confirmed = row
+    return SlotStatus(slot_name, True, wal_status, int(retained or 0),
+                      None if safe is None else int(safe), confirmed)  # fmt: skip
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"

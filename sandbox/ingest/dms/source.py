@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from sandbox.ingest.dms import pgoutput
 from sandbox.ingest.dms.types import ColumnType, column_type
 from sandbox.platform.errors import SandboxError
 
@@ -20,6 +21,14 @@ log = logging.getLogger(__name__)
 
 class DmsSourceError(SandboxError):
     """The source database cannot be replicated as configured (names the table)."""
+
+
+class DmsSlotLostError(DmsSourceError):
+    """The replication slot is gone or invalidated: only a new full load can go on."""
+
+
+class DmsBusyError(DmsSourceError):
+    """Another writer holds the task (one DMS writer per task)."""
 
 
 @dataclass(frozen=True)
@@ -61,10 +70,26 @@ class SourceCatalog:
             self._check(self.describe(conn, name))
         return [r[0] for r in rows]
 
-    def check_table(self, conn: psycopg.Connection, table: str) -> None:
-        """Check a table first seen in CDC (created after the full load)."""
-        if table not in self._checked:
-            self._check(self.describe(conn, table))
+    def check_relation(self, rel: pgoutput.Relation) -> None:
+        """Check a table as the replication stream describes it (first seen in CDC).
+
+        The stream, not the catalog: the table may be renamed or dropped by now.
+        """
+        if rel.table in self._checked:
+            return
+        self._checked.add(rel.table)
+        if rel.replica_identity not in ("f", "i") and not any(c.is_key for c in rel.columns):
+            self._warn_insert_only(rel.table)
+
+    def describe_oid(self, conn: psycopg.Connection, oid: int) -> SourceTable | None:
+        """The table with this oid as it is now (its name may have changed), or None
+        if it was dropped or moved out of the source schema."""
+        row = conn.execute(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where c.oid = %s and n.nspname = %s",
+            (oid, self.schema),
+        ).fetchone()
+        return None if row is None else self.describe(conn, row[0])
 
     def describe(self, conn: psycopg.Connection, table: str) -> SourceTable:
         """Columns (domains resolved), primary key and replica identity of ``table`` now."""
@@ -115,13 +140,16 @@ class SourceCatalog:
         self._checked.add(table.name)
         if table.primary_key or table.replica_identity in ("f", "i"):
             return
+        self._warn_insert_only(table.name)
+
+    def _warn_insert_only(self, table: str) -> None:
         # Postgres itself refuses UPDATE and DELETE on a published table without a
         # replica identity, so such a table is insert-only while it is replicated.
         log.warning(
             "dms: table %s.%s has no primary key: replicated insert-only (Postgres refuses "
             "its updates and deletes while it is published). Add a primary key, or run "
             "`ALTER TABLE %s.%s REPLICA IDENTITY FULL`.",
-            self.schema, table.name, self.schema, table.name,
+            self.schema, table, self.schema, table,
         )  # fmt: skip
 
     def column_types(self, table: str, columns: list[tuple[str, int, int]]) -> list[ColumnType]:

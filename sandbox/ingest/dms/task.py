@@ -5,11 +5,39 @@ Guarantees, and how they are kept:
 * **The full load and CDC meet exactly.** The slot is created on a replication
   connection that exports its snapshot; the full load reads every table in that
   snapshot, so each change is either in a LOAD file or in a CDC file, never both.
-* **No change lost.** Changes are *peeked*, written to S3, and only then is the slot
-  advanced past them. A crash anywhere before the advance re-delivers the batch.
-* **None doubled.** Before uploading, the batch's LSN range is recorded in the source
-  database (``sandbox_dms.task_state``). After a crash the same range is re-read, so
-  the re-delivered objects have the same names and the same rows as the first try.
+* **No change lost, whatever crashes.** Changes are *peeked*, written to S3, and
+  only then acknowledged. The acknowledgement has two parts, in this order:
+  ``written_upto`` (the end of the batch) committed in the source database, then
+  ``pg_replication_slot_advance``. The commit is durable; the slot advance is not (it
+  reaches disk at the next checkpoint, so a crashed *source* brings the slot back up
+  to several batches). Each batch therefore starts by comparing the two: a slot
+  behind ``written_upto`` is moved forward again, with one line saying how much WAL
+  that re-reads, and nothing already written is read as new. A crash of the *task*
+  before the acknowledgement re-delivers the batch.
+* **None doubled.** Before uploading, the batch's LSN range is recorded
+  (``pending_start``/``pending_end``). After a crash that same range is re-read, and
+  every object is identified by the changes it holds, first to last (object
+  metadata), not by where it starts: a re-delivered object is found and kept; an
+  object that only starts at the same place is another batch, written beside it. So
+  a change is at worst in raw twice (bronze keeps the last change per key), never
+  missing.
+* **A lost slot is said, not papered over.** A slot that is gone (dropped, a restore
+  or failover) or invalidated (it held more WAL than ``max_slot_wal_keep_size``)
+  stops the task with :class:`DmsSlotLostError` naming ``sandbox ingest dms
+  --reload``: only a new full load can go on from there.
+* **DDL mid-stream never wedges the task.** A batch is shaped by the replication
+  stream's relation messages, never by today's catalog: a table dropped or renamed
+  since its changes, or a column whose type changed inside the batch, is written as
+  it was (a type change or a rename starts a new object). The catalog, looked up by
+  the table's oid, only supplies what pgoutput leaves out (primary key, stored
+  generated columns, unchanged TOAST values), and what it no longer has is NULL with
+  a warning.
+* **One writer per task.** An advisory lock on the source (:class:`WriterLock`):
+  ``sandbox ingest dms`` holds it for its run, ``--follow`` for each batch, so two
+  writers take turns, batch by batch, and never interleave.
+* **The follower outlives the source.** ``--follow`` retries a lost connection
+  every ``recoverable_error_interval_s``, as DMS's recoverable errors do, saying once
+  when the source went and when it came back.
 
 Object layout (as the AWS DMS S3 target with ``DataFormat=parquet``)::
 
@@ -19,6 +47,7 @@ Object layout (as the AWS DMS S3 target with ``DataFormat=parquet``)::
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -32,18 +61,46 @@ from psycopg import sql
 
 from sandbox.ingest.dms import pgoutput
 from sandbox.ingest.dms.cdc import TableBatch, collect, fill_from_source, write_cdc_file
-from sandbox.ingest.dms.control import TaskState
+from sandbox.ingest.dms.control import SlotStatus, TaskState, WriterLock, slot_status
 from sandbox.ingest.dms.full_load import copy_out, load_table
-from sandbox.ingest.dms.mappings import MappingStore
+from sandbox.ingest.dms.mappings import MappingStore, TableMapping
 from sandbox.ingest.dms.naming import change_seq
-from sandbox.ingest.dms.source import DmsSourceError, SourceCatalog, SourceColumn, SourceTable
+from sandbox.ingest.dms.source import (
+    DmsBusyError,
+    DmsSlotLostError,
+    DmsSourceError,
+    SourceCatalog,
+    SourceColumn,
+    SourceTable,
+)
 from sandbox.ingest.dms.target import RawTarget, TableFile
 from sandbox.ingest.dms.types import ColumnType
 from sandbox.platform.progress import Progress, quiet
 from sandbox.platform.services.s3 import s3_client
 from sandbox.platform.settings import Settings
 
-__all__ = ["DmsSourceError", "DmsTask", "IngestReport", "TableFile"]
+__all__ = [
+    "DmsBusyError",
+    "DmsSlotLostError",
+    "DmsSourceError",
+    "DmsTask",
+    "IngestReport",
+    "SlotStatus",
+    "TableFile",
+    "slot_status",
+]
+
+log = logging.getLogger(__name__)
+
+# Steps of a CDC batch a fault-injection hook (``DmsTask(on_step=...)``) is called at:
+# "uploaded" (every object in S3, nothing acknowledged) and "acknowledged" (the slot
+# advanced). Tests kill the source there.
+Step = Callable[[str], None]
+
+# An idle slot is moved past WAL that holds no change of the source (other databases'
+# writes, checkpoints) once it holds back this much: one WAL segment.
+IDLE_ADVANCE_BYTES = 16 * 1024 * 1024
+RELOAD_HINT = "run `sandbox ingest dms --reload` for a new full load"
 
 
 @dataclass
@@ -66,30 +123,48 @@ class IngestReport:
 class DmsTask:
     """One replication task from the ``app`` database to the raw bucket."""
 
-    def __init__(self, settings: Settings, *, s3: Minio | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, s3: Minio | None = None, on_step: Step | None = None
+    ) -> None:
         self.settings = settings
         self.cfg = settings.dms
         self.target = RawTarget(s3 or s3_client(settings), settings.raw_bucket)
         self.catalog = SourceCatalog(self.cfg.source_schema)
         self.state = TaskState(self.cfg.slot_name)
+        self.writer = WriterLock(self.cfg.slot_name)
         self.mappings = MappingStore(self.target.s3, self.target.bucket, self.cfg.bucket_folder)
+        self.on_step = on_step
+        self._written: str | None = None  # what this writer last acknowledged
+        self.role = "sandbox ingest dms"  # how another writer sees this one
 
     def connect(self, **kwargs) -> psycopg.Connection:
-        conn = psycopg.connect(self.settings.postgres_url(self.settings.app_db), **kwargs)
+        conn = psycopg.connect(
+            self.settings.postgres_url(self.settings.app_db),
+            application_name=f"{self.role} (pid {os.getpid()})"[:63],
+            **kwargs,
+        )
         conn.execute("set timezone = 'UTC'; set datestyle = 'ISO, YMD'")
         return conn
 
     # -- entry points -------------------------------------------------------------
 
-    def run(self, progress: Progress = quiet) -> IngestReport:
-        """Full load if it was not done, then CDC up to the current end of the WAL."""
+    def run(self, progress: Progress = quiet, *, reload: bool = False) -> IngestReport:
+        """Full load if it was not done (or ``reload``), then CDC up to the current end
+        of the WAL. Raises :class:`DmsSlotLostError` when the slot is gone or
+        invalidated, :class:`DmsBusyError` when another writer keeps the task longer
+        than ``writer_wait_s``."""
         report = IngestReport()
-        with self.connect(autocommit=True) as conn:
+        wait_s = self.cfg.writer_wait_s
+        with (
+            self.connect(autocommit=True) as conn,
+            self.writer.hold(conn, wait_s=wait_s, progress=progress),
+        ):
+            self._taken_over()
             self.state.ensure(conn)
             state = self.state.get(conn)
-            if not (state and state["full_load_done"] and self._slot_exists(conn)):
+            if reload or not (state and state["full_load_done"]):
                 report.merge(self.full_load(conn, progress))
-            (upto,) = conn.execute("select pg_current_wal_lsn()::text").fetchone()
+            upto = _flushed(conn)
             while True:
                 batch = self.cdc_batch(conn, upto_lsn=upto)
                 if batch is None:
@@ -105,22 +180,70 @@ class DmsTask:
         should_stop: Callable[[], bool] | None = None,
         progress: Progress = quiet,
     ) -> IngestReport:
-        """Run continuously: a CDC batch every ``cdc_max_batch_interval_s``."""
-        report = self.run(progress)
+        """Run continuously: a CDC batch every ``cdc_max_batch_interval_s``.
+
+        The task is held one batch at a time, so a ``run`` started meanwhile goes
+        between two batches. A lost source (a crash, a restart) is retried every
+        ``recoverable_error_interval_s`` until it is back; a lost slot stops it.
+        """
+        self.role = "sandbox ingest dms --follow"
         deadline = None if duration_s is None else time.monotonic() + duration_s
-        interval = self.cfg.cdc_max_batch_interval_s
-        with self.connect(autocommit=True) as conn:
-            while not (should_stop and should_stop()):
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                started = time.monotonic()
-                batch = self.cdc_batch(conn, upto_lsn=None)
-                if batch is not None:
-                    report.merge(batch)
-                    progress(f"cdc: {report.changes} changes in {len(report.cdc_files)} files")
-                    continue  # more may be waiting: drain before sleeping
-                time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+        def stopped() -> bool:
+            late = deadline is not None and time.monotonic() >= deadline
+            return late or bool(should_stop and should_stop())
+
+        report = IngestReport()
+        caught_up = False  # the first `run` (full load, backlog) is done
+        lost_at: float | None = None
+        while not stopped():
+            try:
+                if not caught_up:
+                    report.merge(self.run(progress))
+                    caught_up = True
+                with self.connect(autocommit=True) as conn:
+                    if lost_at is not None:
+                        progress(f"dms: the source is back after "
+                                 f"{time.monotonic() - lost_at:.1f}s; replicating")  # fmt: skip
+                        lost_at = None
+                    self._follow(conn, report, stopped, progress)
+            except psycopg.OperationalError as exc:
+                if lost_at is None:
+                    lost_at = time.monotonic()
+                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "closed"
+                    progress(f"dms: lost the source database ({reason}); retrying every "
+                             f"{self.cfg.recoverable_error_interval_s:g}s")  # fmt: skip
+                time.sleep(self.cfg.recoverable_error_interval_s)
         return report
+
+    def _follow(
+        self,
+        conn: psycopg.Connection,
+        report: IngestReport,
+        stopped: Callable[[], bool],
+        progress: Progress,
+    ) -> None:
+        interval = self.cfg.cdc_max_batch_interval_s
+        while not stopped():
+            started = time.monotonic()
+            with self.writer.hold(conn, wait_s=None, progress=progress,
+                                  should_stop=stopped) as held:  # fmt: skip
+                if not held:
+                    return
+                batch = self.cdc_batch(conn, upto_lsn=None)
+            if batch is not None:
+                report.merge(batch)
+                progress(f"cdc: {report.changes} changes in {len(report.cdc_files)} files")
+                continue  # more may be waiting: drain before sleeping
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+    def _taken_over(self) -> None:
+        """Forget what another writer may have changed since this one last held the task."""
+        self.mappings = MappingStore(self.target.s3, self.target.bucket, self.cfg.bucket_folder)
+
+    def _step(self, name: str) -> None:
+        if self.on_step is not None:
+            self.on_step(name)
 
     # -- full load --------------------------------------------------------------
 
@@ -138,7 +261,8 @@ class DmsTask:
         tables = self.catalog.tables(conn)
         if self._slot_exists(conn):
             conn.execute("select pg_drop_replication_slot(%s)", (self.cfg.slot_name,))
-        self.state.set(conn, full_load_done=False, pending_start=None, pending_end=None)
+        self.state.set(conn, full_load_done=False, pending_start=None, pending_end=None,
+                       written_upto=None)  # fmt: skip
         exists = conn.execute(
             "select 1 from pg_publication where pubname = %s", (self.cfg.publication,)
         ).fetchone()
@@ -211,7 +335,9 @@ class DmsTask:
                     progress(f"full load: {table.schema}.{table.name}: {rows} rows")
             for table in described:
                 report.full_load_files += loaded[table.name]
-        self.state.set(conn, full_load_done=True, consistent_lsn=consistent_lsn)
+        self.state.set(conn, full_load_done=True, consistent_lsn=consistent_lsn,
+                       written_upto=consistent_lsn)  # fmt: skip
+        self._written = consistent_lsn
         return report
 
     def _table_prefixes(self, table: str) -> list[str]:
@@ -240,44 +366,102 @@ class DmsTask:
 
     # -- CDC --------------------------------------------------------------------
 
-    def _write_cdc(
-        self, conn: psycopg.Connection, tb: TableBatch, shapes: list[pgoutput.Relation]
-    ) -> TableFile:
-        """Fill what pgoutput leaves out, write the batch's file, record the mapping."""
-        table = self.catalog.describe(conn, tb.table)
+    def _as_streamed(
+        self, conn: psycopg.Connection, tb: TableBatch, now: SourceTable | None
+    ) -> SourceTable:
+        """The table as the batch's changes describe it, under the name they carry.
+
+        Columns and their types come from the stream. The primary key, whether it is
+        partitioned and its stored generated columns come from the catalog, found by
+        oid, while the table still exists; after a drop, from the mapping recorded
+        before, else the stream's replica identity.
+        """
+        last = tb.shapes[-1]
+        if now is not None:
+            key, partitioned = now.primary_key, now.partitioned
+            generated = tuple(c for c in now.columns if c.generated)
+        else:
+            before: TableMapping | None = self.mappings.get(tb.schema, tb.table)
+            streamed = () if last.replica_identity == "f" else tb.key
+            key = tuple(before.primary_key) if before else streamed
+            partitioned = before.partitioned if before else False
+            generated = ()
         sent = {c.name for c in tb.columns}
-        generated = [c for c in table.columns if c.generated and c.name not in sent]
-        fill_from_source(conn, tb, generated=[c.name for c in generated])
+        columns = [self._base(conn, c) for c in tb.columns]
+        columns += [c for c in generated if c.name not in sent]
+        return SourceTable(tb.schema, tb.table, tuple(columns), key, last.replica_identity,
+                           partitioned)  # fmt: skip
 
-        def base(c: pgoutput.Column) -> SourceColumn:
-            oid, typmod = self.catalog.base_type(conn, c.type_oid, c.type_modifier)
-            return SourceColumn(c.name, oid, typmod)
+    def _base(self, conn: psycopg.Connection, c: pgoutput.Column) -> SourceColumn:
+        oid, typmod = self.catalog.base_type(conn, c.type_oid, c.type_modifier)
+        return SourceColumn(c.name, oid, typmod)
 
+    def _write_cdc(self, conn: psycopg.Connection, tb: TableBatch) -> TableFile:
+        """Fill what pgoutput leaves out, write the batch's file, record the mapping."""
+        now = self.catalog.describe_oid(conn, tb.relation_id)
+        name = f"{tb.schema}.{tb.table}"
+        if now is None:
+            log.warning("dms: %s was dropped after these changes: they are written as the "
+                        "replication stream had them", name)  # fmt: skip
+        elif now.name != tb.table:
+            log.warning("dms: %s is now %s.%s (renamed): its later changes land under %s/, "
+                        "which has no full load: %s", name, now.schema, now.name, now.name,
+                        RELOAD_HINT)  # fmt: skip
+        table = self._as_streamed(conn, tb, now)
+        generated = [c for c in table.columns if c.generated]
+        fill_from_source(conn, tb, generated=[c.name for c in generated], now=now)
         types = self.catalog.column_types(
-            tb.table,
-            [(s.name, s.type_oid, s.type_modifier) for s in map(base, tb.columns)]
-            + [(c.name, c.type_oid, c.type_modifier) for c in generated],
+            tb.table, [(c.name, c.type_oid, c.type_modifier) for c in table.columns]
         )
         # each shape the table took in the batch, in order, so a rename is seen as one;
         # with the generated columns pgoutput leaves out
-        for relation in shapes:
-            self._record(table, [*map(base, relation.columns), *generated])
+        for relation in tb.shapes:
+            self._record(table, [*(self._base(conn, c) for c in relation.columns), *generated])
         return write_cdc_file(tb, types, cfg=self.cfg, target=self.target)
 
+    def slot(self, conn: psycopg.Connection) -> SlotStatus:
+        """The task's slot; raises :class:`DmsSlotLostError` if it is gone or invalidated."""
+        status = slot_status(conn, self.cfg.slot_name)
+        if not status.exists:
+            raise DmsSlotLostError(
+                f"dms: replication slot {self.cfg.slot_name} is gone (dropped, or the source "
+                f"was restored or failed over), so the changes since the last batch cannot "
+                f"be read: {RELOAD_HINT}"
+            )
+        if status.wal_status == "lost":
+            (keep,) = conn.execute("show max_slot_wal_keep_size").fetchone()
+            raise DmsSlotLostError(
+                f"dms: replication slot {self.cfg.slot_name} was invalidated: it held back "
+                f"more WAL than max_slot_wal_keep_size ({keep}) and Postgres removed changes "
+                f"it had not read: {RELOAD_HINT}"
+            )
+        return status
+
     def cdc_batch(self, conn: psycopg.Connection, *, upto_lsn: str | None) -> IngestReport | None:
-        """Write the next batch of committed changes; None when there is nothing new."""
+        """Write the next batch of committed changes; None when there is nothing new.
+
+        ``upto_lsn`` None reads up to the WAL flushed now (``--follow``).
+        """
         state = self.state.get(conn) or {}
-        (confirmed,) = conn.execute(
-            "select confirmed_flush_lsn::text from pg_replication_slots where slot_name = %s",
-            (self.cfg.slot_name,),
-        ).fetchone() or (None,)
-        if confirmed is None:
-            raise DmsSourceError(f"dms: slot {self.cfg.slot_name} is missing; run a full load")
+        confirmed = self.slot(conn).confirmed_flush_lsn or "0/0"
+        written = state.get("written_upto")
+        if self._written is not None and written != self._written:
+            self._taken_over()  # another writer wrote in between: its mappings are newer
+        if written and lsn_int(written) > lsn_int(confirmed):
+            behind = lsn_int(written) - lsn_int(confirmed)
+            line = (f"dms: slot {self.cfg.slot_name} is behind what was already written "
+                    f"({confirmed} < {written}; the source restarted before it saved the "
+                    f"slot): re-reading {behind} bytes of WAL to skip them")  # fmt: skip
+            log.warning(line)
+            self._advance(conn, written)
+            confirmed = written
         pending_end = state.get("pending_end")
-        if pending_end and pgoutput.lsn_to_int(pending_end) > pgoutput.lsn_to_int(confirmed):
+        if pending_end and lsn_int(pending_end) > lsn_int(confirmed):
             # A batch was being written when we stopped: re-read exactly that range.
             upto_lsn, limit = pending_end, None
         else:
+            pending_end = None
+            upto_lsn = upto_lsn or _flushed(conn)
             limit = self.cfg.max_batch_changes
         rows = conn.execute(
             "select lsn::text, data from pg_logical_slot_peek_binary_changes("
@@ -287,24 +471,45 @@ class DmsTask:
         if not rows:
             if pending_end:
                 self.state.set(conn, pending_start=None, pending_end=None)
+            elif lsn_int(upto_lsn) - lsn_int(confirmed) >= IDLE_ADVANCE_BYTES:
+                # Nothing of the source up to `upto_lsn`, only other WAL (the warehouse
+                # shares the server): let the slot release it.
+                self._acknowledge(conn, upto_lsn)
             return None
         end_lsn = rows[-1][0]
-        if not pending_end or pgoutput.lsn_to_int(pending_end) <= pgoutput.lsn_to_int(confirmed):
+        if not pending_end:
             self.state.set(conn, pending_start=confirmed, pending_end=end_lsn)
-        got = collect(
-            [r[1] for r in rows],
-            cfg=self.cfg,
-            on_relation=lambda rel: self.catalog.check_table(conn, rel.table),
-        )
+        got = collect([r[1] for r in rows], cfg=self.cfg, on_relation=self.catalog.check_relation)
         report = IngestReport(changes=got.changes, batches=1)
-        for relation_id, tb in got.tables.items():
-            report.cdc_files.append(self._write_cdc(conn, tb, got.shapes[relation_id]))
-        conn.execute("select pg_replication_slot_advance(%s, %s::pg_lsn)",
-                     (self.cfg.slot_name, end_lsn))  # fmt: skip
-        self.state.set(conn, pending_start=None, pending_end=None)
+        for tb in got.tables:
+            report.cdc_files.append(self._write_cdc(conn, tb))
+        self._step("uploaded")
+        self._acknowledge(conn, end_lsn)
+        self._step("acknowledged")
         landed = datetime.now(UTC)
         report.latencies_s += [(landed - t).total_seconds() for t in got.commit_times]
         return report
+
+    def _acknowledge(self, conn: psycopg.Connection, lsn: str) -> None:
+        """Written up to ``lsn``: first durably in the task's state, then in the slot
+        (whose advance a crash may undo; the next batch redoes it from the state)."""
+        self.state.set(conn, written_upto=lsn, pending_start=None, pending_end=None)
+        self._written = lsn
+        self._advance(conn, lsn)
+
+    def _advance(self, conn: psycopg.Connection, lsn: str) -> None:
+        conn.execute("select pg_replication_slot_advance(%s, %s::pg_lsn)",
+                     (self.cfg.slot_name, lsn))  # fmt: skip
+
+
+def _flushed(conn: psycopg.Connection) -> str:
+    """The end of the WAL on disk: every transaction committed before it is decodable."""
+    (lsn,) = conn.execute("select pg_current_wal_flush_lsn()::text").fetchone()
+    return lsn
+
+
+def lsn_int(lsn: str) -> int:
+    return pgoutput.lsn_to_int(lsn)
 
 
 def _by_size(conn: psycopg.Connection, schema: str, tables: list[SourceTable]) -> list[SourceTable]:

@@ -117,6 +117,9 @@ class PostgresService(EmbeddedService):
             "wal_level": "logical",
             "max_replication_slots": "16",
             "max_wal_senders": "16",
+            # A slot nobody reads may hold back this much WAL, then Postgres
+            # invalidates it (the DMS task then says to run a full load).
+            "max_slot_wal_keep_size": _megabytes(s.postgres_max_slot_wal_keep_size_mb),
             "timezone": "UTC",
             "shared_buffers": "64MB",
             "max_connections": "50",
@@ -147,6 +150,10 @@ class PostgresService(EmbeddedService):
             for db in (self.settings.app_db, self.settings.warehouse_db):
                 if db not in existing:
                     conn.execute(sql.SQL("create database {}").format(sql.Identifier(db)))
+
+
+def _megabytes(mb: int) -> str:
+    return "-1" if mb < 0 else f"{mb}MB"
 
 
 def _ensure_system_user(name: str) -> None:
