@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from minio import Minio
 
 from sandbox.ingest.dms.mappings import TableMapping
+from sandbox.ingest.dms.naming import table_prefixes
 from sandbox.platform.settings import DmsSettings
 
 # Ordering columns added to every raw row; bronze drops them before writing.
@@ -49,13 +50,6 @@ def dms_order(key: str) -> tuple:
     if m := _CDC.match(name):
         return (1, 0, m.group(1), int(m.group(2) or 0))
     return (2, 0, name, 0)  # not a name DMS writes: last, by name
-
-
-def table_prefixes(cfg: DmsSettings, schema: str, table: str) -> list[str]:
-    prefixes = [f"{cfg.bucket_folder}/{schema}/{table}/"]
-    if cfg.cdc_path:
-        prefixes.append(f"{cfg.bucket_folder}/{cfg.cdc_path.strip('/')}/{schema}/{table}/")
-    return prefixes
 
 
 def raw_tables(s3: Minio, bucket: str, cfg: DmsSettings) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from sandbox.app.simulator import Simulator
-from sandbox.ingest.dms.task import DmsTask
+from sandbox.ingest.dms.task import DmsSlotLostError, DmsTask
 from sandbox.jobs.bronze import BronzeError, run_bronze
 from sandbox.jobs.layers import bronze_path
 from sandbox.platform.services.postgres import postgres_bin_dir
@@ -319,9 +319,13 @@ def test_a_second_full_load_does_not_bring_deleted_rows_back(running_stack) -> N
                 "(select match_id from matches order by match_id limit 5)"
             )
             spark = dms_then_bronze(settings)
-            # the slot is lost (dropped by an operator, a failover): DMS reloads
+            # the slot is lost (dropped by an operator, a failover): DMS stops and says
+            # so; the user reloads
             conn.execute("select pg_drop_replication_slot(%s)", (settings.dms.slot_name,))
         simulate(settings, 200, seed=3)
+        with pytest.raises(DmsSlotLostError, match="--reload"):
+            DmsTask(settings).run()
+        DmsTask(settings).run(reload=True)
         spark = dms_then_bronze(settings)
         for table in source_tables(settings):
             assert_replica(spark, settings, table)

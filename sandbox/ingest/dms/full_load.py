@@ -12,14 +12,17 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
 
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from psycopg import conninfo, sql
 
-from sandbox.ingest.dms.naming import dms_timestamp, load_key
+from sandbox.ingest.dms.naming import dms_timestamp, load_key, table_prefixes
 from sandbox.ingest.dms.source import DmsSourceError, SourceTable
 from sandbox.ingest.dms.target import RawTarget, TableFile
 from sandbox.ingest.dms.types import ColumnType, to_arrow
@@ -144,3 +147,62 @@ def write_load_files(
         target.put(key, sink.getvalue())
         files.append(TableFile(key, rows))
     return files
+
+
+def load_tables(
+    settings: Settings,
+    snapshot: str,
+    tables: list[SourceTable],
+    types: dict[str, list[ColumnType]],
+    *,
+    target: RawTarget,
+    transfer_time: datetime,
+    seq: str,
+    on_loaded: Callable[[SourceTable, list[TableFile]], None],
+) -> dict[str, list[TableFile]]:
+    """Load ``tables`` from ``snapshot`` side by side, in the order given; ``on_loaded``
+    is called as each one is done. The first failure cancels the tables not started."""
+    cfg = settings.dms
+
+    def load(table: SourceTable) -> list[TableFile]:
+        # TargetTablePrepMode DROP_AND_CREATE (the DMS default): a new full load
+        # replaces the table's folder, old CDC files included, so a rebuild never
+        # replays changes from before this snapshot.
+        for prefix in table_prefixes(cfg, table.schema, table.name):
+            target.remove_prefix(prefix)
+        csv = copy_out(settings, snapshot, table)
+        return load_table(csv, table, types[table.name], cfg=cfg, target=target,
+                          transfer_time=transfer_time, seq=seq)  # fmt: skip
+
+    workers = max(1, min(cfg.max_full_load_subtasks, os.cpu_count() or 1))
+    loaded: dict[str, list[TableFile]] = {}
+    with ThreadPoolExecutor(workers, thread_name_prefix="dms-full-load") as pool:
+        running = {pool.submit(load, t): t for t in tables}
+        for future in as_completed(running):
+            table = running[future]
+            try:
+                loaded[table.name] = future.result()
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # the task failed: load no more
+                raise
+            on_loaded(table, loaded[table.name])
+    return loaded
+
+
+def table_sizes(conn: psycopg.Connection, schema: str, tables: list[SourceTable]) -> dict[str, int]:
+    """Bytes on disk per table (a partitioned table by its partitions)."""
+    return dict(
+        conn.execute(
+            "select t.name, coalesce(sum(pg_total_relation_size(p.relid)), 0) "
+            "from unnest(%s::text[]) t(name), "
+            "pg_partition_tree(format('%%I.%%I', %s::text, t.name)::regclass) p "
+            "group by t.name",
+            ([t.name for t in tables], schema),
+        ).fetchall()
+    )
+
+
+def by_size(sizes: dict[str, int], tables: list[SourceTable]) -> list[SourceTable]:
+    """``tables``, the largest first, so that parallel loads end together rather than
+    on the largest alone."""
+    return sorted(tables, key=lambda t: -sizes.get(t.name, 0))

@@ -11,6 +11,14 @@ from datetime import UTC, datetime
 from sandbox.platform.settings import DmsSettings
 
 
+def table_prefixes(cfg: DmsSettings, schema: str, table: str) -> list[str]:
+    """The folders a table's objects are in: its own, and its CdcPath one if set."""
+    prefixes = [f"{cfg.bucket_folder}/{schema}/{table}/"]
+    if cfg.cdc_path:
+        prefixes.append(f"{cfg.bucket_folder}/{cfg.cdc_path.strip('/')}/{schema}/{table}/")
+    return prefixes
+
+
 def load_key(cfg: DmsSettings, schema: str, table: str, counter: int) -> str:
     """``LOAD00000001.parquet``: an incrementing hexadecimal counter, as DMS."""
     return f"{cfg.bucket_folder}/{schema}/{table}/LOAD{counter:08X}.parquet"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 from minio import Minio
 
+from sandbox.ingest.dms.naming import table_prefixes
 from sandbox.platform.settings import DmsSettings
 
 
@@ -17,12 +18,9 @@ def raw_table_objects(
     s3: Minio, bucket: str, cfg: DmsSettings, schema: str, table: str
 ) -> dict[str, str]:
     """Every raw object of a table with its etag: LOAD files first (by counter), then CDC."""
-    prefixes = [f"{cfg.bucket_folder}/{schema}/{table}/"]
-    if cfg.cdc_path:
-        prefixes.append(f"{cfg.bucket_folder}/{cfg.cdc_path.strip('/')}/{schema}/{table}/")
     found = {
         o.object_name: o.etag
-        for p in prefixes
+        for p in table_prefixes(cfg, schema, table)
         for o in s3.list_objects(bucket, prefix=p, recursive=True)
         if o.object_name.endswith(".parquet")
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from minio import Minio
 from minio.error import S3Error
@@ -19,6 +19,25 @@ class TableFile:
 
     key: str
     rows: int
+
+
+@dataclass
+class IngestReport:
+    """What one run of the task wrote: its files, changes, batches and latencies."""
+
+    full_load_files: list[TableFile] = field(default_factory=list)
+    cdc_files: list[TableFile] = field(default_factory=list)
+    changes: int = 0
+    batches: int = 0
+    # per transaction: seconds from its commit to its objects being in S3
+    latencies_s: list[float] = field(default_factory=list)
+
+    def merge(self, other: IngestReport) -> None:
+        self.full_load_files += other.full_load_files
+        self.cdc_files += other.cdc_files
+        self.changes += other.changes
+        self.batches += other.batches
+        self.latencies_s += other.latencies_s
 
 
 class RawTarget:

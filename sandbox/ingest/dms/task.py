@@ -50,9 +50,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import psycopg
@@ -62,19 +60,18 @@ from psycopg import sql
 from sandbox.ingest.dms import pgoutput
 from sandbox.ingest.dms.cdc import TableBatch, collect, fill_from_source, write_cdc_file
 from sandbox.ingest.dms.control import SlotStatus, TaskState, WriterLock, slot_status
-from sandbox.ingest.dms.full_load import copy_out, load_table
-from sandbox.ingest.dms.mappings import MappingStore, TableMapping
+from sandbox.ingest.dms.full_load import by_size, load_tables, table_sizes
+from sandbox.ingest.dms.mappings import MappingStore
 from sandbox.ingest.dms.naming import change_seq
+from sandbox.ingest.dms.shapes import RELOAD_HINT, TableShapes
 from sandbox.ingest.dms.source import (
     DmsBusyError,
     DmsSlotLostError,
     DmsSourceError,
     SourceCatalog,
-    SourceColumn,
     SourceTable,
 )
-from sandbox.ingest.dms.target import RawTarget, TableFile
-from sandbox.ingest.dms.types import ColumnType
+from sandbox.ingest.dms.target import IngestReport, RawTarget, TableFile
 from sandbox.platform.progress import Progress, quiet
 from sandbox.platform.services.s3 import s3_client
 from sandbox.platform.settings import Settings
@@ -98,26 +95,8 @@ log = logging.getLogger(__name__)
 Step = Callable[[str], None]
 
 # An idle slot is moved past WAL that holds no change of the source (other databases'
-# writes, checkpoints) once it holds back this much: one WAL segment.
+# writes, checkpoints) while it holds back this much: one WAL segment.
 IDLE_ADVANCE_BYTES = 16 * 1024 * 1024
-RELOAD_HINT = "run `sandbox ingest dms --reload` for a new full load"
-
-
-@dataclass
-class IngestReport:
-    full_load_files: list[TableFile] = field(default_factory=list)
-    cdc_files: list[TableFile] = field(default_factory=list)
-    changes: int = 0
-    batches: int = 0
-    # per transaction: seconds from its commit to its objects being in S3
-    latencies_s: list[float] = field(default_factory=list)
-
-    def merge(self, other: IngestReport) -> None:
-        self.full_load_files += other.full_load_files
-        self.cdc_files += other.cdc_files
-        self.changes += other.changes
-        self.batches += other.batches
-        self.latencies_s += other.latencies_s
 
 
 class DmsTask:
@@ -132,7 +111,7 @@ class DmsTask:
         self.catalog = SourceCatalog(self.cfg.source_schema)
         self.state = TaskState(self.cfg.slot_name)
         self.writer = WriterLock(self.cfg.slot_name)
-        self.mappings = MappingStore(self.target.s3, self.target.bucket, self.cfg.bucket_folder)
+        self.shapes = TableShapes(self.catalog, self._mapping_store())
         self.on_step = on_step
         self._written: str | None = None  # what this writer last acknowledged
         self.role = "sandbox ingest dms"  # how another writer sees this one
@@ -237,9 +216,12 @@ class DmsTask:
                 continue  # more may be waiting: drain before sleeping
             time.sleep(max(0.0, interval - (time.monotonic() - started)))
 
+    def _mapping_store(self) -> MappingStore:
+        return MappingStore(self.target.s3, self.target.bucket, self.cfg.bucket_folder)
+
     def _taken_over(self) -> None:
         """Forget what another writer may have changed since this one last held the task."""
-        self.mappings = MappingStore(self.target.s3, self.target.bucket, self.cfg.bucket_folder)
+        self.shapes.mappings = self._mapping_store()
 
     def _step(self, name: str) -> None:
         if self.on_step is not None:
@@ -298,7 +280,7 @@ class DmsTask:
                 snap.execute("begin isolation level repeatable read")
                 snap.execute(sql.SQL("set transaction snapshot {}").format(sql.Literal(snapshot)))
                 described = [self.catalog.describe(snap, table) for table in tables]
-                biggest_first = _by_size(snap, self.cfg.source_schema, described)
+                snap_sizes = table_sizes(snap, self.cfg.source_schema, described)
                 snap.execute("commit")
             types = {
                 t.name: self.catalog.column_types(
@@ -307,32 +289,12 @@ class DmsTask:
                 for t in described
             }
 
-            def load(table: SourceTable) -> list[TableFile]:
-                # TargetTablePrepMode DROP_AND_CREATE (the DMS default): a new full
-                # load replaces the table's folder, old CDC files included, so a
-                # rebuild never replays changes from before this snapshot.
-                for prefix in self._table_prefixes(table.name):
-                    self.target.remove_prefix(prefix)
-                csv = copy_out(self.settings, snapshot, table)
-                return load_table(csv, table, types[table.name], cfg=self.cfg,
-                                  target=self.target, transfer_time=transfer_time,
-                                  seq=seq)  # fmt: skip
-
             # The snapshot stays importable while `repl` is open, that is, in this block.
-            workers = max(1, min(self.cfg.max_full_load_subtasks, os.cpu_count() or 1))
-            loaded: dict[str, list[TableFile]] = {}
-            with ThreadPoolExecutor(workers, thread_name_prefix="dms-full-load") as pool:
-                running = {pool.submit(load, t): t for t in biggest_first}
-                for future in as_completed(running):
-                    table = running[future]
-                    try:
-                        loaded[table.name] = future.result()
-                    except BaseException:
-                        pool.shutdown(cancel_futures=True)  # the task failed: load no more
-                        raise
-                    self._record(table, table.columns, fresh=True)
-                    rows = sum(f.rows for f in loaded[table.name])
-                    progress(f"full load: {table.schema}.{table.name}: {rows} rows")
+            loaded = load_tables(
+                self.settings, snapshot, by_size(snap_sizes, described), types,
+                target=self.target, transfer_time=transfer_time, seq=seq,
+                on_loaded=lambda t, files: self._loaded(t, files, progress),
+            )  # fmt: skip
             for table in described:
                 report.full_load_files += loaded[table.name]
         self.state.set(conn, full_load_done=True, consistent_lsn=consistent_lsn,
@@ -340,83 +302,18 @@ class DmsTask:
         self._written = consistent_lsn
         return report
 
-    def _table_prefixes(self, table: str) -> list[str]:
-        schema = self.cfg.source_schema
-        prefixes = [f"{self.cfg.bucket_folder}/{schema}/{table}/"]
-        if self.cfg.cdc_path:
-            prefixes.append(
-                f"{self.cfg.bucket_folder}/{self.cfg.cdc_path.strip('/')}/{schema}/{table}/"
-            )
-        return prefixes
-
-    def _record(
-        self, table: SourceTable, columns: Iterable[SourceColumn], *, fresh: bool = False
-    ) -> list[ColumnType]:
-        """Parquet types of ``columns``, recorded in the table's mapping for bronze."""
-        types = self.catalog.column_types(
-            table.name, [(c.name, c.type_oid, c.type_modifier) for c in columns]
-        )
-        self.mappings.observe(
-            table.schema, table.name, columns=[(ct.name, str(ct.arrow)) for ct in types],
-            primary_key=list(table.primary_key), replica_identity=table.replica_identity,
-            partitioned=table.partitioned, fresh=fresh,
-            generated=[c.name for c in table.columns if c.generated],
-        )  # fmt: skip
-        return types
-
-    # -- CDC --------------------------------------------------------------------
-
-    def _as_streamed(
-        self, conn: psycopg.Connection, tb: TableBatch, now: SourceTable | None
-    ) -> SourceTable:
-        """The table as the batch's changes describe it, under the name they carry.
-
-        Columns and their types come from the stream. The primary key, whether it is
-        partitioned and its stored generated columns come from the catalog, found by
-        oid, while the table still exists; after a drop, from the mapping recorded
-        before, else the stream's replica identity.
-        """
-        last = tb.shapes[-1]
-        if now is not None:
-            key, partitioned = now.primary_key, now.partitioned
-            generated = tuple(c for c in now.columns if c.generated)
-        else:
-            before: TableMapping | None = self.mappings.get(tb.schema, tb.table)
-            streamed = () if last.replica_identity == "f" else tb.key
-            key = tuple(before.primary_key) if before else streamed
-            partitioned = before.partitioned if before else False
-            generated = ()
-        sent = {c.name for c in tb.columns}
-        columns = [self._base(conn, c) for c in tb.columns]
-        columns += [c for c in generated if c.name not in sent]
-        return SourceTable(tb.schema, tb.table, tuple(columns), key, last.replica_identity,
-                           partitioned)  # fmt: skip
-
-    def _base(self, conn: psycopg.Connection, c: pgoutput.Column) -> SourceColumn:
-        oid, typmod = self.catalog.base_type(conn, c.type_oid, c.type_modifier)
-        return SourceColumn(c.name, oid, typmod)
+    def _loaded(self, table: SourceTable, files: list[TableFile], progress: Progress) -> None:
+        self.shapes.record(table, table.columns, fresh=True)
+        rows = sum(f.rows for f in files)
+        progress(f"full load: {table.schema}.{table.name}: {rows} rows")
 
     def _write_cdc(self, conn: psycopg.Connection, tb: TableBatch) -> TableFile:
         """Fill what pgoutput leaves out, write the batch's file, record the mapping."""
         now = self.catalog.describe_oid(conn, tb.relation_id)
-        name = f"{tb.schema}.{tb.table}"
-        if now is None:
-            log.warning("dms: %s was dropped after these changes: they are written as the "
-                        "replication stream had them", name)  # fmt: skip
-        elif now.name != tb.table:
-            log.warning("dms: %s is now %s.%s (renamed): its later changes land under %s/, "
-                        "which has no full load: %s", name, now.schema, now.name, now.name,
-                        RELOAD_HINT)  # fmt: skip
-        table = self._as_streamed(conn, tb, now)
-        generated = [c for c in table.columns if c.generated]
-        fill_from_source(conn, tb, generated=[c.name for c in generated], now=now)
-        types = self.catalog.column_types(
-            tb.table, [(c.name, c.type_oid, c.type_modifier) for c in table.columns]
-        )
-        # each shape the table took in the batch, in order, so a rename is seen as one;
-        # with the generated columns pgoutput leaves out
-        for relation in tb.shapes:
-            self._record(table, [*(self._base(conn, c) for c in relation.columns), *generated])
+        table = self.shapes.as_streamed(conn, tb, now)
+        generated = [c.name for c in table.columns if c.generated]
+        fill_from_source(conn, tb, generated=generated, now=now)
+        types = self.shapes.record_streamed(conn, tb, table)
         return write_cdc_file(tb, types, cfg=self.cfg, target=self.target)
 
     def slot(self, conn: psycopg.Connection) -> SlotStatus:
@@ -443,7 +340,8 @@ class DmsTask:
         ``upto_lsn`` None reads up to the WAL flushed now (``--follow``).
         """
         state = self.state.get(conn) or {}
-        confirmed = self.slot(conn).confirmed_flush_lsn or "0/0"
+        slot = self.slot(conn)
+        confirmed = slot.confirmed_flush_lsn or "0/0"
         written = state.get("written_upto")
         if self._written is not None and written != self._written:
             self._taken_over()  # another writer wrote in between: its mappings are newer
@@ -471,9 +369,13 @@ class DmsTask:
         if not rows:
             if pending_end:
                 self.state.set(conn, pending_start=None, pending_end=None)
-            elif lsn_int(upto_lsn) - lsn_int(confirmed) >= IDLE_ADVANCE_BYTES:
+            elif slot.retained_bytes >= IDLE_ADVANCE_BYTES and lsn_int(upto_lsn) > lsn_int(
+                confirmed
+            ):
                 # Nothing of the source up to `upto_lsn`, only other WAL (the warehouse
-                # shares the server): let the slot release it.
+                # shares the server): let the slot release it. (Postgres moves the
+                # slot's restart point on an advance that passes a running-xacts record,
+                # logged at checkpoints and every 15 s: within a few polls.)
                 self._acknowledge(conn, upto_lsn)
             return None
         end_lsn = rows[-1][0]
@@ -510,18 +412,3 @@ def _flushed(conn: psycopg.Connection) -> str:
 
 def lsn_int(lsn: str) -> int:
     return pgoutput.lsn_to_int(lsn)
-
-
-def _by_size(conn: psycopg.Connection, schema: str, tables: list[SourceTable]) -> list[SourceTable]:
-    """``tables``, the largest on disk first (a partitioned table by its partitions), so
-    that parallel loads end together rather than on the largest alone."""
-    sizes = dict(
-        conn.execute(
-            "select t.name, coalesce(sum(pg_total_relation_size(p.relid)), 0) "
-            "from unnest(%s::text[]) t(name), "
-            "pg_partition_tree(format('%%I.%%I', %s::text, t.name)::regclass) p "
-            "group by t.name",
-            ([t.name for t in tables], schema),
-        ).fetchall()
-    )
-    return sorted(tables, key=lambda t: -sizes.get(t.name, 0))

@@ -374,3 +374,26 @@ def test_the_follower_outlives_a_source_crash(running_stack: EmbeddedStack) -> N
         DmsTask(settings).run()
         assert_replica(settings)
         assert seqs_twice(settings) == []
+
+
+def test_an_idle_slot_lets_go_of_wal_other_databases_write(source: Settings) -> None:
+    DmsTask(source).run()
+    # The warehouse shares the server and so the WAL: 20+ MB of it, no app change.
+    with psycopg.connect(source.postgres_url(source.warehouse_db), autocommit=True) as conn:
+        conn.execute("create table wal_filler as select g, md5(g::text) from "
+                     "generate_series(1, 300000) g")  # fmt: skip
+        conn.execute("drop table wal_filler")
+    with psycopg.connect(source.postgres_url(), autocommit=True) as conn:
+        held = slot_status(conn, source.dms.slot_name).retained_bytes
+        assert held > 16 * 1024 * 1024
+        DmsTask(source).run()  # moves the slot past it
+        # Postgres moves the restart point when an advance passes a running-xacts
+        # record (logged at checkpoints and every 15 s): the next run, as a follower's
+        # next poll would.
+        conn.execute("checkpoint")
+        DmsTask(source).run()
+        after = slot_status(conn, source.dms.slot_name).retained_bytes
+    assert after < held / 2, (held, after)
+    simulate(source, 200, 40)
+    DmsTask(source).run()
+    assert_replica(source)
