@@ -358,8 +358,12 @@ def test_the_follower_outlives_a_source_crash(running_stack: EmbeddedStack) -> N
             text=True,
         )
         try:
+            before = written_and_confirmed(settings)[1]
             simulate(settings, 300, 30)
-            time.sleep(3)  # started and caught up
+            deadline = time.monotonic() + 60
+            while written_and_confirmed(settings)[1] == before:  # it replicates
+                assert follow.poll() is None and time.monotonic() < deadline, "no batch"
+                time.sleep(0.05)
             kill_postgres(running_stack)
             time.sleep(1.5)
             assert follow.poll() is None, "the follower died with the source"
