@@ -93,8 +93,8 @@ PACKAGE = Path(__file__).resolve().parents[1]
 # What the watch benchmark edits (in its copy of the package): label -> (file, function).
 WATCH_EDITS = {
     "a gold mart edited": ("jobs/gold.py", "matches_per_map_daily"),
-    "a small silver table edited": ("jobs/silver.py", "fct_payment"),
-    "the largest silver table edited": ("jobs/silver.py", "player_events"),
+    "a small silver table edited": ("jobs/silver/commerce.py", "fct_payment"),
+    "the largest silver table edited": ("jobs/silver/events.py", "player_events"),
 }
 
 

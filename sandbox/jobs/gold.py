@@ -23,9 +23,8 @@ from sandbox.jobs.fingerprint import (
     shared_digest,
     table_states,
 )
-from sandbox.jobs.layers import BRL, gold_path, silver_path
-from sandbox.jobs.silver import SILVER_TABLES, read_delta
-from sandbox.jobs.silver_staging import SilverPublishPending, pending_publishes
+from sandbox.jobs.layers import BRL, gold_path, read_delta, silver_path
+from sandbox.jobs.silver import SILVER_TABLES, SilverPublishPending, pending_publishes
 from sandbox.platform.progress import Progress
 from sandbox.platform.settings import Settings
 

@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import io
 import json
+from typing import TYPE_CHECKING
 
 from minio import Minio
 from minio.error import S3Error
 
 from sandbox.platform.settings import Settings
+
+if TYPE_CHECKING:  # no Spark at import: tasks without Spark read layer paths too
+    from pyspark.sql import DataFrame, SparkSession
+
+    from sandbox.jobs.fingerprint import TableState
 
 # The game schema's source tables, which silver reads, with their primary keys. Bronze on S3
 # takes keys from the DMS task's table mappings; local runs over Parquet use these.
@@ -88,3 +94,11 @@ class Manifest:
         body = json.dumps({"files": self.files}, indent=0).encode()
         self.s3.put_object(self.bucket, self.key, io.BytesIO(body), len(body),
                            content_type="application/json")  # fmt: skip
+
+
+def read_delta(spark: SparkSession, uri: str, state: TableState | None = None) -> DataFrame:
+    """A Delta table as a frame: at the version of ``state`` if given, else the latest."""
+    reader = spark.read.format("delta")
+    if state is not None:
+        reader = reader.option("versionAsOf", state.version)
+    return reader.load(uri)

@@ -14,7 +14,7 @@ second full copy of every table. Measured in ``docs/benchmarks.md``.
 The staged files of a committed table are its data files from then on; the staged
 files of a run that never committed are deleted by ``discard``. A run killed before it
 committed leaves its staged files behind, unseen by readers; silver records its runs
-to delete them (``silver_staging.recover``), gold does not.
+to delete them (``silver.staging.recover``), gold does not.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.jobs import fingerprint, gold, quality, silver
+from sandbox.jobs.silver import commerce, core, runner
 
 TABLE_MODULE = """
 LIMIT = 3
@@ -73,12 +74,15 @@ def test_a_table_code_digest_is_its_reached_code(tmp_path: Path, edit, same: boo
 
 FINGERPRINTS = """
 import json
-from sandbox.jobs import fingerprint as f, gold, silver
-out = {"SILVER_TABLES": f.shared_digest(silver, "SILVER_TABLES"),
+from sandbox.jobs import fingerprint as f, gold
+from sandbox.jobs.silver import runner
+shared, domains = runner.shared_digests()
+out = {"SILVER_TABLES": shared, **domains,
        "GOLD_TABLES": f.shared_digest(gold, "GOLD_TABLES", exclude={"sandbox.jobs.silver"})}
-for module, tables in ((silver, silver.SILVER_TABLES), (gold, gold.GOLD_TABLES)):
-    for t in tables:
-        out[t.name] = f.code_digest(t.build, module) + f.stable_repr(getattr(t, "rules", ()))
+for t in runner.SILVER_TABLES:
+    out[t.name] = runner.table_code(t)
+for t in gold.GOLD_TABLES:
+    out[t.name] = f.code_digest(t.build, gold) + f.stable_repr(getattr(t, "rules", ()))
 print(json.dumps(out))
 """
 
@@ -98,17 +102,19 @@ def test_fingerprints_are_the_same_in_every_process() -> None:
         for seed in ("1", "2")
     ]
     assert runs[0] == runs[1]
-    assert len(runs[0]) == 2 + len(silver.SILVER_TABLES) + len(gold.GOLD_TABLES)
+    domains = len(runner.DOMAINS)
+    assert len(runs[0]) == 2 + domains + len(silver.SILVER_TABLES) + len(gold.GOLD_TABLES)
 
 
 def digests() -> dict[str, str]:
-    """What the edits below may change: each job's shared code, two silver tables' code."""
+    """What the edits below may change: silver's shared code, each domain's, two silver
+    tables' own code, and gold's shared code."""
+    shared, domains = runner.shared_digests()
 
     def table_code(name: str) -> str:
-        table = next(t for t in silver.SILVER_TABLES if t.name == name)
-        return fingerprint.code_digest(table.build, silver)
+        return runner.table_code(next(t for t in runner.SILVER_TABLES if t.name == name))
 
-    return {"silver": fingerprint.shared_digest(silver, "SILVER_TABLES"),
+    return {"silver": shared, **{name.rsplit(".", 1)[1]: d for name, d in domains.items()},
             "gold": fingerprint.shared_digest(gold, "GOLD_TABLES",
                                               exclude={"sandbox.jobs.silver"}),
             "fct_payment": table_code("fct_payment"),
@@ -124,12 +130,14 @@ def edited(fn):
 @pytest.mark.parametrize(
     ("module", "name", "changed"),
     [
-        (silver, "fct_payment", {"fct_payment"}),  # a table's transform: that table only
+        (commerce, "fct_payment", {"fct_payment"}),  # a table's transform: that table only
+        (core, "dim_player", {"dim_player"}),
         (gold, "run_gold", {"gold"}),  # gold's own code: silver does not import it
-        # silver's shared code, or a module it uses: every silver table; gold reads
-        # silver through its tables' versions, not its code
-        (quality, "check_all", {"silver"}),
-        (silver, "build_silver", {"silver"}),
+        # silver's runner: every silver table; gold reads silver through its tables'
+        # versions, not its code
+        (runner, "build_silver", {"silver"}),
+        # a module every domain and the runner use: every silver table
+        (quality, "check_all", {"silver", "core", "commerce", "events"}),
     ],
 )
 def test_an_edit_changes_the_digests_of_what_reads_the_edited_code(

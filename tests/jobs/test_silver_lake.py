@@ -9,13 +9,14 @@ import pytest
 from deltalake import DeltaTable
 
 from sandbox.ingest.dms.task import DmsTask
-from sandbox.jobs import fingerprint, gold, publish, silver, silver_staging
+from sandbox.jobs import fingerprint, gold, publish, silver
 from sandbox.jobs.bronze import run_bronze
 from sandbox.jobs.gold import run_gold
 from sandbox.jobs.layers import gold_path, quarantine_path, silver_path
 from sandbox.jobs.quality import DataQualityError
-from sandbox.jobs.silver import SILVER_TABLES, run_silver
-from sandbox.jobs.silver_staging import SilverPublishPending, pending_publishes, staged_runs
+from sandbox.jobs.silver import SILVER_TABLES, commerce, run_silver, runner
+from sandbox.jobs.silver import staging as silver_staging
+from sandbox.jobs.silver.staging import SilverPublishPending, pending_publishes, staged_runs
 from sandbox.platform.services.s3 import remove_prefix, s3_client
 from sandbox.platform.session import spark_session
 from sandbox.platform.settings import Settings
@@ -198,7 +199,7 @@ def test_a_table_whose_code_and_inputs_did_not_change_is_kept(
     # An edit of one table's code rebuilds that table only: fct_payment feeds no other.
     payment = redeclare(
         monkeypatch,
-        silver,
+        runner,
         "SILVER_TABLES",
         "fct_payment",
         build=lambda b: silver.fct_payment(b["payments"]).where("1 = 1"),
@@ -210,8 +211,15 @@ def test_a_table_whose_code_and_inputs_did_not_change_is_kept(
     # A threshold is part of the code too.
     rules = tuple(replace(r, threshold=0.5) if r.kind == "accepted_values" else r
                   for r in payment.rules)  # fmt: skip
-    redeclare(monkeypatch, silver, "SILVER_TABLES", "fct_payment", rules=rules)
+    redeclare(monkeypatch, runner, "SILVER_TABLES", "fct_payment", rules=rules)
     assert "fct_payment" not in run_silver(spark, source).kept
+    monkeypatch.undo()
+    # An edit of a domain module's shared code (a new helper in commerce) rebuilds that
+    # domain's tables, and no other: none of silver reads a commerce table.
+    run_silver(spark, source)
+    monkeypatch.setattr(commerce, "_helper", lambda: 1, raising=False)
+    rebuilt = {t.name for t in SILVER_TABLES} - set(run_silver(spark, source).kept)
+    assert rebuilt == {t.name for t in commerce.TABLES} == {"fct_subscription", "fct_payment"}
     monkeypatch.undo()
     # A commit someone else made (here: every row of fct_match deleted) is not a
     # publish of this code: the table is rebuilt, its readers are not (same rows).

@@ -1,11 +1,10 @@
-"""Silver: curated, standardized, governed tables in business domains.
+"""The silver job: build the domains' tables in waves, check, stage, publish all or none.
 
-Standard names (snake_case), UTC timestamps, decimals for BRL, one conformed player
-dimension, and events joined to their players and matches. Every table declares its
-quality rules in ``SILVER_TABLES``; failing rows go to ``_quarantine`` with the rules
-they broke. Silver is rebuilt from bronze on every run (overwrite), so it always
-reflects bronze exactly, and it is published whole: every table is staged and checked
-before any published table changes (``silver_staging``).
+Tables are declared by their domain modules (``core``, ``commerce``, ``events``);
+``SILVER_TABLES`` is all of them in order. A table is rebuilt when its fingerprint
+changes: its own code and its domain module's shared code, this runner's shared code,
+and what it reads, so an edit in one domain rebuilds that domain's tables (and what
+reads them) only.
 """
 
 from __future__ import annotations
@@ -16,12 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from sandbox.app.generator import PAYMENT_METHODS as APP_PAYMENT_METHODS
-from sandbox.app.generator import TIERS
-from sandbox.ingest.events.schemas import STREAM_OF_TYPE, STREAMS
+from sandbox.ingest.events.schemas import STREAMS
 from sandbox.jobs import publish
 from sandbox.jobs import quality as q
 from sandbox.jobs.fingerprint import (
@@ -35,237 +31,17 @@ from sandbox.jobs.fingerprint import (
     stable_repr,
     table_states,
 )
-from sandbox.jobs.layers import (
-    BRL,
-    SOURCE_KEYS,
-    bronze_events_path,
-    bronze_path,
-)
+from sandbox.jobs.layers import SOURCE_KEYS, bronze_events_path, bronze_path, read_delta
 from sandbox.jobs.publish import StagedTable
-from sandbox.jobs.silver_staging import SilverStaging, recover
+from sandbox.jobs.silver import commerce, core, events
+from sandbox.jobs.silver.staging import SilverStaging, recover
+from sandbox.jobs.silver.table import SilverTable
 from sandbox.platform.progress import Progress
 from sandbox.platform.settings import Settings
 
-RESULTS_SCHEMA = (
-    "array<struct<player_id:bigint,team:int,kills:int,deaths:int,assists:int,won:boolean>>"
-)
-
-
-# -- transforms: bronze DataFrames in, silver DataFrames out -------------------------
-
-
-def dim_player(players: DataFrame, subscriptions: DataFrame) -> DataFrame:
-    """The conformed player dimension: one row per player, with subscription status."""
-    active = (
-        subscriptions.where(F.col("status") == "active")
-        .groupBy("player_id")
-        .agg(F.max_by("plan_id", "started_at").alias("current_plan_id"))
-    )
-    return players.join(active, "player_id", "left").select(
-        F.col("player_id"),
-        F.trim("nickname").alias("nickname"),
-        F.lower(F.trim("email")).alias("email"),
-        F.upper("country").alias("country_code"),
-        F.col("skill_tier"),
-        F.col("mmr"),
-        F.col("is_banned"),
-        F.col("current_plan_id"),
-        F.col("current_plan_id").isNotNull().alias("is_subscriber"),
-        F.to_date("created_at").alias("signup_date"),
-        F.col("created_at"),
-        F.col("updated_at"),
-    )
-
-
-def fct_match(matches: DataFrame, lobbies: DataFrame) -> DataFrame:
-    lob = lobbies.select("lobby_id", "region", F.col("host_player_id"))
-    return matches.join(lob, "lobby_id", "left").select(
-        "match_id",
-        "lobby_id",
-        "host_player_id",
-        F.col("map").alias("map_name"),
-        F.col("mode").alias("game_mode"),
-        "region",
-        "started_at",
-        "ended_at",
-        F.to_date("started_at").alias("match_date"),
-        (F.unix_timestamp("ended_at") - F.unix_timestamp("started_at"))
-        .cast("int")
-        .alias("duration_s"),
-        F.col("winning_team").cast("int").alias("winning_team"),
-    )
-
-
-def fct_match_player(match_players: DataFrame) -> DataFrame:
-    return match_players.select(
-        "match_id",
-        "player_id",
-        F.col("team").cast("int").alias("team"),
-        "kills",
-        "deaths",
-        "assists",
-        "score",
-        F.col("won"),
-        ((F.col("kills") + F.col("assists")) / F.greatest(F.col("deaths"), F.lit(1)))
-        .cast("decimal(8,3)")
-        .alias("kda"),
-    )
-
-
-def fct_subscription(subscriptions: DataFrame, plans: DataFrame) -> DataFrame:
-    p = plans.select("plan_id", F.col("price_brl").cast(BRL).alias("price_brl"),
-                     F.col("period_months").cast("int").alias("period_months"))  # fmt: skip
-    return subscriptions.join(p, "plan_id", "left").select(
-        "subscription_id",
-        "player_id",
-        "plan_id",
-        "status",
-        "started_at",
-        "cancelled_at",
-        "price_brl",
-        "period_months",
-        (F.col("price_brl") / F.col("period_months")).cast(BRL).alias("monthly_value_brl"),
-    )
-
-
-def fct_payment(payments: DataFrame) -> DataFrame:
-    return payments.select(
-        "payment_id",
-        "player_id",
-        "subscription_id",
-        F.col("amount_brl").cast(BRL).alias("amount_brl"),
-        F.col("method").alias("payment_method"),
-        F.col("status").alias("payment_status"),
-        F.col("created_at").alias("paid_at"),
-        F.to_date("created_at").alias("payment_date"),
-    )
-
-
-def player_events(events: DataFrame, players: DataFrame, matches: DataFrame) -> DataFrame:
-    """One row per (event, player) with the player's and the match's attributes.
-
-    ``match_started`` lists several players and ``match_finished`` carries a result
-    per player: both become one row per player taking part.
-
-    Each kind is its own read of the events. Reading them once instead, as a list of
-    (player, won) pairs per event (``transform``) exploded once, counted faster at
-    scale 1 (0.14 s against 0.20 s) but made silver on Sail 60% slower at scale 16.
-    """
-    p = F.col("payload")
-
-    def js(path: str, cast: str = "bigint"):
-        return F.get_json_object(p, path).cast(cast)
-
-    base = events.select(
-        "event_id", "event_type", "event_time", "event_date", "payload",
-        js("$.match_id").alias("match_id"), js("$.lobby_id").alias("lobby_id"),
-        js("$.payment_id").alias("payment_id"),
-    )  # fmt: skip
-    single = base.where(~F.col("event_type").isin("match_started", "match_finished")).select(
-        "*", js("$.player_id").alias("player_id"), F.lit(None).cast("boolean").alias("won")
-    )
-    started = base.where(F.col("event_type") == "match_started").select(
-        "*",
-        F.explode(F.from_json(F.get_json_object(p, "$.player_ids"), "array<bigint>")).alias(
-            "player_id"
-        ),
-        F.lit(None).cast("boolean").alias("won"),
-    )
-    finished = (
-        base.where(F.col("event_type") == "match_finished")
-        .select(
-            "*",
-            F.explode(F.from_json(F.get_json_object(p, "$.results"), RESULTS_SCHEMA)).alias("r"),
-        )
-        .select("*", F.col("r.player_id").alias("player_id"), F.col("r.won").alias("won"))
-        .drop("r")
-    )
-    rows = single.unionByName(started).unionByName(finished).drop("payload")
-    pl = players.select("player_id", "country_code", "skill_tier")
-    mt = matches.select("match_id", "map_name", "game_mode")
-    return rows.join(pl, "player_id", "left").join(mt, "match_id", "left").select(
-        "event_id", "event_type", "event_time", "event_date", "player_id", "match_id",
-        "lobby_id", "payment_id", "won", "country_code", "skill_tier", "map_name", "game_mode",
-    )  # fmt: skip
-
-
-# -- reference data: the declared enums accepted values come from ---------------------
-# Plans are not here: they are reference data in the app database (the `plans` table),
-# so `current_plan_id` is checked against bronze `plans`, and a new plan is accepted.
-
-SKILL_TIERS = tuple(tier for _, tier in TIERS)
-PAYMENT_METHODS = tuple(APP_PAYMENT_METHODS)
-PAYMENT_STATUSES = ("paid", "refunded", "failed")
-SUBSCRIPTION_STATUSES = ("active", "cancelled")
-EVENT_TYPES = tuple(STREAM_OF_TYPE)
-WINNING_TEAMS = (1, 2)
-
-
-# -- the declared tables -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SilverTable:
-    domain: str
-    name: str
-    build: Callable[[dict[str, DataFrame]], DataFrame]
-    rules: tuple[q.Rule, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return f"silver {self.domain}.{self.name}"
-
-
-SILVER_TABLES: list[SilverTable] = [
-    SilverTable(
-        "core", "dim_player",
-        lambda b: dim_player(b["players"], b["subscriptions"]),
-        (q.not_null("player_id", blocking=True), q.unique("player_id", blocking=True),
-         q.not_null("nickname"),
-         q.accepted_values("skill_tier", SKILL_TIERS),
-         q.accepted_values("current_plan_id", ref="plans.plan_id")),
-    ),
-    SilverTable(
-        "core", "fct_match",
-        lambda b: fct_match(b["matches"], b["lobbies"]),
-        (q.not_null("match_id", blocking=True), q.unique("match_id", blocking=True),
-         q.accepted_values("winning_team", WINNING_TEAMS)),
-    ),
-    SilverTable(
-        "core", "fct_match_player",
-        lambda b: fct_match_player(b["match_players"]),
-        (q.unique("match_id", "player_id", blocking=True),
-         q.relationship("player_id", "dim_player.player_id"),
-         q.relationship("match_id", "fct_match.match_id")),
-    ),
-    SilverTable(
-        "commerce", "fct_subscription",
-        lambda b: fct_subscription(b["subscriptions"], b["plans"]),
-        (q.unique("subscription_id", blocking=True), q.not_null("price_brl"),
-         q.accepted_values("plan_id", ref="plans.plan_id"),
-         q.accepted_values("status", SUBSCRIPTION_STATUSES),
-         q.relationship("player_id", "dim_player.player_id")),
-    ),
-    SilverTable(
-        "commerce", "fct_payment",
-        lambda b: fct_payment(b["payments"]),
-        (q.unique("payment_id", blocking=True), q.not_null("amount_brl"),
-         q.accepted_values("payment_status", PAYMENT_STATUSES),
-         q.accepted_values("payment_method", PAYMENT_METHODS),
-         q.relationship("player_id", "dim_player.player_id")),
-    ),
-    SilverTable(
-        "events", "player_events",
-        lambda b: player_events(b["events"], b["dim_player"], b["fct_match"]),
-        (q.not_null("event_time"), q.not_null("player_id"),
-         q.accepted_values("event_type", EVENT_TYPES),
-         q.relationship("player_id", "dim_player.player_id"),
-         q.relationship("match_id", "fct_match.match_id")),
-    ),
-]  # fmt: skip
-
-
-# -- the job: validate and stage every table, then publish ------------------------------
+# Every silver table, domain by domain; each domain module declares its own.
+SILVER_TABLES: list[SilverTable] = [*core.TABLES, *commerce.TABLES, *events.TABLES]
+DOMAINS = (core, commerce, events)
 
 
 @dataclass
@@ -319,14 +95,6 @@ def bronze_sources(settings: Settings) -> dict[str, list[str]]:
     sources = {t: [bronze_path(settings, schema, t)] for t in SOURCE_KEYS}
     sources["events"] = [bronze_events_path(settings, s) for s in STREAMS]
     return sources
-
-
-def read_delta(spark: SparkSession, uri: str, state: TableState | None = None) -> DataFrame:
-    """A Delta table as a frame: at the version of ``state`` if given, else the latest."""
-    reader = spark.read.format("delta")
-    if state is not None:
-        reader = reader.option("versionAsOf", state.version)
-    return reader.load(uri)
 
 
 def read_bronze(
@@ -463,6 +231,20 @@ def split_schemas(result: q.QualityResult) -> tuple[StructType, StructType]:
     return StructType(table), StructType(fields)
 
 
+def shared_digests() -> tuple[str, dict[str, str]]:
+    """The code every silver table shares (this runner and what it uses, the domain
+    modules aside), and each domain module's code its tables share (by module name)."""
+    domains = {d.__name__ for d in DOMAINS}
+    shared = shared_digest(sys.modules[__name__], "SILVER_TABLES", exclude=domains)
+    return shared, {d.__name__: shared_digest(d, "TABLES") for d in DOMAINS}
+
+
+def table_code(table: SilverTable) -> str:
+    """A table's own code: its build, what that reaches in its module, and its rules."""
+    module = sys.modules[table.build.__module__]
+    return digest(code_digest(table.build, module), stable_repr(table.rules))
+
+
 def run_silver(
     spark: SparkSession,
     settings: Settings,
@@ -495,14 +277,13 @@ def run_silver(
                           known)  # fmt: skip
     inputs = {name: [states[u].identity for u in uris if states[u] is not None]
               for name, uris in sources.items()}  # fmt: skip
-    module = sys.modules[__name__]
-    shared = shared_digest(module, "SILVER_TABLES")
+    shared, shared_by = shared_digests()
     fingerprints: dict[str, str] = {}
 
     def keep(table: SilverTable, reads: set[str]) -> Published | None:
         fingerprints[table.name] = digest(
-            shared, settings.profile, table.domain, table.name,
-            code_digest(table.build, module), stable_repr(table.rules),
+            shared, shared_by.get(table.build.__module__, ""), settings.profile,
+            table.domain, table.name, table_code(table),
             {name: fingerprints.get(name) or inputs[name] for name in sorted(reads)},
         )  # fmt: skip
         if force:
