@@ -102,6 +102,9 @@ def _dms_slot(settings, statuses) -> SlotStatus | None:
     """The DMS slot's WAL, when Postgres runs (None otherwise)."""
     if not any(s.name == "postgres" and s.state == "running" for s in statuses):
         return None
+    from sandbox.ingest.dms.control import probe_slot
+
+    return probe_slot(settings)
     import psycopg
 
     from sandbox.ingest.dms.control import slot_status

@@ -50,17 +50,12 @@ def run_checks(settings: Settings) -> list[Check]:
 
 def _dms_slot(settings: Settings) -> Check:
     """How much WAL the DMS slot holds back, and whether Postgres invalidated it."""
-    import psycopg
+    from sandbox.ingest.dms.control import probe_slot
 
-    from sandbox.ingest.dms.control import slot_status
-
-    try:
-        with psycopg.connect(settings.postgres_url(settings.app_db), connect_timeout=2) as conn:
-            status = slot_status(conn, settings.dms.slot_name)
-            (keep,) = conn.execute("show max_slot_wal_keep_size").fetchone()
-    except psycopg.OperationalError:
+    status = probe_slot(settings)
+    if status is None:
         return Check("dms slot", "ok", "postgres is not running: nothing to check")
-    detail = f"{status.describe()}; max_slot_wal_keep_size {keep}"
+    detail = f"{status.describe()}; max_slot_wal_keep_size {status.keep_size}"
     if status.wal_status == "lost":
         return Check("dms slot", "fail", f"{detail}: invalidated, the changes it held are gone; "
                      "run `sandbox ingest dms --reload` for a new full load")  # fmt: skip

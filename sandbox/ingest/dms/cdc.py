@@ -14,8 +14,9 @@ import pyarrow.parquet as pq
 from psycopg import sql
 
 from sandbox.ingest.dms import pgoutput
+from sandbox.ingest.dms.errors import DmsSourceError
 from sandbox.ingest.dms.naming import cdc_key, change_seq, dms_timestamp
-from sandbox.ingest.dms.source import DmsSourceError, SourceTable
+from sandbox.ingest.dms.source import SourceTable
 from sandbox.ingest.dms.target import RawTarget, TableFile
 from sandbox.ingest.dms.types import ColumnType, to_arrow
 from sandbox.platform.settings import DmsSettings

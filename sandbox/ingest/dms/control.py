@@ -29,8 +29,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from sandbox.ingest.dms.source import DmsBusyError
+from sandbox.ingest.dms.errors import DmsBusyError
 from sandbox.platform.progress import Progress, quiet
+from sandbox.platform.settings import Settings
 
 CONTROL_SCHEMA = "sandbox_dms"
 STATE_FIELDS = ("full_load_done", "consistent_lsn", "pending_start", "pending_end", "written_upto")
@@ -166,6 +167,7 @@ class SlotStatus:
     retained_bytes: int = 0  # WAL the slot holds back from removal
     safe_wal_bytes: int | None = None  # WAL that may still be written before it is lost
     confirmed_flush_lsn: str | None = None
+    keep_size: str | None = None  # the server's max_slot_wal_keep_size, as it shows it
 
     def describe(self) -> str:
         if not self.exists:
@@ -181,16 +183,26 @@ class SlotStatus:
 def slot_status(conn: psycopg.Connection, slot_name: str) -> SlotStatus:
     """How much WAL ``slot_name`` retains and whether Postgres invalidated it."""
     row = conn.execute(
-        "select wal_status, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
-        "safe_wal_size, confirmed_flush_lsn::text from pg_replication_slots "
-        "where slot_name = %s",
+        "select s.wal_status, pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint, "
+        "s.safe_wal_size, s.confirmed_flush_lsn::text, k.keep, s.slot_name is not null "
+        "from (select current_setting('max_slot_wal_keep_size') keep) k "
+        "left join pg_replication_slots s on s.slot_name = %s",
         (slot_name,),
     ).fetchone()
-    if row is None:
-        return SlotStatus(slot_name, exists=False)
-    wal_status, retained, safe, confirmed = row
+    wal_status, retained, safe, confirmed, keep, exists = row
+    if not exists:
+        return SlotStatus(slot_name, exists=False, keep_size=keep)
     return SlotStatus(slot_name, True, wal_status, int(retained or 0),
-                      None if safe is None else int(safe), confirmed)  # fmt: skip
+                      None if safe is None else int(safe), confirmed, keep)  # fmt: skip
+
+
+def probe_slot(settings: Settings) -> SlotStatus | None:
+    """The DMS slot of ``settings``' source, or None when Postgres does not answer."""
+    try:
+        with psycopg.connect(settings.postgres_url(settings.app_db), connect_timeout=2) as conn:
+            return slot_status(conn, settings.dms.slot_name)
+    except psycopg.OperationalError:
+        return None
 
 
 def _size(n: float) -> str:

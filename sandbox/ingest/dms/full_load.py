@@ -22,8 +22,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from psycopg import conninfo, sql
 
+from sandbox.ingest.dms.errors import DmsSourceError
 from sandbox.ingest.dms.naming import dms_timestamp, load_key, table_prefixes
-from sandbox.ingest.dms.source import DmsSourceError, SourceTable
+from sandbox.ingest.dms.source import SourceTable
 from sandbox.ingest.dms.target import RawTarget, TableFile
 from sandbox.ingest.dms.types import ColumnType, to_arrow
 from sandbox.platform.services.postgres import postgres_bin_dir
@@ -189,9 +190,12 @@ def load_tables(
     return loaded
 
 
-def table_sizes(conn: psycopg.Connection, schema: str, tables: list[SourceTable]) -> dict[str, int]:
-    """Bytes on disk per table (a partitioned table by its partitions)."""
-    return dict(
+def biggest_first(
+    conn: psycopg.Connection, schema: str, tables: list[SourceTable]
+) -> list[SourceTable]:
+    """``tables``, the largest on disk first (a partitioned table by its partitions), so
+    that parallel loads end together rather than on the largest alone."""
+    sizes = dict(
         conn.execute(
             "select t.name, coalesce(sum(pg_total_relation_size(p.relid)), 0) "
             "from unnest(%s::text[]) t(name), "
@@ -200,9 +204,4 @@ def table_sizes(conn: psycopg.Connection, schema: str, tables: list[SourceTable]
             ([t.name for t in tables], schema),
         ).fetchall()
     )
-
-
-def by_size(sizes: dict[str, int], tables: list[SourceTable]) -> list[SourceTable]:
-    """``tables``, the largest first, so that parallel loads end together rather than
-    on the largest alone."""
     return sorted(tables, key=lambda t: -sizes.get(t.name, 0))

@@ -16,13 +16,12 @@ import psycopg
 
 from sandbox.ingest.dms import pgoutput
 from sandbox.ingest.dms.cdc import TableBatch
+from sandbox.ingest.dms.errors import RELOAD_HINT
 from sandbox.ingest.dms.mappings import MappingStore
 from sandbox.ingest.dms.source import SourceCatalog, SourceColumn, SourceTable
 from sandbox.ingest.dms.types import ColumnType
 
 log = logging.getLogger(__name__)
-
-RELOAD_HINT = "run `sandbox ingest dms --reload` for a new full load"
 
 
 class TableShapes:

@@ -13,22 +13,10 @@ from dataclasses import dataclass
 import psycopg
 
 from sandbox.ingest.dms import pgoutput
+from sandbox.ingest.dms.errors import DmsSourceError
 from sandbox.ingest.dms.types import ColumnType, column_type
-from sandbox.platform.errors import SandboxError
 
 log = logging.getLogger(__name__)
-
-
-class DmsSourceError(SandboxError):
-    """The source database cannot be replicated as configured (names the table)."""
-
-
-class DmsSlotLostError(DmsSourceError):
-    """The replication slot is gone or invalidated: only a new full load can go on."""
-
-
-class DmsBusyError(DmsSourceError):
-    """Another writer holds the task (one DMS writer per task)."""
 
 
 @dataclass(frozen=True)

@@ -60,17 +60,12 @@ from psycopg import sql
 from sandbox.ingest.dms import pgoutput
 from sandbox.ingest.dms.cdc import TableBatch, collect, fill_from_source, write_cdc_file
 from sandbox.ingest.dms.control import SlotStatus, TaskState, WriterLock, slot_status
-from sandbox.ingest.dms.full_load import by_size, load_tables, table_sizes
+from sandbox.ingest.dms.errors import RELOAD_HINT, DmsBusyError, DmsSlotLostError, DmsSourceError
+from sandbox.ingest.dms.full_load import biggest_first, load_tables
 from sandbox.ingest.dms.mappings import MappingStore
 from sandbox.ingest.dms.naming import change_seq
-from sandbox.ingest.dms.shapes import RELOAD_HINT, TableShapes
-from sandbox.ingest.dms.source import (
-    DmsBusyError,
-    DmsSlotLostError,
-    DmsSourceError,
-    SourceCatalog,
-    SourceTable,
-)
+from sandbox.ingest.dms.shapes import TableShapes
+from sandbox.ingest.dms.source import SourceCatalog, SourceTable
 from sandbox.ingest.dms.target import IngestReport, RawTarget, TableFile
 from sandbox.platform.progress import Progress, quiet
 from sandbox.platform.services.s3 import s3_client
@@ -280,7 +275,7 @@ class DmsTask:
                 snap.execute("begin isolation level repeatable read")
                 snap.execute(sql.SQL("set transaction snapshot {}").format(sql.Literal(snapshot)))
                 described = [self.catalog.describe(snap, table) for table in tables]
-                snap_sizes = table_sizes(snap, self.cfg.source_schema, described)
+                ordered = biggest_first(snap, self.cfg.source_schema, described)
                 snap.execute("commit")
             types = {
                 t.name: self.catalog.column_types(
@@ -291,7 +286,7 @@ class DmsTask:
 
             # The snapshot stays importable while `repl` is open, that is, in this block.
             loaded = load_tables(
-                self.settings, snapshot, by_size(snap_sizes, described), types,
+                self.settings, snapshot, ordered, types,
                 target=self.target, transfer_time=transfer_time, seq=seq,
                 on_loaded=lambda t, files: self._loaded(t, files, progress),
             )  # fmt: skip
@@ -326,10 +321,10 @@ class DmsTask:
                 f"be read: {RELOAD_HINT}"
             )
         if status.wal_status == "lost":
-            (keep,) = conn.execute("show max_slot_wal_keep_size").fetchone()
             raise DmsSlotLostError(
                 f"dms: replication slot {self.cfg.slot_name} was invalidated: it held back "
-                f"more WAL than max_slot_wal_keep_size ({keep}) and Postgres removed changes "
+                f"more WAL than max_slot_wal_keep_size ({status.keep_size}) and Postgres "
+                f"removed changes "
                 f"it had not read: {RELOAD_HINT}"
             )
         return status

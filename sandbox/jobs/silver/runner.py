@@ -40,8 +40,8 @@ from sandbox.platform.progress import Progress
 from sandbox.platform.settings import Settings
 
 # Every silver table, domain by domain; each domain module declares its own.
-SILVER_TABLES: list[SilverTable] = [*core.TABLES, *commerce.TABLES, *events.TABLES]
 DOMAINS = (core, commerce, events)
+SILVER_TABLES: list[SilverTable] = [t for domain in DOMAINS for t in domain.TABLES]
 
 
 @dataclass

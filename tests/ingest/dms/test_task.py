@@ -22,9 +22,9 @@ from sandbox.app import generator
 from sandbox.app.simulator import Simulator
 from sandbox.ingest.dms import full_load
 from sandbox.ingest.dms.control import TaskState
+from sandbox.ingest.dms.errors import DmsSourceError
 from sandbox.ingest.dms.full_load import copy_out
 from sandbox.ingest.dms.replay import raw_table_files, replay
-from sandbox.ingest.dms.source import DmsSourceError
 from sandbox.ingest.dms.task import DmsTask
 from sandbox.jobs.layers import SOURCE_KEYS
 from sandbox.platform.services.s3 import read_parquet_objects, s3_client
