@@ -349,7 +349,7 @@ def test_a_second_writer_waits_for_the_first_or_refuses_naming_it(source: Settin
 
 
 def test_runs_beside_a_follower_take_turns_batch_by_batch(source: Settings) -> None:
-    env = {"SANDBOX_DMS__MAX_BATCH_CHANGES": "50", "SANDBOX_DMS__CDC_MAX_BATCH_INTERVAL_S": "0.2"}
+    env = {"SANDBOX_DMS__MAX_BATCH_CHANGES": "50", "SANDBOX_DMS__CDC_MAX_BATCH_INTERVAL_S": "0.05"}
     DmsTask(source).run()
     follow = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "ingest", "dms", "--follow"],
@@ -357,12 +357,16 @@ def test_runs_beside_a_follower_take_turns_batch_by_batch(source: Settings) -> N
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    # The source moves while both read it: without turns, two writers peek the same
+    # changes, cut their batches at other places and write overlapping objects.
+    writes = threading.Thread(target=lambda: [simulate(source, 400, 20 + i) for i in range(4)])
     try:
-        source.dms.max_batch_changes = 50
-        for i in range(4):
-            simulate(source, 300, 20 + i)
+        source.dms.max_batch_changes = 30
+        writes.start()
+        while writes.is_alive():
             DmsTask(source).run()  # Airflow's ingest_dms while the follower runs
     finally:
+        writes.join()
         follow.send_signal(signal.SIGINT)
         _, err = follow.communicate(timeout=30)
     DmsTask(source).run()
