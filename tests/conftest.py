@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sandbox.app import generator
+from sandbox.app import generator, loader
 from sandbox.platform.ports import free_home_ports
 from sandbox.platform.services.s3 import s3_client
 from sandbox.platform.settings import Settings
@@ -70,7 +70,7 @@ def fresh_source(stack: EmbeddedStack, *, seed: bool = True, **dms: object) -> I
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(settings.app_db)))
     if seed:
         with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
-            generator.seed(conn, scale=0.02, seed=3, as_of=generator.SAMPLE_AS_OF)
+            loader.seed(conn, scale=0.02, seed=3, as_of=generator.SAMPLE_AS_OF)
     s3_client(settings).make_bucket(settings.lake_bucket)
     try:
         yield settings

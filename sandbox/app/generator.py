@@ -10,22 +10,12 @@ Scale 1 is 10,000 players and 10,000 matches of 10 players each
 
 from __future__ import annotations
 
-import io
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
-import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
-from psycopg import sql
-
-from sandbox.platform.errors import SandboxError
 
 HISTORY_DAYS = 180
 # The fixed end of history of the committed sample (data_samples/) and of the tests.
@@ -46,6 +36,7 @@ MODES = ["ranked_5v5", "casual_5v5"]
 REGIONS = ["sa-east", "us-east", "eu-west"]
 COUNTRIES = ["BR", "BR", "BR", "BR", "AR", "CL", "PT", "US", "MX", "CO"]
 PAYMENT_METHODS = ["pix", "credit_card", "boleto"]
+# Data tables stay one row per line below: formatted, they run down a screen.
 # Skill tiers by MMR lower bound.
 TIERS = [(0, "bronze"), (1000, "silver"), (1400, "gold"), (1800, "platinum"),
          (2200, "diamond"), (2600, "master")]  # fmt: skip
@@ -146,13 +137,15 @@ def generate(
     start = until - timedelta(days=HISTORY_DAYS)
     span = HISTORY_DAYS * 86400.0
 
-    plans = pa.table({
-        "plan_id": [p[0] for p in PLANS],
-        "name": [p[1] for p in PLANS],
-        "price_brl": pa.array([p[2] for p in PLANS]).cast(pa.decimal128(10, 2)),
-        "period_months": pa.array([p[3] for p in PLANS], pa.int16()),
-        "created_at": pa.array([start] * len(PLANS), TS),
-    })  # fmt: skip
+    plans = pa.table(
+        {
+            "plan_id": [p[0] for p in PLANS],
+            "name": [p[1] for p in PLANS],
+            "price_brl": pa.array([p[2] for p in PLANS]).cast(pa.decimal128(10, 2)),
+            "period_months": pa.array([p[3] for p in PLANS], pa.int16()),
+            "created_at": pa.array([start] * len(PLANS), TS),
+        }
+    )
 
     # players
     np_ = n["players"]
@@ -162,20 +155,23 @@ def generate(
     ids_text = pa.array(player_ids).cast(pa.string())
     nick = _concat(_pick(NICK_STEMS, stems), ids_text)
     has_email = rng.random(np_) > 0.1
-    email = pc.if_else(has_email, _concat("player", ids_text, "@example.com"),
-                       pa.scalar(None, pa.string()))  # fmt: skip
+    email = pc.if_else(
+        has_email, _concat("player", ids_text, "@example.com"), pa.scalar(None, pa.string())
+    )
     created = _times(rng, np_, start, span * 0.5)
-    players = pa.table({
-        "player_id": player_ids,
-        "nickname": nick,
-        "email": email,
-        "country": _pick(COUNTRIES, rng.integers(0, len(COUNTRIES), np_)),
-        "skill_tier": tiers_for(mmr),
-        "mmr": mmr,
-        "is_banned": rng.random(np_) < 0.01,
-        "created_at": _ts(created),
-        "updated_at": _ts(created),
-    })  # fmt: skip
+    players = pa.table(
+        {
+            "player_id": player_ids,
+            "nickname": nick,
+            "email": email,
+            "country": _pick(COUNTRIES, rng.integers(0, len(COUNTRIES), np_)),
+            "skill_tier": tiers_for(mmr),
+            "mmr": mmr,
+            "is_banned": rng.random(np_) < 0.01,
+            "created_at": _ts(created),
+            "updated_at": _ts(created),
+        }
+    )
 
     # subscriptions and their payments
     subscribers = np.sort(rng.choice(player_ids, int(np_ * SUBSCRIBER_SHARE), replace=False))
@@ -186,15 +182,17 @@ def generate(
     cancel_at = sub_start + (rng.random(ns) * 60 * 86400e6).astype("timedelta64[us]")
     end = np.datetime64(until.replace(tzinfo=None), "us")
     cancelled &= cancel_at < end
-    subscriptions = pa.table({
-        "subscription_id": np.arange(1, ns + 1, dtype="int64"),
-        "player_id": subscribers.astype("int64"),
-        "plan_id": _pick([p[0] for p in PLANS], plan_idx),
-        "status": _pick(["active", "cancelled"], cancelled.astype("int64")),
-        "started_at": _ts(sub_start),
-        "cancelled_at": _ts(cancel_at, mask=~cancelled),
-        "updated_at": _ts(np.where(cancelled, cancel_at, sub_start)),
-    })  # fmt: skip
+    subscriptions = pa.table(
+        {
+            "subscription_id": np.arange(1, ns + 1, dtype="int64"),
+            "player_id": subscribers.astype("int64"),
+            "plan_id": _pick([p[0] for p in PLANS], plan_idx),
+            "status": _pick(["active", "cancelled"], cancelled.astype("int64")),
+            "started_at": _ts(sub_start),
+            "cancelled_at": _ts(cancel_at, mask=~cancelled),
+            "updated_at": _ts(np.where(cancelled, cancel_at, sub_start)),
+        }
+    )
 
     # One payment per period from the start until cancelled (or history's end).
     period = np.array([p[3] for p in PLANS])[plan_idx] * np.timedelta64(30 * 86400, "s")
@@ -205,16 +203,20 @@ def generate(
     nth = np.arange(len(sub)) - np.repeat(np.cumsum(per_sub) - per_sub, per_sub)
     npay = len(sub)
     status_draw = rng.random(npay)
-    payments = pa.table({
-        "payment_id": np.arange(1, npay + 1, dtype="int64"),
-        "player_id": subscribers[sub].astype("int64"),
-        "subscription_id": (sub + 1).astype("int64"),
-        "amount_brl": _pick([p[2] for p in PLANS], plan_idx[sub]).cast(pa.decimal128(12, 2)),
-        "method": _pick(PAYMENT_METHODS, rng.choice(3, npay, p=[0.55, 0.35, 0.10])),
-        "status": _pick(["paid", "refunded", "failed"],
-                        (status_draw < 0.06).astype("int64") + (status_draw < 0.04)),
-        "created_at": _ts(sub_start[sub] + (nth * period_us[sub]).astype("timedelta64[us]")),
-    })  # fmt: skip
+    payments = pa.table(
+        {
+            "payment_id": np.arange(1, npay + 1, dtype="int64"),
+            "player_id": subscribers[sub].astype("int64"),
+            "subscription_id": (sub + 1).astype("int64"),
+            "amount_brl": _pick([p[2] for p in PLANS], plan_idx[sub]).cast(pa.decimal128(12, 2)),
+            "method": _pick(PAYMENT_METHODS, rng.choice(3, npay, p=[0.55, 0.35, 0.10])),
+            "status": _pick(
+                ["paid", "refunded", "failed"],
+                (status_draw < 0.06).astype("int64") + (status_draw < 0.04),
+            ),
+            "created_at": _ts(sub_start[sub] + (nth * period_us[sub]).astype("timedelta64[us]")),
+        }
+    )
 
     # lobbies and matches: one lobby per match
     nm = n["matches"]
@@ -226,40 +228,46 @@ def generate(
     maps = rng.integers(0, len(MAPS), nm)
     modes = rng.integers(0, len(MODES), nm)
     winner = rng.integers(1, 3, nm).astype("int16")
-    lobbies = pa.table({
-        "lobby_id": match_ids,
-        "host_player_id": roster[:, 0].astype("int64"),
-        "map": _pick(MAPS, maps),
-        "mode": _pick(MODES, modes),
-        "region": _pick(REGIONS, rng.integers(0, len(REGIONS), nm)),
-        "status": pa.repeat(pa.scalar("closed"), nm),
-        "created_at": _ts(lobby_time),
-    })  # fmt: skip
-    matches = pa.table({
-        "match_id": match_ids,
-        "lobby_id": match_ids,
-        "map": _pick(MAPS, maps),
-        "mode": _pick(MODES, modes),
-        "started_at": _ts(started),
-        "ended_at": _ts(ended),
-        "winning_team": winner,
-    })  # fmt: skip
+    lobbies = pa.table(
+        {
+            "lobby_id": match_ids,
+            "host_player_id": roster[:, 0].astype("int64"),
+            "map": _pick(MAPS, maps),
+            "mode": _pick(MODES, modes),
+            "region": _pick(REGIONS, rng.integers(0, len(REGIONS), nm)),
+            "status": pa.repeat(pa.scalar("closed"), nm),
+            "created_at": _ts(lobby_time),
+        }
+    )
+    matches = pa.table(
+        {
+            "match_id": match_ids,
+            "lobby_id": match_ids,
+            "map": _pick(MAPS, maps),
+            "mode": _pick(MODES, modes),
+            "started_at": _ts(started),
+            "ended_at": _ts(ended),
+            "winning_team": winner,
+        }
+    )
 
     nmp = nm * PLAYERS_PER_MATCH
     team = np.tile(np.repeat(np.array([1, 2], dtype="int16"), PLAYERS_PER_MATCH // 2), nm)
     kills = rng.poisson(6, nmp).astype("int32")
     deaths = rng.poisson(6, nmp).astype("int32")
     assists = rng.poisson(4, nmp).astype("int32")
-    match_players = pa.table({
-        "match_id": np.repeat(match_ids, PLAYERS_PER_MATCH),
-        "player_id": roster.reshape(-1).astype("int64"),
-        "team": team,
-        "kills": kills,
-        "deaths": deaths,
-        "assists": assists,
-        "score": (kills * 100 + assists * 50).astype("int32"),
-        "won": team == np.repeat(winner, PLAYERS_PER_MATCH),
-    })  # fmt: skip
+    match_players = pa.table(
+        {
+            "match_id": np.repeat(match_ids, PLAYERS_PER_MATCH),
+            "player_id": roster.reshape(-1).astype("int64"),
+            "team": team,
+            "kills": kills,
+            "deaths": deaths,
+            "assists": assists,
+            "score": (kills * 100 + assists * 50).astype("int32"),
+            "won": team == np.repeat(winner, PLAYERS_PER_MATCH),
+        }
+    )
 
     return {
         "plans": plans,
@@ -270,141 +278,3 @@ def generate(
         "matches": matches,
         "match_players": match_players,
     }
-
-
-def create_schema(conn: psycopg.Connection, *, indexes: bool = True) -> None:
-    """Create the application tables (and their indexes) if they do not exist."""
-    conn.execute(schema_sql(indexes=indexes))
-
-
-def load(conn: psycopg.Connection, tables: dict[str, pa.Table], *, schema: str = "public") -> None:
-    """Bulk-load generated tables with COPY in one transaction, then move the id
-    sequences past them.
-
-    The rows are consistent by construction, so the load skips the foreign keys'
-    per-row checks (``session_replication_role = replica``, which needs a superuser, as
-    the sandbox's own Postgres user is; without one the load runs with the checks, about
-    4x slower at scale 16). ``tests/app/test_generator.py`` checks every key instead.
-
-    A primary key no foreign key points at (``match_players``') is dropped for the
-    load and built again after it, in the same transaction: one sort instead of an
-    index insertion per row (4.3 s -> 1.7 s for 1.6M rows, plus under 1 s to build).
-    """
-    with conn.transaction():
-        try:
-            with conn.transaction():  # a savepoint: a refusal does not abort the load
-                conn.execute("set local session_replication_role = replica")
-        except psycopg.errors.InsufficientPrivilege:
-            pass
-        keys = _unreferenced_primary_keys(conn, schema, list(tables))
-        for table, (name, _) in keys.items():
-            drop = sql.SQL("alter table {} drop constraint {}")
-            conn.execute(drop.format(sql.Identifier(schema, table), sql.Identifier(name)))
-        _copy(conn, tables, schema)
-        for table, (name, definition) in keys.items():
-            add = sql.SQL("alter table {} add constraint {} {}")
-            conn.execute(add.format(sql.Identifier(schema, table), sql.Identifier(name),
-                                    sql.SQL(definition)))  # fmt: skip
-
-
-def _unreferenced_primary_keys(
-    conn: psycopg.Connection, schema: str, tables: list[str]
-) -> dict[str, tuple[str, str]]:
-    """``{table: (constraint, definition)}`` of the empty tables' primary keys that no
-    foreign key references."""
-    rows = conn.execute(
-        """
-        select c.relname, k.conname, pg_get_constraintdef(k.oid)
-        from pg_constraint k
-        join pg_class c on c.oid = k.conrelid
-        join pg_namespace n on n.oid = c.relnamespace
-        where k.contype = 'p' and n.nspname = %s and c.relname = any(%s)
-          and not exists (select 1 from pg_constraint f
-                          where f.contype = 'f' and f.conindid = k.conindid)
-        """,
-        (schema, tables),
-    ).fetchall()
-    return {
-        table: (name, definition)
-        for table, name, definition in rows
-        if conn.execute(
-            sql.SQL("select not exists (select 1 from {})").format(sql.Identifier(schema, table))
-        ).fetchone()[0]
-    }
-
-
-def _csv(batch: pa.RecordBatch) -> memoryview:
-    buf = io.BytesIO()
-    pacsv.write_csv(batch, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    return buf.getbuffer()
-
-
-def _copy(conn: psycopg.Connection, tables: dict[str, pa.Table], schema: str) -> None:
-    # In chunks, written as CSV on another thread (Arrow lets go of the GIL), so that
-    # Postgres parses one chunk while the next is written; at most two wait in memory.
-    with ThreadPoolExecutor(1, thread_name_prefix="seed-csv") as pool:
-        for name in TABLE_ORDER:
-            table = tables[name]
-            cols = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
-            query = sql.SQL("copy {} ({}) from stdin (format csv)").format(
-                sql.Identifier(schema, name), cols
-            )
-            with conn.cursor().copy(query) as copy:
-                ahead: deque[Future[memoryview]] = deque()
-                for batch in table.to_batches(max_chunksize=COPY_CHUNK_ROWS):
-                    ahead.append(pool.submit(_csv, batch))
-                    if len(ahead) > 2:
-                        copy.write(ahead.popleft().result())
-                while ahead:
-                    copy.write(ahead.popleft().result())
-    for name, key in [("players", "player_id"), ("subscriptions", "subscription_id"),
-                      ("payments", "payment_id"), ("lobbies", "lobby_id"),
-                      ("matches", "match_id")]:  # fmt: skip
-        conn.execute(
-            sql.SQL(
-                "select setval(pg_get_serial_sequence({t}, {c}), "
-                "greatest((select max({k}) from {tbl}), 1))"
-            ).format(
-                t=sql.Literal(f"{schema}.{name}"),
-                c=sql.Literal(key),
-                k=sql.Identifier(key),
-                tbl=sql.Identifier(schema, name),
-            )
-        )
-
-
-def seed(
-    conn: psycopg.Connection, *, scale: float = 1.0, seed: int = 42, as_of: date | None = None
-) -> dict[str, int]:
-    """Create the schema and load generated data; refuses a database that has players.
-
-    History ends at ``as_of`` (default: today), where simulated traffic begins.
-    """
-    create_schema(conn, indexes=False)
-    (existing,) = conn.execute("select count(*) from players").fetchone()
-    if existing:
-        raise SeedError(
-            f"app database already has {existing} players; `sandbox reset` first to reseed"
-        )
-    tables = generate(scale, seed, as_of=as_of)
-    load(conn, tables)
-    create_schema(conn)  # the secondary indexes, each built once over the loaded rows
-    conn.execute("analyze")  # statistics for the traffic that follows at once
-    return {name: t.num_rows for name, t in tables.items()}
-
-
-def export(path: Path, *, scale: float, seed: int, as_of: date | None = None) -> dict[str, int]:
-    """Write ``<path>/app/<table>.parquet`` and ``<path>/events/<stream>.jsonl`` (the samples)."""
-    from sandbox.ingest.events.samples import sample_events, write_sample_events
-
-    (path / "app").mkdir(parents=True, exist_ok=True)
-    tables = generate(scale, seed, as_of=as_of)
-    for name, table in tables.items():
-        pq.write_table(table, path / "app" / f"{name}.parquet")
-    counts = {name: t.num_rows for name, t in tables.items()}
-    streams = write_sample_events(sample_events(tables, seed), path / "events")
-    return counts | {f"events/{s}": n for s, n in streams.items()}
-
-
-class SeedError(SandboxError):
-    """The app database is not empty."""

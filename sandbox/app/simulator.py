@@ -156,9 +156,14 @@ class Simulator:
         while len(roster) < size:
             picks = [self.rng.randint(1, hi) for _ in range(size - len(roster))]
             with self.conn.pipeline():
-                cursors = [self.conn.execute(
-                    f"select player_id from players where player_id >= %s and {where} "
-                    "order by player_id limit 1", (pick,)) for pick in picks]  # fmt: skip
+                cursors = [
+                    self.conn.execute(
+                        f"select player_id from players where player_id >= %s and {where} "
+                        "order by player_id limit 1",
+                        (pick,),
+                    )
+                    for pick in picks
+                ]
             for cur in cursors:
                 pid = cur.fetchone()[0]  # found: no pick is above the largest id
                 if pid not in roster:
@@ -175,8 +180,13 @@ class Simulator:
         player = self._random_id("players", "player_id", "not is_banned")
         if player is None:
             return self._signup(events)
-        events.append({"type": "player_login", "player_id": player,
-                       "platform": self.rng.choice(["pc", "pc", "console", "mobile"])})  # fmt: skip
+        events.append(
+            {
+                "type": "player_login",
+                "player_id": player,
+                "platform": self.rng.choice(["pc", "pc", "console", "mobile"]),
+            }
+        )
         return 0
 
     def _signup(self, events: list[Event]) -> int:
@@ -186,9 +196,14 @@ class Simulator:
         player = self._one(
             "insert into players (nickname, email, country, skill_tier, mmr) "
             "values (%s, %s, %s, %s, %s) returning player_id",
-            (f"{stem}_{self.rng.randrange(10**6)}", email, self.rng.choice(COUNTRIES),
-             tier_for(mmr), mmr),
-        )  # fmt: skip
+            (
+                f"{stem}_{self.rng.randrange(10**6)}",
+                email,
+                self.rng.choice(COUNTRIES),
+                tier_for(mmr),
+                mmr,
+            ),
+        )
         events.append({"type": "player_login", "player_id": player, "platform": "pc"})
         return 1
 
@@ -204,8 +219,10 @@ class Simulator:
                 (f"{self.rng.choice(NICK_STEMS)}-{self.rng.randrange(10**4)}", player),
             )
         if self.rng.random() < 0.3:
-            n += self._exec("update players set email = null, updated_at = now() "
-                            "where player_id = %s", (player,))  # fmt: skip
+            n += self._exec(
+                "update players set email = null, updated_at = now() where player_id = %s",
+                (player,),
+            )
         return n
 
     def _match(self, events: list[Event]) -> int:
@@ -218,24 +235,40 @@ class Simulator:
             "values (%s, %s, %s, %s, 'open', now()) returning lobby_id",
             (roster[0], map_, mode, self.rng.choice(REGIONS)),
         )
-        events.append({"type": "lobby_created", "lobby_id": lobby, "player_id": roster[0],
-                       "map": map_, "mode": mode})  # fmt: skip
+        events.append(
+            {
+                "type": "lobby_created",
+                "lobby_id": lobby,
+                "player_id": roster[0],
+                "map": map_,
+                "mode": mode,
+            }
+        )
         match = self._one(
             "insert into matches (lobby_id, map, mode, started_at) "
             "values (%s, %s, %s, now()) returning match_id",
             (lobby, map_, mode),
         )
         n = 2 + self._exec("update lobbies set status = 'closed' where lobby_id = %s", (lobby,))
-        events.append({"type": "match_started", "match_id": match, "lobby_id": lobby,
-                       "player_ids": roster})  # fmt: skip
+        events.append(
+            {"type": "match_started", "match_id": match, "lobby_id": lobby, "player_ids": roster}
+        )
         winner = self.rng.randint(1, 2)
         results, rows, deltas = [], [], []
         for i, pid in enumerate(roster):
             team = 1 if i < 5 else 2
             k, d, a = self.rng.randint(0, 15), self.rng.randint(0, 15), self.rng.randint(0, 10)
             rows.append((match, pid, team, k, d, a, k * 100 + a * 50, team == winner))
-            results.append({"player_id": pid, "team": team, "kills": k, "deaths": d,
-                            "assists": a, "won": team == winner})  # fmt: skip
+            results.append(
+                {
+                    "player_id": pid,
+                    "team": team,
+                    "kills": k,
+                    "deaths": d,
+                    "assists": a,
+                    "won": team == winner,
+                }
+            )
             deltas.append((pid, 25 if team == winner else -25))
         # One statement for the ten rows, one for the ten players: the same row changes.
         n += self._exec(
@@ -254,8 +287,15 @@ class Simulator:
             "where match_id = %s",
             (winner, match),
         )
-        events.append({"type": "match_finished", "match_id": match, "winning_team": winner,
-                       "duration_s": 1500, "results": results})  # fmt: skip
+        events.append(
+            {
+                "type": "match_finished",
+                "match_id": match,
+                "winning_team": winner,
+                "duration_s": 1500,
+                "results": results,
+            }
+        )
         return n
 
     def _abandoned_lobby(self, events: list[Event]) -> int:
@@ -286,9 +326,17 @@ class Simulator:
             "created_at) values (%s, %s, %s, %s, 'paid', now()) returning payment_id",
             (player, sub, Decimal(price), method),
         )
-        events.append({"type": "purchase", "player_id": player, "payment_id": payment,
-                       "subscription_id": sub, "plan_id": plan_id, "amount_brl": price,
-                       "method": method})  # fmt: skip
+        events.append(
+            {
+                "type": "purchase",
+                "player_id": player,
+                "payment_id": payment,
+                "subscription_id": sub,
+                "plan_id": plan_id,
+                "amount_brl": price,
+                "method": method,
+            }
+        )
         return 2
 
     def _cancel(self, events: list[Event]) -> int:
@@ -305,8 +353,9 @@ class Simulator:
         payment = self._random_id("payments", "payment_id", "status = 'paid'")
         if payment is None:
             return self._subscribe(events)
-        return self._exec("update payments set status = 'refunded' where payment_id = %s",
-                          (payment,))  # fmt: skip
+        return self._exec(
+            "update payments set status = 'refunded' where payment_id = %s", (payment,)
+        )
 
     def _delete_account(self, events: list[Event]) -> int:
         # Only accounts with no history: deleting a player cascades to their rows.

@@ -16,7 +16,7 @@ def bench_airflow(
     *, repeat: int = 3, scale: float = 0.1, progress: Progress = print
 ) -> list[Figure]:
     """On a running stack: start Airflow until the DAG is listed, idle PSS, one DAG run."""
-    from sandbox.app import generator
+    from sandbox.app import loader
     from sandbox.orchestrate.airflow.client import AirflowClient
 
     ready_s, idle_mb, run_s = [], [], []
@@ -24,7 +24,7 @@ def bench_airflow(
         stack = EmbeddedStack(s)
         stack.up()
         with psycopg.connect(s.postgres_url(), autocommit=True) as conn:
-            generator.seed(conn, scale=scale, seed=42)
+            loader.seed(conn, scale=scale, seed=42)
         client = AirflowClient(s)
         for i in range(repeat):
             t0 = time.perf_counter()
@@ -41,8 +41,10 @@ def bench_airflow(
             if run.state != "success":
                 raise RuntimeError(f"bench: the DAG run ended {run.state}: {run.tasks}")
             stack._stop(stack.service("airflow"))
-            progress(f"run {i + 1}/{repeat}: UI ready with the DAG {ready_s[-1]:.1f}s, "
-                     f"idle {idle_mb[-1]:.0f} MB PSS, DAG run {run_s[-1]:.1f}s")  # fmt: skip
+            progress(
+                f"run {i + 1}/{repeat}: UI ready with the DAG {ready_s[-1]:.1f}s, "
+                f"idle {idle_mb[-1]:.0f} MB PSS, DAG run {run_s[-1]:.1f}s"
+            )
     return [
         Figure("airflow up to UI ready, DAG listed", "s", ready_s),
         Figure("airflow idle memory (PSS, all processes)", "MB", idle_mb),

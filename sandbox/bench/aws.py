@@ -14,7 +14,7 @@ from sandbox.platform.stack import EmbeddedStack
 
 def bench_aws(*, repeat: int = 3, scale: float = 0.1, progress: Progress = print) -> list[Figure]:
     """``sandbox aws up`` on a running stack, then ``dbt_build`` and ``lake_pipeline``."""
-    from sandbox.app import generator
+    from sandbox.app import loader
     from sandbox.orchestrate.aws import executions
     from sandbox.orchestrate.aws.deploy import deploy
     from sandbox.orchestrate.pipeline import run_pipeline
@@ -24,7 +24,7 @@ def bench_aws(*, repeat: int = 3, scale: float = 0.1, progress: Progress = print
         stack = EmbeddedStack(s)
         stack.up()
         with psycopg.connect(s.postgres_url(), autocommit=True) as conn:
-            generator.seed(conn, scale=scale, seed=42)
+            loader.seed(conn, scale=scale, seed=42)
         run_pipeline(s, None)  # dbt_build builds on the gold tables of the warehouse
         for i in range(repeat):
             t0 = time.perf_counter()
@@ -43,9 +43,11 @@ def bench_aws(*, repeat: int = 3, scale: float = 0.1, progress: Progress = print
                     )
                 samples.append(result.seconds)
             stack._stop(stack.service("aws"))
-            progress(f"run {i + 1}/{repeat}: endpoint up + deploy {start_s[-1]:.1f}s, "
-                     f"idle {idle_mb[-1]:.0f} MB, dbt_build {dbt_s[-1]:.1f}s, "
-                     f"lake_pipeline {pipeline_s[-1]:.1f}s")  # fmt: skip
+            progress(
+                f"run {i + 1}/{repeat}: endpoint up + deploy {start_s[-1]:.1f}s, "
+                f"idle {idle_mb[-1]:.0f} MB, dbt_build {dbt_s[-1]:.1f}s, "
+                f"lake_pipeline {pipeline_s[-1]:.1f}s"
+            )
     return [
         Figure("aws endpoint up + deploy", "s", start_s),
         Figure("aws endpoint idle memory", "MB", idle_mb),

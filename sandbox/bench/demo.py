@@ -66,26 +66,43 @@ def bench_inner_loop(
                     last = json.loads((s.runtime_dir / "runs" / "last.json").read_text())
                     for t in last["tasks"]:
                         tasks[t["name"]].append(t["seconds"])
-            progress(f"run {i + 1}/{repeat}: --force {walls['force'][-1]:.2f}s "
-                     f"(" + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in tasks.items())
-                     + f"), unchanged {walls['unchanged'][-1]:.2f}s")  # fmt: skip
+            progress(
+                f"run {i + 1}/{repeat}: --force {walls['force'][-1]:.2f}s "
+                f"("
+                + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in tasks.items())
+                + f"), unchanged {walls['unchanged'][-1]:.2f}s"
+            )
         project = Path(tmp)
-        shutil.copytree(PACKAGE, project / PACKAGE.name,
-                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-        saves = {label: edit_function(project / PACKAGE.name / module, function)
-                 for label, (module, function) in WATCH_EDITS.items()}  # fmt: skip
+        shutil.copytree(
+            PACKAGE, project / PACKAGE.name, ignore=shutil.ignore_patterns("__pycache__")
+        )
+        saves = {
+            label: edit_function(project / PACKAGE.name / module, function)
+            for label, (module, function) in WATCH_EDITS.items()
+        }
         watched = watch_loop(env | {"PYTHONPATH": str(project)}, project, saves, repeat, progress)
         timed_cli(["down"], env)
     return [
-        Figure(f"inner loop: run silver gold warehouse --force, warm (scale {scale:g})", "s",
-               walls["force"]),
-        Figure(f"inner loop: the same, nothing changed (scale {scale:g})", "s",
-               walls["unchanged"]),
-        *(Figure(f"inner loop: {name} task with --force (scale {scale:g})", "s", secs)
-          for name, secs in tasks.items()),
-        *(Figure(f"inner loop under --watch: {label}, save to done (scale {scale:g})", "s",
-                 secs, "<= 2 s") for label, secs in watched.items()),
-    ]  # fmt: skip
+        Figure(
+            f"inner loop: run silver gold warehouse --force, warm (scale {scale:g})",
+            "s",
+            walls["force"],
+        ),
+        Figure(f"inner loop: the same, nothing changed (scale {scale:g})", "s", walls["unchanged"]),
+        *(
+            Figure(f"inner loop: {name} task with --force (scale {scale:g})", "s", secs)
+            for name, secs in tasks.items()
+        ),
+        *(
+            Figure(
+                f"inner loop under --watch: {label}, save to done (scale {scale:g})",
+                "s",
+                secs,
+                "<= 2 s",
+            )
+            for label, secs in watched.items()
+        ),
+    ]
 
 
 INNER_TASKS = ("silver", "gold", "warehouse")
@@ -103,8 +120,9 @@ def edit_function(path: Path, function: str) -> Callable[[int], None]:
     save sets a local ``_edit = n`` as the function's first statement."""
     original = path.read_text()
     tree = ast.parse(original)
-    node = next((n for n in ast.walk(tree)
-                 if isinstance(n, ast.FunctionDef) and n.name == function), None)  # fmt: skip
+    node = next(
+        (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == function), None
+    )
     if node is None:
         raise RuntimeError(f"bench: no function {function!r} in {path} to edit")
     lines = original.splitlines(keepends=True)
@@ -134,8 +152,14 @@ def watch_loop(
     import time
 
     argv = [sys.executable, "-m", "sandbox", "run", "--watch", *INNER_TASKS]
-    proc = subprocess.Popen(argv, env=env | {"COLUMNS": "200"}, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        argv,
+        env=env | {"COLUMNS": "200"},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     ends: queue.Queue[str] = queue.Queue()
 
     def read() -> None:

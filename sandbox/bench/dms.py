@@ -18,7 +18,7 @@ def bench_dms(
 
     import psycopg
 
-    from sandbox.app import generator
+    from sandbox.app import loader
     from sandbox.app.simulator import Simulator
     from sandbox.ingest.dms.task import DmsTask
 
@@ -29,7 +29,7 @@ def bench_dms(
         p95: list[float] = []
         stack.up()
         with psycopg.connect(s.postgres_url(), autocommit=True) as conn:
-            generator.seed(conn, scale=1, seed=42)
+            loader.seed(conn, scale=1, seed=42)
             task = DmsTask(s)
             task.run()
             sim = Simulator(conn, seed=1)

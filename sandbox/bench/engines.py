@@ -16,13 +16,13 @@ def bench_engines(
     *, repeat: int = 3, scale: float = 1.0, progress: Progress = print
 ) -> list[Figure]:
     """The medallion jobs at ``scale`` over local Parquet: Sail against local JVM Spark."""
-    from sandbox.app import generator
+    from sandbox.app import loader
 
     if shutil.which("java") is None:
         progress("engines: skipped, no `java` on PATH for local JVM Spark")
         return []
     work = Path(tempfile.mkdtemp(prefix="sandbox-bench-engines-"))
-    generator.export(work / "input", scale=scale, seed=42)
+    loader.export(work / "input", scale=scale, seed=42)
     times: dict[str, list[float]] = {"sail": [], "jvm": []}
     walls: dict[str, list[float]] = {"sail": [], "jvm": []}
     try:
@@ -55,11 +55,11 @@ def bench_reference(
     import duckdb  # noqa: F401 - imported here so no run times the import
     import polars  # noqa: F401
 
-    from sandbox.app import generator
+    from sandbox.app import loader
     from sandbox.bench.reference import duckdb_gold, normalize_spark, polars_gold
 
     work = Path(tempfile.mkdtemp(prefix="sandbox-bench-ref-"))
-    generator.export(work / "input", scale=scale, seed=42)
+    loader.export(work / "input", scale=scale, seed=42)
     times: dict[str, list[float]] = {"sail": [], "duckdb": [], "polars": []}
     try:
         for i in range(repeat):

@@ -18,7 +18,7 @@ def bench_firehose(
 
     import psycopg
 
-    from sandbox.app import generator
+    from sandbox.app import loader
     from sandbox.ingest.events.sns import delivery_streams, publisher
     from sandbox.ingest.events.traffic import IdPool, synthetic_events
 
@@ -28,7 +28,7 @@ def bench_firehose(
         accepted, delivered, end_to_end = [], [], []
         stack.up()
         with psycopg.connect(s.postgres_url(), autocommit=True) as conn:
-            generator.seed(conn, scale=1, seed=42)
+            loader.seed(conn, scale=1, seed=42)
             pool = IdPool(conn)
         for i in range(repeat):
             batch = [

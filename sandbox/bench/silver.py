@@ -21,7 +21,7 @@ def bench_silver(
     Parquet and write the same splits. Every reference's rows are checked equal to
     Sail's, table by table, or the benchmark fails.
     """
-    from sandbox.app import generator
+    from sandbox.app import loader
     from sandbox.bench.silver_reference import duckdb_silver, polars_silver, same_rows
     from sandbox.jobs.silver import SILVER_TABLES
 
@@ -30,7 +30,7 @@ def bench_silver(
         work = Path(tempfile.mkdtemp(prefix="sandbox-bench-silver-"))
         times: dict[str, list[float]] = {"sail": [], "duckdb": [], "polars": []}
         try:
-            generator.export(work / "input", scale=scale, seed=42)
+            loader.export(work / "input", scale=scale, seed=42)
             for i in range(repeat):
                 sail = work / "sail"
                 shutil.rmtree(sail, ignore_errors=True)
@@ -42,10 +42,16 @@ def bench_silver(
                     fn(sail / "bronze", out)
                     times[name].append(time.perf_counter() - t0)
                     if i == 0:
-                        pairs = [(t.name, kind) for t in SILVER_TABLES
-                                 for kind in ("silver", "quarantine")]  # fmt: skip
-                        wrong = [f"{n} ({k})" for n, k in pairs
-                                 if not same_rows(sail / k / n, out / k / n)]  # fmt: skip
+                        pairs = [
+                            (t.name, kind)
+                            for t in SILVER_TABLES
+                            for kind in ("silver", "quarantine")
+                        ]
+                        wrong = [
+                            f"{n} ({k})"
+                            for n, k in pairs
+                            if not same_rows(sail / k / n, out / k / n)
+                        ]
                         if wrong:
                             raise RuntimeError(f"bench: {name} silver disagrees with Sail: {wrong}")
                 progress(

@@ -17,8 +17,16 @@ from sandbox.bench.reference import records
 from sandbox.jobs.quality import QUARANTINE_COLUMNS, Rule
 from sandbox.jobs.silver import SILVER_TABLES
 
-BRONZE = ["plans", "players", "subscriptions", "payments", "lobbies", "matches",
-          "match_players", "events"]  # fmt: skip
+BRONZE = [
+    "plans",
+    "players",
+    "subscriptions",
+    "payments",
+    "lobbies",
+    "matches",
+    "match_players",
+    "events",
+]
 
 # Rows per table: the passed ones, then the quarantined ones (Arrow tables or records).
 Split = tuple
@@ -107,8 +115,10 @@ def _duckdb_flag(rule: Rule, built: dict[str, str]) -> str:
     frame, ref_col = rule.ref.split(".", 1)
     # The full parent (every row built), or with cascade the rows that passed.
     source = f"{frame}_passed" if rule.cascade else built.get(frame, frame)
-    return (f"{col} is not null and {col} not in "
-            f"(select {ref_col} from {source} where {ref_col} is not null)")  # fmt: skip
+    return (
+        f"{col} is not null and {col} not in "
+        f"(select {ref_col} from {source} where {ref_col} is not null)"
+    )
 
 
 def duckdb_silver(bronze_dir: Path, out_dir: Path | None = None) -> dict[str, Split]:
@@ -118,8 +128,9 @@ def duckdb_silver(bronze_dir: Path, out_dir: Path | None = None) -> dict[str, Sp
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
     for name in BRONZE:
-        con.execute(f"create view {name} as "
-                    f"select * from read_parquet('{bronze_dir / name}/*.parquet')")  # fmt: skip
+        con.execute(
+            f"create view {name} as select * from read_parquet('{bronze_dir / name}/*.parquet')"
+        )
     built: dict[str, str] = {}
     out = {}
     for table in SILVER_TABLES:
@@ -132,8 +143,10 @@ def duckdb_silver(bronze_dir: Path, out_dir: Path | None = None) -> dict[str, Sp
             "as _failed_rules "
             f"from {table.name}_built"
         )
-        con.execute(f"create table {table.name}_passed as select * exclude (_failed_rules) "
-                    f"from {table.name}_checked where len(_failed_rules) = 0")  # fmt: skip
+        con.execute(
+            f"create table {table.name}_passed as select * exclude (_failed_rules) "
+            f"from {table.name}_checked where len(_failed_rules) = 0"
+        )
         # Later tables read the passed rows under the table's own name.
         con.execute(f"create view {table.name} as select * from {table.name}_passed")
         passed = con.sql(f"select * from {table.name}_passed").to_arrow_table()
@@ -161,78 +174,136 @@ def _polars_build(name: str, t: dict):
     col = pl.col
     if name == "dim_player":
         latest = col("plan_id").sort_by("started_at").last().alias("current_plan_id")
-        active = (t["subscriptions"].filter(col("status") == "active")
-                  .group_by("player_id").agg(latest))  # fmt: skip
-        return t["players"].join(active, on="player_id", how="left").select(
-            "player_id",
-            col("nickname").str.strip_chars(" ").alias("nickname"),
-            col("email").str.strip_chars(" ").str.to_lowercase().alias("email"),
-            col("country").str.to_uppercase().alias("country_code"),
-            "skill_tier", "mmr", "is_banned", "current_plan_id",
-            col("current_plan_id").is_not_null().alias("is_subscriber"),
-            col("created_at").dt.date().alias("signup_date"), "created_at", "updated_at",
-        )  # fmt: skip
+        active = (
+            t["subscriptions"].filter(col("status") == "active").group_by("player_id").agg(latest)
+        )
+        return (
+            t["players"]
+            .join(active, on="player_id", how="left")
+            .select(
+                "player_id",
+                col("nickname").str.strip_chars(" ").alias("nickname"),
+                col("email").str.strip_chars(" ").str.to_lowercase().alias("email"),
+                col("country").str.to_uppercase().alias("country_code"),
+                "skill_tier",
+                "mmr",
+                "is_banned",
+                "current_plan_id",
+                col("current_plan_id").is_not_null().alias("is_subscriber"),
+                col("created_at").dt.date().alias("signup_date"),
+                "created_at",
+                "updated_at",
+            )
+        )
     if name == "fct_match":
         lob = t["lobbies"].select("lobby_id", "region", "host_player_id")
         secs = col("ended_at").dt.epoch("s") - col("started_at").dt.epoch("s")
-        return t["matches"].join(lob, on="lobby_id", how="left").select(
-            "match_id", "lobby_id", "host_player_id", col("map").alias("map_name"),
-            col("mode").alias("game_mode"), "region", "started_at", "ended_at",
-            col("started_at").dt.date().alias("match_date"),
-            secs.cast(pl.Int32).alias("duration_s"),
-            col("winning_team").cast(pl.Int32).alias("winning_team"),
-        )  # fmt: skip
+        return (
+            t["matches"]
+            .join(lob, on="lobby_id", how="left")
+            .select(
+                "match_id",
+                "lobby_id",
+                "host_player_id",
+                col("map").alias("map_name"),
+                col("mode").alias("game_mode"),
+                "region",
+                "started_at",
+                "ended_at",
+                col("started_at").dt.date().alias("match_date"),
+                secs.cast(pl.Int32).alias("duration_s"),
+                col("winning_team").cast(pl.Int32).alias("winning_team"),
+            )
+        )
     if name == "fct_match_player":
         kda = (col("kills") + col("assists")) / pl.max_horizontal(col("deaths"), pl.lit(1))
         return t["match_players"].select(
-            "match_id", "player_id", col("team").cast(pl.Int32).alias("team"), "kills",
-            "deaths", "assists", "score", "won", _half_up(kda, 3).alias("kda"),
-        )  # fmt: skip
+            "match_id",
+            "player_id",
+            col("team").cast(pl.Int32).alias("team"),
+            "kills",
+            "deaths",
+            "assists",
+            "score",
+            "won",
+            _half_up(kda, 3).alias("kda"),
+        )
     if name == "fct_subscription":
-        plans = t["plans"].select("plan_id", col("price_brl").cast(pl.Decimal(14, 2)),
-                                  col("period_months").cast(pl.Int32))  # fmt: skip
+        plans = t["plans"].select(
+            "plan_id", col("price_brl").cast(pl.Decimal(14, 2)), col("period_months").cast(pl.Int32)
+        )
         monthly = col("price_brl").cast(pl.Float64) / col("period_months")
-        return t["subscriptions"].join(plans, on="plan_id", how="left").select(
-            "subscription_id", "player_id", "plan_id", "status", "started_at", "cancelled_at",
-            "price_brl", "period_months", _half_up(monthly, 2).alias("monthly_value_brl"),
-        )  # fmt: skip
+        return (
+            t["subscriptions"]
+            .join(plans, on="plan_id", how="left")
+            .select(
+                "subscription_id",
+                "player_id",
+                "plan_id",
+                "status",
+                "started_at",
+                "cancelled_at",
+                "price_brl",
+                "period_months",
+                _half_up(monthly, 2).alias("monthly_value_brl"),
+            )
+        )
     if name == "fct_payment":
         return t["payments"].select(
-            "payment_id", "player_id", "subscription_id",
-            col("amount_brl").cast(pl.Decimal(14, 2)), col("method").alias("payment_method"),
-            col("status").alias("payment_status"), col("created_at").alias("paid_at"),
+            "payment_id",
+            "player_id",
+            "subscription_id",
+            col("amount_brl").cast(pl.Decimal(14, 2)),
+            col("method").alias("payment_method"),
+            col("status").alias("payment_status"),
+            col("created_at").alias("paid_at"),
             col("created_at").dt.date().alias("payment_date"),
-        )  # fmt: skip
+        )
     if name == "player_events":
 
         def js(path: str):
             return col("payload").str.json_path_match(path).cast(pl.Int64, strict=False)
 
         base = t["events"].select(
-            "event_id", "event_type", "event_time", "event_date", "payload",
-            js("$.match_id").alias("match_id"), js("$.lobby_id").alias("lobby_id"),
+            "event_id",
+            "event_type",
+            "event_time",
+            "event_date",
+            "payload",
+            js("$.match_id").alias("match_id"),
+            js("$.lobby_id").alias("lobby_id"),
             js("$.payment_id").alias("payment_id"),
-        )  # fmt: skip
+        )
         kinds = ["match_started", "match_finished"]
         single = base.filter(~col("event_type").is_in(kinds)).with_columns(
             js("$.player_id").alias("player_id"), pl.lit(None, pl.Boolean).alias("won")
         )
         started = (
             base.filter(col("event_type") == "match_started")
-            .with_columns(col("payload").str.json_path_match("$.player_ids")
-                          .str.json_decode(pl.List(pl.Int64)).alias("player_id"),
-                          pl.lit(None, pl.Boolean).alias("won"))
-            .explode("player_id").filter(col("player_id").is_not_null())
-        )  # fmt: skip
+            .with_columns(
+                col("payload")
+                .str.json_path_match("$.player_ids")
+                .str.json_decode(pl.List(pl.Int64))
+                .alias("player_id"),
+                pl.lit(None, pl.Boolean).alias("won"),
+            )
+            .explode("player_id")
+            .filter(col("player_id").is_not_null())
+        )
         result = pl.Struct({"player_id": pl.Int64, "won": pl.Boolean})
         finished = (
             base.filter(col("event_type") == "match_finished")
-            .with_columns(col("payload").str.json_path_match("$.results")
-                          .str.json_decode(pl.List(result)).alias("r"))
-            .explode("r").filter(col("r").is_not_null())
+            .with_columns(
+                col("payload")
+                .str.json_path_match("$.results")
+                .str.json_decode(pl.List(result))
+                .alias("r")
+            )
+            .explode("r")
+            .filter(col("r").is_not_null())
             .with_columns(col("r").struct.field("player_id"), col("r").struct.field("won"))
             .drop("r")
-        )  # fmt: skip
+        )
         rows = pl.concat([single, started, finished], how="diagonal").drop("payload")
         pl_ = t["dim_player"].select("player_id", "country_code", "skill_tier")
         mt = t["fct_match"].select("match_id", "map_name", "game_mode")
@@ -300,15 +371,20 @@ def sail_silver(output_dir: Path) -> dict[str, Split]:
         return table.drop_columns([c for c in drop if c in table.column_names]).to_pylist()
 
     # A passed part's files also hold the quarantine's columns (null), as a split writes.
-    return {t.name: (records(rows(output_dir / "silver" / t.name, QUARANTINE_COLUMNS)),
-                     records(rows(output_dir / "quarantine" / t.name)))
-            for t in SILVER_TABLES}  # fmt: skip
+    return {
+        t.name: (
+            records(rows(output_dir / "silver" / t.name, QUARANTINE_COLUMNS)),
+            records(rows(output_dir / "quarantine" / t.name)),
+        )
+        for t in SILVER_TABLES
+    }
 
 
 def as_records(splits: dict[str, Split]) -> dict[str, Split]:
     """A reference's Arrow tables in the comparable form."""
-    return {name: (records(p.to_pylist()), records(q.to_pylist()))
-            for name, (p, q) in splits.items()}  # fmt: skip
+    return {
+        name: (records(p.to_pylist()), records(q.to_pylist())) for name, (p, q) in splits.items()
+    }
 
 
 def differences(expected: dict[str, Split], got: dict[str, Split]) -> list[str]:
@@ -341,8 +417,10 @@ def same_rows(expected: Path, got: Path) -> bool:
     ]
     text = ", ".join(f'cast("{c}" as varchar) as "{c}"' for c in cols)
     a, b = (f"select {text} from read_parquet({f!r})" for f in files)
-    diff = con.execute(f"select (select count(*) from ({a} except all {b})) + "
-                       f"(select count(*) from ({b} except all {a}))").fetchone()[0]  # fmt: skip
+    diff = con.execute(
+        f"select (select count(*) from ({a} except all {b})) + "
+        f"(select count(*) from ({b} except all {a}))"
+    ).fetchone()[0]
     return diff == 0
 
 

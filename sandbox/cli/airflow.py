@@ -14,8 +14,14 @@ airflow_app = typer.Typer(
 )
 app.add_typer(airflow_app, name="airflow", rich_help_panel="Orchestration")
 
-STATE_COLOR = {"success": "green", "failed": "red", "upstream_failed": "red",
-               "up_for_retry": "yellow", "running": "cyan", "queued": "cyan"}  # fmt: skip
+STATE_COLOR = {
+    "success": "green",
+    "failed": "red",
+    "upstream_failed": "red",
+    "up_for_retry": "yellow",
+    "running": "cyan",
+    "queued": "cyan",
+}
 
 
 @airflow_app.command("up")

@@ -46,8 +46,11 @@ def aws_deploy() -> None:
     except SandboxError as exc:
         raise fail(exc) from exc
     except OSError as exc:
-        raise fail(SandboxError(f"aws: the endpoint {settings.aws_endpoint} does not answer; "
-                                "run `sandbox aws up`")) from exc  # fmt: skip
+        raise fail(
+            SandboxError(
+                f"aws: the endpoint {settings.aws_endpoint} does not answer; run `sandbox aws up`"
+            )
+        ) from exc
     _print_deployment(settings, done)
 
 
@@ -55,8 +58,11 @@ def _print_deployment(settings, done) -> None:
     table = Table(title=f"deployed to {settings.aws_endpoint}")
     table.add_column("kind")
     table.add_column("name")
-    for kind, names in (("state machine", done.state_machines), ("function", done.functions),
-                        ("rule", done.rules)):  # fmt: skip
+    for kind, names in (
+        ("state machine", done.state_machines),
+        ("function", done.functions),
+        ("rule", done.rules),
+    ):
         for name in names:
             table.add_row(kind, name)
     console.print(table)
@@ -96,8 +102,10 @@ def aws_run(
     for state, kind in result.states:
         console.print(f"  {kind:<26} {state}")
     color = "green" if result.status == "SUCCEEDED" else "bold red"
-    console.print(f"[{color}]{result.status}[/] in {result.seconds:.1f}s"
-                  + (f": {result.error} {result.cause or ''}" if result.error else ""))  # fmt: skip
+    console.print(
+        f"[{color}]{result.status}[/] in {result.seconds:.1f}s"
+        + (f": {result.error} {result.cause or ''}" if result.error else "")
+    )
     for failure in result.failures:
         console.print(f"  [red]task failed[/] {failure[:2000]}", markup=True, highlight=False)
     if result.status != "SUCCEEDED":

@@ -33,8 +33,11 @@ def bench(
     chosen = only or list(groups)
     unknown = set(chosen) - set(groups)
     if unknown:
-        raise fail(SandboxError(f"unknown benchmark group(s) {sorted(unknown)}; "
-                                 f"choose from {sorted(groups)}"))  # fmt: skip
+        raise fail(
+            SandboxError(
+                f"unknown benchmark group(s) {sorted(unknown)}; choose from {sorted(groups)}"
+            )
+        )
     figures = []
     for name in chosen:
         console.print(f"[bold]{name}[/]")

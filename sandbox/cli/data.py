@@ -44,11 +44,11 @@ def seed(
     profile: ProfileOpt = None,
 ) -> None:
     """Create the app schema and load deterministic initial data."""
-    from sandbox.app import generator
+    from sandbox.app import loader
 
     if export is not None:  # a file snapshot: any day, no traffic follows it
         day = as_of.date() if as_of else None
-        counts = generator.export(export, scale=scale, seed=seed, as_of=day)
+        counts = loader.export(export, scale=scale, seed=seed, as_of=day)
         console.print(f"wrote {sum(counts.values())} rows in {len(counts)} tables to {export}")
         return
     day = history_day(as_of)
@@ -57,7 +57,7 @@ def seed(
 
     try:
         with psycopg.connect(settings.postgres_url(settings.app_db), autocommit=True) as conn:
-            counts = generator.seed(conn, scale=scale, seed=seed, as_of=day)
+            counts = loader.seed(conn, scale=scale, seed=seed, as_of=day)
     except (SandboxError, psycopg.OperationalError) as exc:
         raise fail(exc) from exc
     counts_table("seeded app database", counts)
@@ -95,10 +95,13 @@ def simulate(
                 if count is None and duration is None:
                     count = 10_000
                 t0 = time.perf_counter()
-                sent = run_events(conn, pub.publish_many, count=count, duration_s=duration,
-                                  rate=rate, seed=seed)  # fmt: skip
-                console.print(f"{sent} events published in {time.perf_counter() - t0:.1f}s "
-                              "(spooled for Firehose: `sandbox ingest firehose`)")  # fmt: skip
+                sent = run_events(
+                    conn, pub.publish_many, count=count, duration_s=duration, rate=rate, seed=seed
+                )
+                console.print(
+                    f"{sent} events published in {time.perf_counter() - t0:.1f}s "
+                    "(spooled for Firehose: `sandbox ingest firehose`)"
+                )
                 return
             if changes is None and duration is None:
                 changes = 1000

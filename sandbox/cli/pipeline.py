@@ -102,9 +102,12 @@ def _run_once(settings, tasks: list[str] | None, count: int, force: bool = False
                 bar.update(job, description=f"{task.name}: {task.doc}")
 
             run = run_pipeline(
-                settings, tasks, progress=lambda m: bar.console.print(f"  {m}"),
-                on_task=on_task, force=force,
-            )  # fmt: skip
+                settings,
+                tasks,
+                progress=lambda m: bar.console.print(f"  {m}"),
+                on_task=on_task,
+                force=force,
+            )
             bar.update(job, completed=count, description="pipeline done")
     except SandboxError as exc:
         raise fail(exc) from exc
@@ -134,9 +137,14 @@ def demo(
     settings = settings_for(profile)
     refuse_mismatched_postgres(settings)
     try:
-        result = run_demo(settings, scale=scale, changes=changes, stack=stack_for(settings),
-                          as_of=history_day(as_of),
-                          step=lambda m: console.print(m))  # fmt: skip
+        result = run_demo(
+            settings,
+            scale=scale,
+            changes=changes,
+            stack=stack_for(settings),
+            as_of=history_day(as_of),
+            step=lambda m: console.print(m),
+        )
     except SandboxError as exc:
         raise fail(exc) from exc
     totals: dict[str, list[int]] = {}
@@ -181,8 +189,9 @@ def report(profile: ProfileOpt = None) -> None:
     try:
         path = write_report(settings)
     except psycopg.errors.UndefinedTable as exc:
-        raise fail(SandboxError("report: the warehouse has no gold tables yet; run "
-                                 "`sandbox run` first")) from exc  # fmt: skip
+        raise fail(
+            SandboxError("report: the warehouse has no gold tables yet; run `sandbox run` first")
+        ) from exc
     except psycopg.OperationalError as exc:
         raise fail(exc) from exc
     print(path)

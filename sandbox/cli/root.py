@@ -160,8 +160,11 @@ def settings_for(profile: Profile | None) -> Settings:
     """The settings of this command, ``--profile`` winning over ``SANDBOX_PROFILE``."""
     for name, likely in unknown_variables(os.environ).items():
         hint = f"; did you mean {likely}?" if likely else ""
-        err.print(f"[yellow]warning:[/] {escape(name)} is not a setting, ignored{hint}",
-                  highlight=False, soft_wrap=True)  # fmt: skip
+        err.print(
+            f"[yellow]warning:[/] {escape(name)} is not a setting, ignored{hint}",
+            highlight=False,
+            soft_wrap=True,
+        )
     try:
         return load_settings(**({"profile": profile} if profile else {}))
     except SandboxError as exc:

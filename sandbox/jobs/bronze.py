@@ -125,8 +125,9 @@ def table_keys(settings: Settings, mapping: TableMapping | None, schema: str, ta
     if override:
         missing = [k for k in override if k not in mapping.column_names]
         if missing:
-            raise BronzeError(f"bronze: key override for {schema}.{table} names unknown "
-                              f"column(s) {missing}")  # fmt: skip
+            raise BronzeError(
+                f"bronze: key override for {schema}.{table} names unknown column(s) {missing}"
+            )
         return list(override)
     if mapping.primary_key:
         return list(mapping.primary_key)
@@ -168,17 +169,26 @@ def bronze_cdc_table(
             # no key: the source is insert-only while it is published, bronze appends
             inserts = changes.where(F.col("Op") == "I").select(*columns)
             if not exists or rebuild:
-                (inserts.write.format("delta").mode("overwrite")
-                 .option("overwriteSchema", "true").save(path))  # fmt: skip
+                (
+                    inserts.write.format("delta")
+                    .mode("overwrite")
+                    .option("overwriteSchema", "true")
+                    .save(path)
+                )
             else:
                 _conform(spark, settings, path, mapping)
                 inserts.write.format("delta").mode("append").save(path)
         else:
             latest = changes if deduplicated else latest_changes(changes, keys, ORDER)
             if not exists or rebuild:
-                (latest.where(F.col("Op") != "D").select(*columns)
-                 .write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-                 .save(path))  # fmt: skip
+                (
+                    latest.where(F.col("Op") != "D")
+                    .select(*columns)
+                    .write.format("delta")
+                    .mode("overwrite")
+                    .option("overwriteSchema", "true")
+                    .save(path)
+                )
             else:
                 _conform(spark, settings, path, mapping)
                 _merge(spark, path, latest, columns, keys)

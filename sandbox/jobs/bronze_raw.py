@@ -110,10 +110,15 @@ def normalize(files: list[pa.Table], *, cfg: DmsSettings, mapping: TableMapping)
         columns[ROW_ORD] = pa.array(range(n), pa.int64())
         out.append(pa.table(columns))
     if not out:
-        return pa.table({"Op": pa.array([], pa.string()),
-                         **{c: pa.array([], t) for c, t in types.items()},
-                         SEQ: pa.array([], pa.string()), FILE_ORD: pa.array([], pa.int64()),
-                         ROW_ORD: pa.array([], pa.int64())})  # fmt: skip
+        return pa.table(
+            {
+                "Op": pa.array([], pa.string()),
+                **{c: pa.array([], t) for c, t in types.items()},
+                SEQ: pa.array([], pa.string()),
+                FILE_ORD: pa.array([], pa.int64()),
+                ROW_ORD: pa.array([], pa.int64()),
+            }
+        )
     return pa.concat_tables(out)
 
 
@@ -150,8 +155,12 @@ def latest_rows(changes: pa.Table, keys: list[str]) -> pa.Table:
         ranked = changes.take(pc.sort_indices(changes, [(c, "ascending") for c in ORDER]))
     # else ``normalize`` already has the rows in file, then row order
     position = "_dms_position"
-    index = pa.table({**{k: ranked.column(k) for k in keys},
-                      position: pa.array(np.arange(ranked.num_rows, dtype=np.int64))})  # fmt: skip
+    index = pa.table(
+        {
+            **{k: ranked.column(k) for k in keys},
+            position: pa.array(np.arange(ranked.num_rows, dtype=np.int64)),
+        }
+    )
     last = index.group_by(keys).aggregate([(position, "max")])
     if last.num_rows == ranked.num_rows:
         return ranked  # every key once (a full load): nothing to drop

@@ -124,8 +124,10 @@ def code_digest(fn: Callable, module: types.ModuleType, modules: set[str] | None
             seen.add(name)
             value = module.__dict__[name]
             if isinstance(value, types.FunctionType) and value.__module__ == module.__name__:
-                parts.append(f"def {name} {stable_repr(value.__defaults__)} "
-                             f"{stable_repr(value.__kwdefaults__)}")  # fmt: skip
+                parts.append(
+                    f"def {name} {stable_repr(value.__defaults__)} "
+                    f"{stable_repr(value.__kwdefaults__)}"
+                )
                 visit(value.__code__)
             else:
                 parts.append(f"{name}={stable_repr(value)}")
@@ -146,8 +148,11 @@ def reached_functions(fns: Iterable[Callable], module: types.ModuleType) -> set[
                 visit(const)
         for name in code.co_names:
             value = module.__dict__.get(name)
-            if (name not in names and isinstance(value, types.FunctionType)
-                    and value.__module__ == module.__name__):  # fmt: skip
+            if (
+                name not in names
+                and isinstance(value, types.FunctionType)
+                and value.__module__ == module.__name__
+            ):
                 names.add(name)
                 visit(value.__code__)
 
@@ -197,8 +202,10 @@ def shared_digest(module: types.ModuleType, declared: str, *, exclude: Iterable[
     modules: set[str] = set()
     # Functions the shared code reaches are shared, even if a table reaches them too.
     kept = set(vars(module)) - table_functions - {declared}
-    shared = reached_functions([v for k, v in vars(module).items() if k in kept
-                                and isinstance(v, types.FunctionType)], module)  # fmt: skip
+    shared = reached_functions(
+        [v for k, v in vars(module).items() if k in kept and isinstance(v, types.FunctionType)],
+        module,
+    )
     parts = [module_digest(module, (table_functions - shared) | {declared}, modules)]
     seen = {module.__name__, *exclude}
     while pending := sorted(modules - seen):
@@ -315,8 +322,9 @@ def table_states(
     if missing:
         s3 = s3_client(settings)  # one client, its connection pool shared by the threads
         with ThreadPoolExecutor(min(LOAD_THREADS, len(missing))) as pool:
-            known.update(zip(missing, pool.map(lambda u: table_state(settings, u, s3), missing),
-                             strict=True))  # fmt: skip
+            known.update(
+                zip(missing, pool.map(lambda u: table_state(settings, u, s3), missing), strict=True)
+            )
     return {u: known[u] for u in uris}
 
 

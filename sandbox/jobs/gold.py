@@ -101,9 +101,12 @@ def _months(subscriptions: DataFrame) -> DataFrame:
     """Every month from the first subscription to the last event of any subscription."""
     bounds = subscriptions.agg(
         F.min(_month("started_at")).alias("lo"),
-        F.max(F.greatest(_month("started_at"), F.coalesce(_month("cancelled_at"),
-                                                          _month("started_at")))).alias("hi"),
-    )  # fmt: skip
+        F.max(
+            F.greatest(
+                _month("started_at"), F.coalesce(_month("cancelled_at"), _month("started_at"))
+            )
+        ).alias("hi"),
+    )
     return bounds.select(
         F.explode(F.sequence("lo", "hi", F.expr("interval 1 month"))).alias("month")
     )
@@ -153,10 +156,19 @@ def leaderboard(players: DataFrame, match_players: DataFrame, *, top: int = 100)
         F.count(F.lit(1)).alias("games"),
         F.sum(F.col("won").cast("int")).cast("bigint").alias("wins"),
     )
-    ranked = players.where(~F.col("is_banned")).join(stats, "player_id").select(
-        "player_id", "nickname", "skill_tier", "mmr", "games", "wins",
-        (F.col("wins") / F.col("games")).cast(RATE).alias("win_rate"),
-    )  # fmt: skip
+    ranked = (
+        players.where(~F.col("is_banned"))
+        .join(stats, "player_id")
+        .select(
+            "player_id",
+            "nickname",
+            "skill_tier",
+            "mmr",
+            "games",
+            "wins",
+            (F.col("wins") / F.col("games")).cast(RATE).alias("win_rate"),
+        )
+    )
     w = Window.orderBy(F.col("mmr").desc(), F.col("wins").desc(), F.col("player_id"))
     return (
         ranked.withColumn("rank", F.row_number().over(w))
@@ -170,12 +182,19 @@ def login_funnel_daily(events: DataFrame) -> DataFrame:
     """Per day: players who logged in, and of those, who created a lobby, started, finished."""
 
     def step(event_type: str, name: str) -> DataFrame:
-        return events.where(F.col("event_type") == event_type).select(
-            "event_date", "player_id").distinct().withColumn(name, F.lit(1))  # fmt: skip
+        return (
+            events.where(F.col("event_type") == event_type)
+            .select("event_date", "player_id")
+            .distinct()
+            .withColumn(name, F.lit(1))
+        )
 
     base = step("player_login", "logged_in")
-    for event_type, name in [("lobby_created", "created_lobby"), ("match_started", "started_match"),
-                             ("match_finished", "finished_match")]:  # fmt: skip
+    for event_type, name in [
+        ("lobby_created", "created_lobby"),
+        ("match_started", "started_match"),
+        ("match_finished", "finished_match"),
+    ]:
         base = base.join(step(event_type, name), ["event_date", "player_id"], "left")
     return (
         base.groupBy("event_date")
@@ -199,51 +218,109 @@ class GoldTable:
 
 
 GOLD_TABLES: list[GoldTable] = [
-    GoldTable("daily_active_players", "one row per day with any activity",
-              {"activity_date": "UTC day", "active_players": "distinct players who logged in "
-               "or played a match that day", "logins": "login events that day"},
-              ("activity_date",),
-              lambda s: daily_active_players(s["player_events"], s["fct_match_player"],
-                                             s["fct_match"])),
-    GoldTable("matches_per_map_daily", "one row per day and map",
-              {"match_date": "UTC day the match started", "map_name": "map",
-               "matches": "matches started", "avg_duration_s": "mean match length (s)"},
-              ("match_date", "map_name"), lambda s: matches_per_map_daily(s["fct_match"])),
-    GoldTable("win_rate_by_tier", "one row per skill tier (current tier of the player)",
-              {"skill_tier": "tier", "players": "distinct players with games",
-               "games": "player-matches", "wins": "player-matches won",
-               "win_rate": "wins / games"},
-              ("skill_tier",),
-              lambda s: win_rate_by_tier(s["fct_match_player"], s["dim_player"])),
-    GoldTable("revenue_by_plan_monthly", "one row per month and plan",
-              {"month": "first day of the month", "plan_id": "plan ('none' if unknown)",
-               "payments": "paid payments", "revenue_brl": "paid amount in BRL",
-               "refunds_brl": "refunded amount in BRL"},
-              ("month", "plan_id"),
-              lambda s: revenue_by_plan_monthly(s["fct_payment"], s["fct_subscription"])),
-    GoldTable("mrr_by_plan_monthly", "one row per month and plan",
-              {"month": "first day of the month", "plan_id": "plan",
-               "active_subscriptions": "subscriptions active at month end",
-               "mrr_brl": "monthly recurring revenue in BRL (price / period months)"},
-              ("month", "plan_id"), lambda s: mrr_by_plan_monthly(s["fct_subscription"])),
-    GoldTable("subscription_churn_monthly", "one row per month",
-              {"month": "first day of the month",
-               "active_at_start": "subscriptions active when the month starts",
-               "churned": "of those, cancelled during the month",
-               "churn_rate": "churned / active_at_start"},
-              ("month",), lambda s: subscription_churn_monthly(s["fct_subscription"])),
-    GoldTable("leaderboard", "one row per ranked player (top 100 by MMR, banned excluded)",
-              {"rank": "1 = best", "player_id": "player", "nickname": "nickname",
-               "skill_tier": "tier", "mmr": "matchmaking rating", "games": "matches played",
-               "wins": "matches won", "win_rate": "wins / games"},
-              ("rank",), lambda s: leaderboard(s["dim_player"], s["fct_match_player"])),
-    GoldTable("login_funnel_daily", "one row per day with logins",
-              {"event_date": "UTC day of the events", "logged_in": "players who logged in",
-               "created_lobby": "of those, who created a lobby",
-               "started_match": "of those, who started a match",
-               "finished_match": "of those, who finished a match"},
-              ("event_date",), lambda s: login_funnel_daily(s["player_events"])),
-]  # fmt: skip
+    GoldTable(
+        "daily_active_players",
+        "one row per day with any activity",
+        {
+            "activity_date": "UTC day",
+            "active_players": "distinct players who logged in or played a match that day",
+            "logins": "login events that day",
+        },
+        ("activity_date",),
+        lambda s: daily_active_players(s["player_events"], s["fct_match_player"], s["fct_match"]),
+    ),
+    GoldTable(
+        "matches_per_map_daily",
+        "one row per day and map",
+        {
+            "match_date": "UTC day the match started",
+            "map_name": "map",
+            "matches": "matches started",
+            "avg_duration_s": "mean match length (s)",
+        },
+        ("match_date", "map_name"),
+        lambda s: matches_per_map_daily(s["fct_match"]),
+    ),
+    GoldTable(
+        "win_rate_by_tier",
+        "one row per skill tier (current tier of the player)",
+        {
+            "skill_tier": "tier",
+            "players": "distinct players with games",
+            "games": "player-matches",
+            "wins": "player-matches won",
+            "win_rate": "wins / games",
+        },
+        ("skill_tier",),
+        lambda s: win_rate_by_tier(s["fct_match_player"], s["dim_player"]),
+    ),
+    GoldTable(
+        "revenue_by_plan_monthly",
+        "one row per month and plan",
+        {
+            "month": "first day of the month",
+            "plan_id": "plan ('none' if unknown)",
+            "payments": "paid payments",
+            "revenue_brl": "paid amount in BRL",
+            "refunds_brl": "refunded amount in BRL",
+        },
+        ("month", "plan_id"),
+        lambda s: revenue_by_plan_monthly(s["fct_payment"], s["fct_subscription"]),
+    ),
+    GoldTable(
+        "mrr_by_plan_monthly",
+        "one row per month and plan",
+        {
+            "month": "first day of the month",
+            "plan_id": "plan",
+            "active_subscriptions": "subscriptions active at month end",
+            "mrr_brl": "monthly recurring revenue in BRL (price / period months)",
+        },
+        ("month", "plan_id"),
+        lambda s: mrr_by_plan_monthly(s["fct_subscription"]),
+    ),
+    GoldTable(
+        "subscription_churn_monthly",
+        "one row per month",
+        {
+            "month": "first day of the month",
+            "active_at_start": "subscriptions active when the month starts",
+            "churned": "of those, cancelled during the month",
+            "churn_rate": "churned / active_at_start",
+        },
+        ("month",),
+        lambda s: subscription_churn_monthly(s["fct_subscription"]),
+    ),
+    GoldTable(
+        "leaderboard",
+        "one row per ranked player (top 100 by MMR, banned excluded)",
+        {
+            "rank": "1 = best",
+            "player_id": "player",
+            "nickname": "nickname",
+            "skill_tier": "tier",
+            "mmr": "matchmaking rating",
+            "games": "matches played",
+            "wins": "matches won",
+            "win_rate": "wins / games",
+        },
+        ("rank",),
+        lambda s: leaderboard(s["dim_player"], s["fct_match_player"]),
+    ),
+    GoldTable(
+        "login_funnel_daily",
+        "one row per day with logins",
+        {
+            "event_date": "UTC day of the events",
+            "logged_in": "players who logged in",
+            "created_lobby": "of those, who created a lobby",
+            "started_match": "of those, who started a match",
+            "finished_match": "of those, who finished a match",
+        },
+        ("event_date",),
+        lambda s: login_funnel_daily(s["player_events"]),
+    ),
+]
 
 
 def build_gold(silver: dict[str, DataFrame]) -> dict[str, DataFrame]:
@@ -291,9 +368,13 @@ def run_gold(
     for table in GOLD_TABLES:
         reads = Inputs(silver)
         df = table.build(reads)
-        fp = digest(shared, settings.profile, table.name, code_digest(table.build, module),
-                    {n: states[sources[n]] and states[sources[n]].identity
-                     for n in sorted(reads.read)})  # fmt: skip
+        fp = digest(
+            shared,
+            settings.profile,
+            table.name,
+            code_digest(table.build, module),
+            {n: states[sources[n]] and states[sources[n]].identity for n in sorted(reads.read)},
+        )
         state = states[outputs[table.name]]
         if not force and record_matches(state, fp):
             rows[table.name] = state.record["rows"]
@@ -317,9 +398,10 @@ def _stage_and_publish(
     jobs = [(df, gold_path(settings, name)) for name, (df, _) in marts.items()]
     try:
         staged = publish.stage_all(jobs, run)
-        reads = [t.read(spark).agg(F.count(F.lit(1)).alias("n"))
-                 .select(F.lit(name).alias("mart"), "n")
-                 for name, t in zip(marts, staged, strict=True)]  # fmt: skip
+        reads = [
+            t.read(spark).agg(F.count(F.lit(1)).alias("n")).select(F.lit(name).alias("mart"), "n")
+            for name, t in zip(marts, staged, strict=True)
+        ]
         union = reads[0]
         for part in reads[1:]:
             union = union.unionByName(part)
@@ -327,7 +409,9 @@ def _stage_and_publish(
     except BaseException:
         publish.discard(settings, [uri for _, uri in jobs], run)
         raise
-    records = [replace(t, record={"fingerprint": fp, "rows": counted[name]})
-               for (name, (_, fp)), t in zip(marts.items(), staged, strict=True)]  # fmt: skip
+    records = [
+        replace(t, record={"fingerprint": fp, "rows": counted[name]})
+        for (name, (_, fp)), t in zip(marts.items(), staged, strict=True)
+    ]
     known.update(publish.commit_all(settings, records))
     return counted

@@ -92,8 +92,9 @@ class Manifest:
     def record(self, processed: dict[str, str]) -> None:
         self.files.update(processed)
         body = json.dumps({"files": self.files}, indent=0).encode()
-        self.s3.put_object(self.bucket, self.key, io.BytesIO(body), len(body),
-                           content_type="application/json")  # fmt: skip
+        self.s3.put_object(
+            self.bucket, self.key, io.BytesIO(body), len(body), content_type="application/json"
+        )
 
 
 def read_delta(spark: SparkSession, uri: str, state: TableState | None = None) -> DataFrame:

@@ -73,14 +73,17 @@ def session(engine: str) -> tuple[SparkSession, object | None]:
         # in our environment.
         for name in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE"):
             os.environ.pop(name, None)
-        (SparkSession.builder.master("local[2]")
-         .config("spark.api.mode", "classic")
-         .config("spark.ui.enabled", "false")
-         .config("spark.driver.host", "127.0.0.1")
-         .config("spark.driver.bindAddress", "127.0.0.1")
-         .config("spark.plugins", "org.apache.spark.sql.connect.SparkConnectPlugin")
-         .config("spark.connect.grpc.binding.address", "127.0.0.1")
-         .config("spark.connect.grpc.binding.port", str(port)).getOrCreate())  # fmt: skip
+        (
+            SparkSession.builder.master("local[2]")
+            .config("spark.api.mode", "classic")
+            .config("spark.ui.enabled", "false")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.plugins", "org.apache.spark.sql.connect.SparkConnectPlugin")
+            .config("spark.connect.grpc.binding.address", "127.0.0.1")
+            .config("spark.connect.grpc.binding.port", str(port))
+            .getOrCreate()
+        )
         from pyspark.sql.connect.session import SparkSession as ConnectSession
 
         os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"  # functions build Connect columns
@@ -109,8 +112,9 @@ def run(spark: SparkSession, input_dir: Path, output_dir: Path) -> dict:
         latest = latest_changes(changes, keys, "_seq").where("Op <> 'D'").drop("Op", "_seq")
         bronze[table] = _materialize(spark, latest, output_dir / "bronze" / table)
     lines = spark.read.text([str(p) for p in sorted((input_dir / "events").glob("*.jsonl"))])
-    bronze["events"] = _materialize(spark, dedupe_events(unwrap_events(lines)),
-                                    output_dir / "bronze" / "events")  # fmt: skip
+    bronze["events"] = _materialize(
+        spark, dedupe_events(unwrap_events(lines)), output_dir / "bronze" / "events"
+    )
     timings["bronze"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -126,9 +130,10 @@ def run(spark: SparkSession, input_dir: Path, output_dir: Path) -> dict:
             lambda: split_schemas(result),
         )
         parts = []
-        for part, folder, schema in ((q.PASSED_PART, silver_dir, passed_schema),
-                                     (q.QUARANTINED_PART, output_dir / "quarantine",
-                                      quarantine_schema)):  # fmt: skip
+        for part, folder, schema in (
+            (q.PASSED_PART, silver_dir, passed_schema),
+            (q.QUARANTINED_PART, output_dir / "quarantine", quarantine_schema),
+        ):
             target = folder / table.name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(target, ignore_errors=True)

@@ -75,13 +75,19 @@ class StagedTable:
         )
 
     def to_json(self) -> dict:
-        return {"uri": self.uri, "run": self.run, "schema": self.schema_json, "part": self.part,
-                "record": self.record}  # fmt: skip
+        return {
+            "uri": self.uri,
+            "run": self.run,
+            "schema": self.schema_json,
+            "part": self.part,
+            "record": self.record,
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> StagedTable:
-        return cls(data["uri"], data["run"], data["schema"], data.get("part", ""),
-                   data.get("record"))  # fmt: skip
+        return cls(
+            data["uri"], data["run"], data["schema"], data.get("part", ""), data.get("record")
+        )
 
 
 def new_run() -> str:
@@ -102,8 +108,9 @@ def while_writing(write: Callable[[], None], analyze: Callable[[], T]) -> T:
 def stage(df: DataFrame, uri: str, run: str) -> StagedTable:
     """Write ``df`` as Parquet under ``<uri>/staged-<run>/``; the table does not change."""
     folder = StagedTable(uri, run, "").folder
-    schema = while_writing(lambda: df.write.mode("overwrite").parquet(folder),
-                           lambda: df.schema.json())  # fmt: skip
+    schema = while_writing(
+        lambda: df.write.mode("overwrite").parquet(folder), lambda: df.schema.json()
+    )
     return StagedTable(uri, run, schema)
 
 
@@ -130,10 +137,12 @@ def stage_parts(
     under the first table's run folder, which ``discard`` removes whole.
     """
     home = f"{next(iter(parts.values()))}/{STAGED}{run}"
-    schema = while_writing(lambda: df.write.mode("overwrite").partitionBy(column).parquet(home),
-                           schemas)  # fmt: skip
-    tables = [StagedTable(uri, run, schema[value], f"{column}={value}")
-              for value, uri in parts.items()]  # fmt: skip
+    schema = while_writing(
+        lambda: df.write.mode("overwrite").partitionBy(column).parquet(home), schemas
+    )
+    tables = [
+        StagedTable(uri, run, schema[value], f"{column}={value}") for value, uri in parts.items()
+    ]
     s3 = s3_client(settings)
     for table in tables[1:]:
         bucket, source = _bucket_key(f"{home}/{table.part}")
@@ -191,9 +200,11 @@ def commit(settings: Settings, staged: StagedTable) -> TableState | None:
         return table_state(settings, staged.uri)  # empty before and after: no commit to make
     try:
         table.create_write_transaction(
-            actions, mode="overwrite", schema=schema,
+            actions,
+            mode="overwrite",
+            schema=schema,
             commit_properties=CommitProperties(custom_metadata=commit_metadata(staged.record)),
-        )  # fmt: skip
+        )
         # A checkpoint at every commit: a reader then loads one Parquet file instead of
         # replaying every JSON commit since the last one (Sail's Delta reads of a silver
         # table took 56 ms with ten commits to replay, 22 ms after a checkpoint).

@@ -60,13 +60,18 @@ def _threshold(threshold: float | None, blocking: bool) -> float:
 
 
 def not_null(column: str, *, blocking: bool = False, threshold: float | None = None) -> Rule:
-    return Rule(f"not_null({column})", "not_null", (column,),
-                threshold=_threshold(threshold, blocking))  # fmt: skip
+    return Rule(
+        f"not_null({column})", "not_null", (column,), threshold=_threshold(threshold, blocking)
+    )
 
 
 def unique(*columns: str, blocking: bool = False, threshold: float | None = None) -> Rule:
-    return Rule(f"unique({', '.join(columns)})", "unique", columns,
-                threshold=_threshold(threshold, blocking))  # fmt: skip
+    return Rule(
+        f"unique({', '.join(columns)})",
+        "unique",
+        columns,
+        threshold=_threshold(threshold, blocking),
+    )
 
 
 def accepted_values(
@@ -84,9 +89,14 @@ def accepted_values(
     """
     if (values is None) == (ref is None):
         raise ValueError(f"accepted_values({column}): give either values or ref")
-    return Rule(f"accepted_values({column})", "accepted_values", (column,),
-                tuple(values or ()), ref=ref,
-                threshold=_threshold(threshold, blocking))  # fmt: skip
+    return Rule(
+        f"accepted_values({column})",
+        "accepted_values",
+        (column,),
+        tuple(values or ()),
+        ref=ref,
+        threshold=_threshold(threshold, blocking),
+    )
 
 
 def relationship(
@@ -101,8 +111,14 @@ def relationship(
 
     The parent is the full frame; with ``cascade=True`` only its rows that passed.
     """
-    return Rule(f"relationship({column} -> {ref})", "relationship", (column,), ref=ref,
-                cascade=cascade, threshold=_threshold(threshold, blocking))  # fmt: skip
+    return Rule(
+        f"relationship({column} -> {ref})",
+        "relationship",
+        (column,),
+        ref=ref,
+        cascade=cascade,
+        threshold=_threshold(threshold, blocking),
+    )
 
 
 @dataclass
@@ -134,8 +150,10 @@ class RuleCheck:
 
     def describe(self) -> str:
         share = self.quarantined / self.checked if self.checked else 0.0
-        return (f"{self.rule}: {self.quarantined} of {self.checked} rows ({share:.2%}), "
-                f"threshold {self.threshold * 100:g}%")  # fmt: skip
+        return (
+            f"{self.rule}: {self.quarantined} of {self.checked} rows ({share:.2%}), "
+            f"threshold {self.threshold * 100:g}%"
+        )
 
 
 def _flag(
@@ -153,9 +171,15 @@ def _flag(
         # which sorts them. Null-safe, so two rows with a null key are duplicates too.
         hit = f"_dq_dup{i}"
         keys = [f"_dq_k{i}_{j}" for j in range(len(rule.columns))]
-        dups = (df.groupBy(*rule.columns).agg(F.count(F.lit(1)).alias("_n")).where("_n > 1")
-                .select(*[F.col(c).alias(k) for c, k in zip(rule.columns, keys, strict=True)],
-                        F.lit(True).alias(hit)))  # fmt: skip
+        dups = (
+            df.groupBy(*rule.columns)
+            .agg(F.count(F.lit(1)).alias("_n"))
+            .where("_n > 1")
+            .select(
+                *[F.col(c).alias(k) for c, k in zip(rule.columns, keys, strict=True)],
+                F.lit(True).alias(hit),
+            )
+        )
         on = [df[c].eqNullSafe(dups[k]) for c, k in zip(rule.columns, keys, strict=True)]
         return df.join(dups, on, "left"), F.col(hit).isNotNull(), [*keys, hit]
     if rule.kind in ("relationship", "accepted_values"):
@@ -269,8 +293,10 @@ def check_all(tables: list[tuple[QualityResult, DataFrame, DataFrame]]) -> list[
     for i, (result, _, _) in enumerate(tables):
         n_passed, n_quarantined = counts.get((i, PASSED), 0), counts.get((i, QUARANTINED), 0)
         checked = n_passed + n_quarantined
-        rules = [RuleCheck(result.table, r.name, checked, counts.get((i, r.name), 0), r.threshold)
-                 for r in result.rules]  # fmt: skip
+        rules = [
+            RuleCheck(result.table, r.name, checked, counts.get((i, r.name), 0), r.threshold)
+            for r in result.rules
+        ]
         checks.append(TableCheck(result.table, n_passed, n_quarantined, rules))
     return checks
 

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import psycopg
 
-from sandbox.app import generator
+from sandbox.app import loader
 from sandbox.app.simulator import Simulator
 from sandbox.ingest.dms.task import DmsTask
 from sandbox.ingest.events.sns import publisher
@@ -79,20 +79,19 @@ def run_demo(
     def prepare_database() -> int:
         """Seed a database without players; the players there were before."""
         with psycopg.connect(url, autocommit=True) as conn:
-            generator.create_schema(conn, indexes=False)  # a seed builds them after its rows
+            loader.create_schema(conn, indexes=False)  # a seed builds them after its rows
             (players,) = conn.execute("select count(*) from players").fetchone()
             if players == 0:
                 result.first_run = True
                 result.seeded = timed(
-                    "seed", lambda: generator.seed(conn, scale=scale, seed=seed, as_of=as_of)
+                    "seed", lambda: loader.seed(conn, scale=scale, seed=seed, as_of=as_of)
                 )
-            generator.create_schema(conn)  # the indexes of a database seeded before them
+            loader.create_schema(conn)  # the indexes of a database seeded before them
         return players
 
     # The seed needs Postgres only, ready in a fraction of a second; S3 and Spark take
     # seconds more and go on starting meanwhile.
-    players = up_then(lambda ready: timed("up", lambda: stack.up(on_ready=ready)),
-                      prepare_database)  # fmt: skip
+    players = up_then(lambda ready: timed("up", lambda: stack.up(on_ready=ready)), prepare_database)
     with psycopg.connect(url, autocommit=True) as conn:
         dms = DmsTask(settings)
         full = timed("dms full load + catch-up", lambda: dms.run())
@@ -105,8 +104,9 @@ def run_demo(
         pub.close()
         result.changes, result.events = report.changes, report.events
     ctx = Context(settings, lambda m: step(f"  {m}"))
-    run = timed("pipeline", lambda: run_pipeline(settings, None, context=ctx,
-                                                 progress=ctx.progress))  # fmt: skip
+    run = timed(
+        "pipeline", lambda: run_pipeline(settings, None, context=ctx, progress=ctx.progress)
+    )
     for t in run.tasks:
         result.steps.append((f"  {t.name}", t.seconds))
     result.cdc_changes += run.result("ingest_dms")["changes"]

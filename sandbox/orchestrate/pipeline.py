@@ -57,8 +57,11 @@ def _ingest_dms(ctx: Context):
     from sandbox.ingest.dms.task import DmsTask
 
     r = DmsTask(ctx.settings).run(ctx.progress)
-    return {"full_load_files": len(r.full_load_files), "cdc_files": len(r.cdc_files),
-            "changes": r.changes}  # fmt: skip
+    return {
+        "full_load_files": len(r.full_load_files),
+        "cdc_files": len(r.cdc_files),
+        "changes": r.changes,
+    }
 
 
 def _ingest_firehose(ctx: Context):
@@ -82,8 +85,12 @@ def _silver(ctx: Context):
     from sandbox.jobs.silver import run_silver
 
     report = run_silver(ctx.spark, ctx.settings, ctx.progress, force=ctx.force, known=ctx.states)
-    return {"rows": report.rows, "quarantined": report.quarantined, "rules": report.rules,
-            "kept": report.kept}  # fmt: skip
+    return {
+        "rows": report.rows,
+        "quarantined": report.quarantined,
+        "rules": report.rules,
+        "kept": report.kept,
+    }
 
 
 def _gold(ctx: Context):
@@ -195,6 +202,8 @@ def run_pipeline(
 def _save_run(settings: Settings, run: PipelineRun) -> None:
     path = settings.runtime_dir / "runs" / "last.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"finished_at": time.time(),
-               "tasks": [{"name": t.name, "seconds": t.seconds} for t in run.tasks]}  # fmt: skip
+    payload = {
+        "finished_at": time.time(),
+        "tasks": [{"name": t.name, "seconds": t.seconds} for t in run.tasks],
+    }
     path.write_text(json.dumps(payload, indent=1))

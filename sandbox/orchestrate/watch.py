@@ -31,13 +31,22 @@ PACKAGE = Path(__file__).resolve().parents[1]
 
 # Imported once by the watcher so that every run's child starts with them loaded.
 PRELOAD = (
-    "numpy", "pandas", "pyarrow", "pyarrow.parquet", "deltalake", "psycopg", "minio",
-    "pyspark.sql", "pyspark.sql.functions", "pyspark.sql.connect.session",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "pyarrow.parquet",
+    "deltalake",
+    "psycopg",
+    "minio",
+    "pyspark.sql",
+    "pyspark.sql.functions",
+    "pyspark.sql.connect.session",
     "pyspark.sql.connect.functions",
     # PySpark imports these on a job's first DataFrame call to find the caller's line
     # (0.2 s); they come with the notebooks' Jupyter and may be absent.
-    "IPython", "ipykernel",
-)  # fmt: skip
+    "IPython",
+    "ipykernel",
+)
 
 POLL_SECONDS = 0.1
 
@@ -152,8 +161,10 @@ def watch(
         code = run_in_child(run)
         runs += 1
         outcome = "done" if code == 0 else f"failed (exit {code})"
-        progress(f"watch: run {runs} {outcome} in {time.perf_counter() - t0:.2f}s; "
-                 f"watching {len(seen)} files under {root.name}/ (Ctrl-C to stop)")  # fmt: skip
+        progress(
+            f"watch: run {runs} {outcome} in {time.perf_counter() - t0:.2f}s; "
+            f"watching {len(seen)} files under {root.name}/ (Ctrl-C to stop)"
+        )
         if max_runs is not None and runs >= max_runs:
             return
         while True:

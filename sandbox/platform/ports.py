@@ -54,8 +54,16 @@ def free_port_block(
 
 
 # Every port of an embedded home, in the order free_port_block hands them out.
-HOME_PORTS = ("postgres_port", "s3_port", "seaweed_master_port", "seaweed_volume_port",
-              "seaweed_filer_port", "spark_port", "aws_port", "airflow_port")  # fmt: skip
+HOME_PORTS = (
+    "postgres_port",
+    "s3_port",
+    "seaweed_master_port",
+    "seaweed_volume_port",
+    "seaweed_filer_port",
+    "spark_port",
+    "aws_port",
+    "airflow_port",
+)
 
 
 def free_home_ports() -> dict[str, int]:

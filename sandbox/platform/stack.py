@@ -84,9 +84,13 @@ class EmbeddedStack:
         if proc is not None:
             rss = sum(_rss(p) for p in tree(proc)) / 1e6
             return ServiceStatus(
-                svc.name, "running", svc.endpoint(), proc.pid, rec.log if rec else None,
+                svc.name,
+                "running",
+                svc.endpoint(),
+                proc.pid,
+                rec.log if rec else None,
                 rss_mb=round(rss, 1),
-            )  # fmt: skip
+            )
         if rec is not None:
             # A record without a live process: it died without `down`.
             return ServiceStatus(

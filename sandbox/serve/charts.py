@@ -64,8 +64,13 @@ def line_chart(chart_id: str, title: str, labels: Sequence[str], series: dict[st
     fig, ax = _axes(title)
     xs = range(len(labels))
     for k, (name, values) in enumerate(series.items()):
-        ax.plot(xs, [float(v or 0) for v in values], color=PALETTE[k % len(PALETTE)],
-                linewidth=1.8, label=name)  # fmt: skip
+        ax.plot(
+            xs,
+            [float(v or 0) for v in values],
+            color=PALETTE[k % len(PALETTE)],
+            linewidth=1.8,
+            label=name,
+        )
     ax.xaxis.set_major_locator(MaxNLocator(8, integer=True))
     ax.xaxis.set_major_formatter(
         FuncFormatter(lambda x, _p: labels[int(x)] if 0 <= int(x) < len(labels) else "")
@@ -82,6 +87,10 @@ def bar_chart(chart_id: str, title: str, labels: Sequence[str], values: Sequence
         return _figure(chart_id, title, "<p>No data yet.</p>")
     fig, ax = _axes(title)
     ax.bar(range(len(labels)), [float(v or 0) for v in values], color=PALETTE[0], width=0.7)
-    ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 6 else 0, ha="right"
-                  if len(labels) > 6 else "center")  # fmt: skip
+    ax.set_xticks(
+        range(len(labels)),
+        labels,
+        rotation=30 if len(labels) > 6 else 0,
+        ha="right" if len(labels) > 6 else "center",
+    )
     return _figure(chart_id, title, _svg(fig))

@@ -280,13 +280,17 @@ def run_warehouse(
     states = table_states(settings, uris.values(), known)
     with psycopg.connect(settings.postgres_url(settings.warehouse_db), autocommit=True) as conn:
         loaded = {} if force else loaded_comments(conn)
-        current = {t.name for t in GOLD_TABLES
-                   if states[uris[t.name]] is not None and loaded.get(t.name) == (
-                       table_comment(t, states[uris[t.name]].identity), t.columns)}  # fmt: skip
+        current = {
+            t.name
+            for t in GOLD_TABLES
+            if states[uris[t.name]] is not None
+            and loaded.get(t.name) == (table_comment(t, states[uris[t.name]].identity), t.columns)
+        }
         stale = [t.name for t in GOLD_TABLES if t.name not in current]
         marts = read_marts(settings, {name: states[uris[name]] for name in stale})
-        sources = {name: states[uris[name]].identity for name in stale
-                   if states[uris[name]] is not None}  # fmt: skip
+        sources = {
+            name: states[uris[name]].identity for name in stale if states[uris[name]] is not None
+        }
         report = load_marts(conn, marts, progress, sources) if marts else LoadReport({})
         for name in current:
             record = states[uris[name]].record or {}

@@ -91,8 +91,10 @@ def test_payments_are_one_per_period_until_cancelled_or_the_end() -> None:
         while at < until:
             expected.append((sub["player_id"], sub["subscription_id"], price[sub["plan_id"]], at))
             at += timedelta(days=30 * months[sub["plan_id"]])
-    got = [(r["player_id"], r["subscription_id"], str(r["amount_brl"]), r["created_at"])
-           for r in t["payments"].to_pylist()]  # fmt: skip
+    got = [
+        (r["player_id"], r["subscription_id"], str(r["amount_brl"]), r["created_at"])
+        for r in t["payments"].to_pylist()
+    ]
     assert got == expected
     assert t["payments"].column("payment_id").to_pylist() == list(range(1, len(got) + 1))
 

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 from pydantic import SecretStr
 
-from sandbox.app import generator
+from sandbox.app import generator, loader
 from sandbox.platform.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -28,8 +28,9 @@ def test_every_foreign_key_of_the_seeded_rows_holds(source: Settings) -> None:
         keys = conn.execute(FOREIGN_KEYS).fetchall()
         assert len(keys) == 8  # as declared in schema.sql
         for child, parent, columns, parent_columns in keys:
-            on = " and ".join(f"p.{p} = c.{c}"
-                              for c, p in zip(columns, parent_columns, strict=True))  # fmt: skip
+            on = " and ".join(
+                f"p.{p} = c.{c}" for c, p in zip(columns, parent_columns, strict=True)
+            )
             present = " and ".join(f"c.{c} is not null" for c in columns)
             (orphans,) = conn.execute(
                 f"select count(*) from {child} c where {present} "
@@ -38,8 +39,10 @@ def test_every_foreign_key_of_the_seeded_rows_holds(source: Settings) -> None:
             assert orphans == 0, (child, columns, parent)
         (rows,) = conn.execute("select count(*) from match_players").fetchone()
         assert rows > 0
-        indexes = {r[0] for r in conn.execute("select indexname from pg_indexes "
-                                              "where schemaname = 'public'")}  # fmt: skip
+        indexes = {
+            r[0]
+            for r in conn.execute("select indexname from pg_indexes where schemaname = 'public'")
+        }
         assert "match_players_player_id_idx" in indexes
         # The replica role was local to the load's transaction: triggers fire again.
         assert conn.execute("show session_replication_role").fetchone()[0] == "origin"
@@ -53,9 +56,9 @@ def test_a_load_that_fails_leaves_no_rows(source: Settings) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("create schema other")
         conn.execute("set search_path = other")
-        generator.create_schema(conn, indexes=False)
+        loader.create_schema(conn, indexes=False)
         with pytest.raises(psycopg.errors.NotNullViolation):
-            generator.load(conn, tables, schema="other")
+            loader.load(conn, tables, schema="other")
         assert conn.execute("select count(*) from other.players").fetchone() == (0,)
 
 
@@ -67,21 +70,23 @@ def test_without_superuser_the_load_keeps_the_checks_and_still_loads(source: Set
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(f"create role {role} login password 'plain'")
         admin.execute(f"create schema plain authorization {role}")
-    plain = source.model_copy(update={"postgres_user": role,
-                                      "postgres_password": SecretStr("plain")})  # fmt: skip
+    plain = source.model_copy(
+        update={"postgres_user": role, "postgres_password": SecretStr("plain")}
+    )
     try:
         tables = generator.generate(0.01, 13)
         orphan = tables["match_players"].slice(0, 1)
         orphan = orphan.set_column(1, "player_id", pa.array([10**9], pa.int64()))
         with psycopg.connect(plain.postgres_url(source.app_db), autocommit=True) as conn:
             conn.execute("set search_path = plain")
-            generator.create_schema(conn, indexes=False)
-            with_orphan = tables | {"match_players": pa.concat_tables(
-                [tables["match_players"], orphan])}  # fmt: skip
+            loader.create_schema(conn, indexes=False)
+            with_orphan = tables | {
+                "match_players": pa.concat_tables([tables["match_players"], orphan])
+            }
             with pytest.raises(psycopg.errors.ForeignKeyViolation):
-                generator.load(conn, with_orphan, schema="plain")
+                loader.load(conn, with_orphan, schema="plain")
             assert conn.execute("select count(*) from plain.players").fetchone() == (0,)
-            generator.load(conn, tables, schema="plain")
+            loader.load(conn, tables, schema="plain")
             rows = conn.execute("select count(*) from plain.match_players").fetchone()[0]
             assert rows == tables["match_players"].num_rows
     finally:

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from psycopg import sql
 
-from sandbox.app import generator
+from sandbox.app import generator, loader
 from sandbox.app.simulator import Simulator
 from sandbox.bench import local_run
 from sandbox.bench.reference import duckdb_gold, normalize_spark, polars_gold
@@ -72,13 +72,16 @@ def simulated_run(running_stack, tmp_path_factory) -> tuple[dict, Path]:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(db)))
     try:
         with psycopg.connect(base.postgres_url(db), autocommit=True) as conn:
-            generator.seed(conn, scale=scale, seed=seed)
+            loader.seed(conn, scale=scale, seed=seed)
             initial = generator.generate(scale, seed)
             events = sample_events(initial, seed)  # the history, then live traffic
-            conn.execute("insert into plans (plan_id, name, price_brl, period_months, created_at)"
-                         " values ('weekly', 'Pro Semanal', 6.90, 1, '2025-07-01')")  # fmt: skip
-            conn.execute("update subscriptions set plan_id = 'weekly' "
-                         "where subscription_id % 7 = 0")  # fmt: skip
+            conn.execute(
+                "insert into plans (plan_id, name, price_brl, period_months, created_at)"
+                " values ('weekly', 'Pro Semanal', 6.90, 1, '2025-07-01')"
+            )
+            conn.execute(
+                "update subscriptions set plan_id = 'weekly' where subscription_id % 7 = 0"
+            )
             Simulator(conn, seed=seed, on_event=events.append).run(changes=1500)
             export_database(conn, initial, folder)
         write_sample_events(events, folder / "events")

@@ -30,8 +30,9 @@ from sandbox.bench.silver_reference import (
 from sandbox.platform.settings import PROJECT_ROOT
 
 SAMPLES = PROJECT_ROOT / "data_samples"
-ENGINES = pytest.mark.parametrize("engine", [duckdb_silver, polars_silver],
-                                  ids=["duckdb", "polars"])  # fmt: skip
+ENGINES = pytest.mark.parametrize(
+    "engine", [duckdb_silver, polars_silver], ids=["duckdb", "polars"]
+)
 
 
 def plant_faults(folder: Path) -> None:
@@ -45,8 +46,9 @@ def plant_faults(folder: Path) -> None:
     payments = pq.read_table(app / "payments.parquet")
     status = payments.column("status").to_pylist()
     status[0] = "chargeback"  # accepted_values(payment_status)
-    payments = payments.set_column(payments.schema.get_field_index("status"), "status",
-                                   pa.array(status, pa.string()))  # fmt: skip
+    payments = payments.set_column(
+        payments.schema.get_field_index("status"), "status", pa.array(status, pa.string())
+    )
     # A payment of a player who does not exist: relationship(player_id). (A duplicate
     # key would trip a blocking unique rule and stop the run, which test_quality covers.)
     orphan = (
@@ -74,14 +76,19 @@ def faulty_run(tmp_path_factory) -> tuple[dict, Path]:
 
 def test_the_planted_faults_are_quarantined_by_sail(faulty_run) -> None:
     silver, _ = faulty_run
-    rules = {t: sorted({r for row in q for r in row["_failed_rules"]})
-             for t, (_, q) in silver.items() if q}  # fmt: skip
+    rules = {
+        t: sorted({r for row in q for r in row["_failed_rules"]})
+        for t, (_, q) in silver.items()
+        if q
+    }
     assert rules == {
         "dim_player": ["not_null(nickname)"],
-        "fct_payment": ["accepted_values(payment_status)",
-                        "relationship(player_id -> dim_player.player_id)"],
+        "fct_payment": [
+            "accepted_values(payment_status)",
+            "relationship(player_id -> dim_player.player_id)",
+        ],
         "player_events": ["relationship(player_id -> dim_player.player_id)"],
-    }  # fmt: skip
+    }
 
 
 @ENGINES
@@ -97,9 +104,11 @@ def test_reference_silver_equals_sail_silver(faulty_run, engine, tmp_path) -> No
 
 def test_same_rows_sees_one_changed_value(tmp_path) -> None:
     table = pa.table({"id": [1, 2, 3], "v": ["a", "b", "c"]})
-    for name, data in (("a", table), ("b", table.slice(0, 3)),
-                       ("c", table.set_column(1, "v", pc.replace_substring(
-                           table.column("v"), "c", "x")))):  # fmt: skip
+    for name, data in (
+        ("a", table),
+        ("b", table.slice(0, 3)),
+        ("c", table.set_column(1, "v", pc.replace_substring(table.column("v"), "c", "x"))),
+    ):
         (tmp_path / name).mkdir()
         pq.write_table(data, tmp_path / name / "part.parquet")
     assert same_rows(tmp_path / "a", tmp_path / "b")

@@ -26,8 +26,14 @@ def test_a_notebook_kernel_in_notebooks_sees_the_project_home() -> None:
     # What a kernel started by VS Code or `jupyter nbconvert` does: cwd is notebooks/.
     code = "from sandbox.platform.settings import load_settings; print(load_settings().runtime_dir)"
     env = {"PATH": "/usr/bin:/bin", "SANDBOX_HOME": ".sandbox"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT / "notebooks", env=env,
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT / "notebooks",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.strip() == str(PROJECT_ROOT / ".sandbox")
 
 

@@ -22,8 +22,9 @@ def test_the_documented_export_reproduces_data_samples(sandbox: Sandbox, tmp_pat
     ran = sandbox("seed", *args)
     assert ran.code == 0, ran.err
     written = sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*.*"))
-    committed = sorted(p.relative_to(SAMPLES) for p in SAMPLES.rglob("*.*")
-                       if p.parent.name != "expected_gold")  # fmt: skip
+    committed = sorted(
+        p.relative_to(SAMPLES) for p in SAMPLES.rglob("*.*") if p.parent.name != "expected_gold"
+    )
     assert written == committed
     for rel in written:
         fresh, kept = tmp_path / "out" / rel, SAMPLES / rel

@@ -27,40 +27,70 @@ def variant(tmp_path: Path, *edits: tuple[str, str]) -> Path:
 
 
 def test_the_solution_is_found_pure_and_wired() -> None:
-    for check in (exercise1.check_job_module, exercise1.check_transform_is_pure,
-                  exercise1.check_wired_as_task, exercise1.check_ci_runs_tests):  # fmt: skip
+    for check in (
+        exercise1.check_job_module,
+        exercise1.check_transform_is_pure,
+        exercise1.check_wired_as_task,
+        exercise1.check_ci_runs_tests,
+    ):
         assert check(SOLUTION).passed, check(SOLUTION).message
 
 
 MISTAKES = {
     # The prototype's habit: a literal path inside the job.
-    "hard-coded path": ('MART = "retention_by_cohort"',
-                        'MART = "retention_by_cohort"\nSOURCE = "s3://lake/silver/core/dim_player"',
-                        exercise1.check_transform_is_pure, "hard-codes the path 's3://lake/silver"),
+    "hard-coded path": (
+        'MART = "retention_by_cohort"',
+        'MART = "retention_by_cohort"\nSOURCE = "s3://lake/silver/core/dim_player"',
+        exercise1.check_transform_is_pure,
+        "hard-codes the path 's3://lake/silver",
+    ),
     # Reading inside the transform makes it untestable on inline rows.
-    "I/O in the transform": ('    cohort = dim_player.select(',
-                             '    dim_player = dim_player.sparkSession.read.table("x")\n'
-                             '    cohort = dim_player.select(',
-                             exercise1.check_transform_is_pure, "calls table()"),
+    "I/O in the transform": (
+        "    cohort = dim_player.select(",
+        '    dim_player = dim_player.sparkSession.read.table("x")\n    cohort = dim_player.select(',
+        exercise1.check_transform_is_pure,
+        "calls table()",
+    ),
     # Without type hints the checker (and a reader) cannot tell the transform.
-    "no type hints": (") -> DataFrame:\n    \"\"\"One row per signup",
-                      "):\n    \"\"\"One row per signup",
-                      exercise1.check_job_module, "no function typed DataFrame in"),
-    "unknown upstream": ('("silver",), run_retention', '("silverr",), run_retention',
-                         exercise1.check_wired_as_task, "depends on ['silverr']"),
-    "no upstream": ('("silver",), run_retention', '(), run_retention',
-                    exercise1.check_wired_as_task, "has no upstream"),
-    "module does not import": ("from pyspark.sql import DataFrame\n",
-                               "from pyspark.sql import DataFrame\nimport not_a_module\n",
-                               exercise1.check_job_module, "does not import: ModuleNotFoundError"),
+    "no type hints": (
+        ') -> DataFrame:\n    """One row per signup',
+        '):\n    """One row per signup',
+        exercise1.check_job_module,
+        "no function typed DataFrame in",
+    ),
+    "unknown upstream": (
+        '("silver",), run_retention',
+        '("silverr",), run_retention',
+        exercise1.check_wired_as_task,
+        "depends on ['silverr']",
+    ),
+    "no upstream": (
+        '("silver",), run_retention',
+        "(), run_retention",
+        exercise1.check_wired_as_task,
+        "has no upstream",
+    ),
+    "module does not import": (
+        "from pyspark.sql import DataFrame\n",
+        "from pyspark.sql import DataFrame\nimport not_a_module\n",
+        exercise1.check_job_module,
+        "does not import: ModuleNotFoundError",
+    ),
     # A session built at import would hang the checker on an absent server.
-    "session at import": ("MART = \"retention_by_cohort\"",
-                          "MART = \"retention_by_cohort\"\nfrom pyspark.sql import SparkSession\n"
-                          "spark = SparkSession.builder.remote(\"sc://127.0.0.1:1\").getOrCreate()",
-                          exercise1.check_job_module, "calls getOrCreate() at import"),
-    "syntax error": ("def run_retention(", "def run_retention(:",
-                     exercise1.check_job_module, "is not valid Python"),
-}  # fmt: skip
+    "session at import": (
+        'MART = "retention_by_cohort"',
+        'MART = "retention_by_cohort"\nfrom pyspark.sql import SparkSession\n'
+        'spark = SparkSession.builder.remote("sc://127.0.0.1:1").getOrCreate()',
+        exercise1.check_job_module,
+        "calls getOrCreate() at import",
+    ),
+    "syntax error": (
+        "def run_retention(",
+        "def run_retention(:",
+        exercise1.check_job_module,
+        "is not valid Python",
+    ),
+}
 
 
 @pytest.mark.parametrize("mistake", MISTAKES, ids=list(MISTAKES))
@@ -84,10 +114,12 @@ def test_a_different_result_fails_with_an_example_row(tmp_path: Path) -> None:
     # Counting matches instead of players: the classic mistake the prototype avoids.
     work = variant(
         tmp_path,
-        ('.agg(F.countDistinct("player_id").alias("active_players"))',
-         '.agg(F.count(F.lit(1)).alias("active_players"))'),
+        (
+            '.agg(F.countDistinct("player_id").alias("active_players"))',
+            '.agg(F.count(F.lit(1)).alias("active_players"))',
+        ),
         ("        .distinct()\n", "\n"),
-    )  # fmt: skip
+    )
     result = exercise1.check_same_result_as_prototype(work)
     assert not result.passed
     assert "differs from the prototype on the sample" in result.message
@@ -115,6 +147,7 @@ def test_the_reference_computes_what_the_prototype_notebook_computes() -> None:
         }
         exec(cell.replace("retencao.show(50)", ""), scope)
         prototype = exercise1.result_rows(scope["retencao"])
-        ours = exercise1.result_rows(reference(silver["dim_player"], silver["fct_match_player"],
-                                         silver["fct_match"]))  # fmt: skip
+        ours = exercise1.result_rows(
+            reference(silver["dim_player"], silver["fct_match_player"], silver["fct_match"])
+        )
     assert prototype == ours and len(ours) > 5

@@ -17,22 +17,41 @@ SCRIPT = "dbt/ci/run.sh"
 # (file, text in the solution, replacement, the failing check, words of its message)
 MISTAKES = {
     # A deploy job with no condition would deploy every pull request.
-    "deploy on every event": (WORKFLOW, "    if: github.event_name == 'push' && github.ref == "
-                              "'refs/heads/main'\n", "", "deploy on main", "without `if:` on main"),
+    "deploy on every event": (
+        WORKFLOW,
+        "    if: github.event_name == 'push' && github.ref == 'refs/heads/main'\n",
+        "",
+        "deploy on main",
+        "without `if:` on main",
+    ),
     # Without needs:, deploy races the build and ships what may fail.
-    "deploy before the build": (WORKFLOW, "    needs: build\n    if: github.event_name == 'push'",
-                                "    if: github.event_name == 'push'", "deploy on main",
-                                "without `needs:` the build"),
+    "deploy before the build": (
+        WORKFLOW,
+        "    needs: build\n    if: github.event_name == 'push'",
+        "    if: github.event_name == 'push'",
+        "deploy on main",
+        "without `needs:` the build",
+    ),
     # CI writing to the production target is the mistake the exercise is about.
-    "build on production": (SCRIPT, "dbt build --target dev", "dbt build --target prod",
-                            "build on a throwaway warehouse", "--target prod"),
+    "build on production": (
+        SCRIPT,
+        "dbt build --target dev",
+        "dbt build --target prod",
+        "build on a throwaway warehouse",
+        "--target prod",
+    ),
     "no slim CI": (SCRIPT, "--select state:modified+ ", "", "slim CI", "no slim CI"),
     "no lint": (SCRIPT, "sqlfluff lint models", "echo skipped", "lint", "no lint step"),
     # Inline YAML runs only on GitHub: the laptop cannot run the same steps.
-    "inline steps": (WORKFLOW, "uv run dbt/ci/run.sh", "uv run dbt", "same steps run locally",
-                     "steps are inline YAML"),
+    "inline steps": (
+        WORKFLOW,
+        "uv run dbt/ci/run.sh",
+        "uv run dbt",
+        "same steps run locally",
+        "steps are inline YAML",
+    ),
     "script does not parse": (SCRIPT, "esac\n", "", "same steps run locally", "syntax error"),
-}  # fmt: skip
+}
 
 
 def grade(root: Path) -> dict:

@@ -35,9 +35,15 @@ def sample_bronze(spark) -> dict:
     from sandbox.jobs.bronze_events import dedupe_events, unwrap_events
     from sandbox.jobs.layers import SOURCE_KEYS
 
-    frames = {t: spark.createDataFrame(pq.read_table(SAMPLES / "app" / f"{t}.parquet"))
-              for t in SOURCE_KEYS}  # fmt: skip
-    lines = [(line,) for f in sorted((SAMPLES / "events").glob("*.jsonl"))
-             for line in f.read_text().splitlines() if line]  # fmt: skip
+    frames = {
+        t: spark.createDataFrame(pq.read_table(SAMPLES / "app" / f"{t}.parquet"))
+        for t in SOURCE_KEYS
+    }
+    lines = [
+        (line,)
+        for f in sorted((SAMPLES / "events").glob("*.jsonl"))
+        for line in f.read_text().splitlines()
+        if line
+    ]
     frames["events"] = dedupe_events(unwrap_events(spark.createDataFrame(lines, "value string")))
     return frames

@@ -130,8 +130,9 @@ def publish(settings: Settings, *, seed: int, retry: list[dict] = ()) -> list[di
 def raw_bodies(settings: Settings) -> dict[str, bytes]:
     s3 = s3_client(settings)
     out = {}
-    for obj in s3.list_objects(settings.raw_bucket, prefix=settings.firehose.prefix + "/",
-                               recursive=True):  # fmt: skip
+    for obj in s3.list_objects(
+        settings.raw_bucket, prefix=settings.firehose.prefix + "/", recursive=True
+    ):
         out[obj.object_name] = s3.get_object(settings.raw_bucket, obj.object_name).read()
     return out
 

@@ -29,8 +29,10 @@ def bronze_rows(spark, settings: Settings, table: str) -> dict:
 
 def _utc(row: dict) -> dict:
     # Spark hands timestamps back naive, in the session time zone (UTC).
-    return {k: v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None else v
-            for k, v in row.items()}  # fmt: skip
+    return {
+        k: v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None else v
+        for k, v in row.items()
+    }
 
 
 def version(settings: Settings, path: str) -> int:

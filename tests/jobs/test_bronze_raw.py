@@ -8,8 +8,9 @@ from sandbox.ingest.dms.mappings import TableMapping, renamed
 from sandbox.jobs.bronze_raw import dms_order, latest_rows, normalize
 from sandbox.platform.settings import DmsSettings
 
-AWS = DmsSettings(include_op_for_full_load=False, timestamp_column_name=None,
-                  change_seq_column_name=None)  # fmt: skip
+AWS = DmsSettings(
+    include_op_for_full_load=False, timestamp_column_name=None, change_seq_column_name=None
+)
 MAPPING = TableMapping("public", "t", ["id"], "d", [("id", "int64"), ("v", "string")])
 
 
@@ -50,13 +51,24 @@ def test_change_sequence_ties_fall_back_to_file_and_row() -> None:
 
 
 def test_shape_follows_the_mapping_renames_widening_and_drops() -> None:
-    mapping = TableMapping("public", "t", ["id"], "d",
-                           [("id", "int64"), ("label", "string"), ("added", "string")],
-                           renames=[("name", "label")])  # fmt: skip
+    mapping = TableMapping(
+        "public",
+        "t",
+        ["id"],
+        "d",
+        [("id", "int64"), ("label", "string"), ("added", "string")],
+        renames=[("name", "label")],
+    )
     before = pa.table({"id": pa.array([1], pa.int32()), "name": ["x"], "gone": [7]})
     # a batch across the rename holds both names: rows before it have the old one
-    across = pa.table({"Op": ["U", "U"], "id": pa.array([1, 2], pa.int64()),
-                       "name": ["y", None], "label": [None, "z"]})  # fmt: skip
+    across = pa.table(
+        {
+            "Op": ["U", "U"],
+            "id": pa.array([1, 2], pa.int64()),
+            "name": ["y", None],
+            "label": [None, "z"],
+        }
+    )
     out = normalize([before, across], cfg=AWS, mapping=mapping)
     assert out.schema.field("id").type == pa.int64()  # int -> bigint
     assert "gone" not in out.column_names and "name" not in out.column_names
@@ -81,32 +93,39 @@ def test_rename_is_told_from_drop_and_add_by_shape() -> None:
     assert renamed(with_gen, moved, generated=frozenset({"g"})) == [("tags", "labels")]
 
 
-SEQ_AWS = DmsSettings(include_op_for_full_load=False, timestamp_column_name=None,
-                      change_seq_column_name="seq")  # fmt: skip
-PAIR = TableMapping("public", "t", ["a", "b"], "d",
-                    [("a", "int64"), ("b", "string"), ("v", "string")])  # fmt: skip
+SEQ_AWS = DmsSettings(
+    include_op_for_full_load=False, timestamp_column_name=None, change_seq_column_name="seq"
+)
+PAIR = TableMapping(
+    "public", "t", ["a", "b"], "d", [("a", "int64"), ("b", "string"), ("v", "string")]
+)
 
 
 def test_latest_rows_keeps_the_last_change_per_key_in_commit_order() -> None:
     load = pa.table(
         {"a": [1, 1, 2, None], "b": ["x", "y", "x", "x"], "v": ["l1", "l2", "l3", "l4"]}
     )
-    cdc1 = pa.table({"Op": ["U", "U", "D"], "a": [1, None, 2], "b": ["x", "x", "x"],
-                     "v": ["u1", "u4", None]})  # fmt: skip
+    cdc1 = pa.table(
+        {"Op": ["U", "U", "D"], "a": [1, None, 2], "b": ["x", "x", "x"], "v": ["u1", "u4", None]}
+    )
     cdc2 = pa.table({"Op": ["U", "I"], "a": [1, 3], "b": ["x", "z"], "v": ["u1b", "n5"]})
     out = latest_rows(normalize([load, cdc1, cdc2], cfg=AWS, mapping=PAIR), ["a", "b"])
     # (1, y) untouched since the load; (1, x) updated twice: the later file wins; the
     # null key is a key like any other (MERGE compares keys with <=>); (2, x) deleted
     # last; rows come out in commit order
     assert [(r["Op"], r["a"], r["b"], r["v"]) for r in out.to_pylist()] == [
-        ("I", 1, "y", "l2"), ("U", None, "x", "u4"), ("D", 2, "x", None),
-        ("U", 1, "x", "u1b"), ("I", 3, "z", "n5"),
-    ]  # fmt: skip
+        ("I", 1, "y", "l2"),
+        ("U", None, "x", "u4"),
+        ("D", 2, "x", None),
+        ("U", 1, "x", "u1b"),
+        ("I", 3, "z", "n5"),
+    ]
 
 
 def test_latest_rows_lets_the_change_sequence_decide_before_position() -> None:
-    late_file = pa.table({"Op": ["U", "U"], "a": [1, 1], "b": ["x", "x"], "v": ["old", "tie"],
-                          "seq": ["05", "07"]})  # fmt: skip
+    late_file = pa.table(
+        {"Op": ["U", "U"], "a": [1, 1], "b": ["x", "x"], "v": ["old", "tie"], "seq": ["05", "07"]}
+    )
     early_file = pa.table({"Op": ["U"], "a": [1], "b": ["x"], "v": ["new"], "seq": ["07"]})
     out = latest_rows(normalize([early_file, late_file], cfg=SEQ_AWS, mapping=PAIR), ["a", "b"])
     # "07" twice: file then row order break the tie, so the later file's row wins
@@ -114,6 +133,7 @@ def test_latest_rows_lets_the_change_sequence_decide_before_position() -> None:
 
 
 def test_latest_rows_returns_a_full_load_as_it_is() -> None:
-    load = normalize([pa.table({"a": [1, 2], "b": ["x", "x"], "v": ["p", "q"]})], cfg=AWS,
-                     mapping=PAIR)  # fmt: skip
+    load = normalize(
+        [pa.table({"a": [1, 2], "b": ["x", "x"], "v": ["p", "q"]})], cfg=AWS, mapping=PAIR
+    )
     assert latest_rows(load, ["a", "b"]) is load

@@ -31,14 +31,22 @@ def test_latest_change_per_key(spark, rows, expected) -> None:
 
 
 def test_unwrap_envelopes_and_bare_events_and_dedupe(spark) -> None:
-    event = {"event_id": "e1", "event_type": "player_login", "player_id": 7,
-             "event_time": "2026-01-02T03:04:05.000+00:00", "platform": "pc"}  # fmt: skip
+    event = {
+        "event_id": "e1",
+        "event_type": "player_login",
+        "player_id": 7,
+        "event_time": "2026-01-02T03:04:05.000+00:00",
+        "platform": "pc",
+    }
     envelope = {"Type": "Notification", "MessageId": "m1", "Message": json.dumps(event)}
     lines = spark.createDataFrame(
-        [(json.dumps(envelope),), (json.dumps(event),),  # the same event twice: one survives
-         (json.dumps({**event, "event_id": "e2"}),)],
+        [
+            (json.dumps(envelope),),
+            (json.dumps(event),),  # the same event twice: one survives
+            (json.dumps({**event, "event_id": "e2"}),),
+        ],
         "value string",
-    )  # fmt: skip
+    )
     rows = dedupe_events(unwrap_events(lines)).orderBy("event_id").collect()
     assert [r.event_id for r in rows] == ["e1", "e2"]
     assert rows[0].event_type == "player_login"
@@ -59,20 +67,30 @@ def test_arrow_latest_rows_agrees_with_the_window(spark, with_sequence: bool) ->
     from sandbox.platform.settings import DmsSettings
 
     rng = random.Random(7 + with_sequence)
-    cfg = DmsSettings(include_op_for_full_load=False, timestamp_column_name=None,
-                      change_seq_column_name="seq" if with_sequence else None)  # fmt: skip
-    mapping = TableMapping("public", "t", ["a", "b"], "d",
-                           [("a", "int64"), ("b", "string"), ("v", "int64")])  # fmt: skip
+    cfg = DmsSettings(
+        include_op_for_full_load=False,
+        timestamp_column_name=None,
+        change_seq_column_name="seq" if with_sequence else None,
+    )
+    mapping = TableMapping(
+        "public", "t", ["a", "b"], "d", [("a", "int64"), ("b", "string"), ("v", "int64")]
+    )
     files = []
     for _ in range(5):
         n = rng.randint(0, 80)
-        files.append(pa.table({
-            "Op": [rng.choice("IUD") for _ in range(n)],
-            "a": [rng.choice([None, 1, 2, 3]) for _ in range(n)],
-            "b": [rng.choice([None, "x", "y"]) for _ in range(n)],
-            "v": list(range(n)),
-            "seq": [rng.choice(["", "01", "02", "10"]) for _ in range(n)],  # ties on purpose
-        }))  # fmt: skip
+        files.append(
+            pa.table(
+                {
+                    "Op": [rng.choice("IUD") for _ in range(n)],
+                    "a": [rng.choice([None, 1, 2, 3]) for _ in range(n)],
+                    "b": [rng.choice([None, "x", "y"]) for _ in range(n)],
+                    "v": list(range(n)),
+                    "seq": [
+                        rng.choice(["", "01", "02", "10"]) for _ in range(n)
+                    ],  # ties on purpose
+                }
+            )
+        )
     raw = normalize(files, cfg=cfg, mapping=mapping)
     arrow = {tuple(r.values()) for r in latest_rows(raw, ["a", "b"]).to_pylist()}
     window = latest_changes(arrow_frame(spark, raw.combine_chunks()), ["a", "b"], ORDER)

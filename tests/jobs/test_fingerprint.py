@@ -114,11 +114,13 @@ def digests() -> dict[str, str]:
     def table_code(name: str) -> str:
         return runner.table_code(next(t for t in runner.SILVER_TABLES if t.name == name))
 
-    return {"silver": shared, **{name.rsplit(".", 1)[1]: d for name, d in domains.items()},
-            "gold": fingerprint.shared_digest(gold, "GOLD_TABLES",
-                                              exclude={"sandbox.jobs.silver"}),
-            "fct_payment": table_code("fct_payment"),
-            "dim_player": table_code("dim_player")}  # fmt: skip
+    return {
+        "silver": shared,
+        **{name.rsplit(".", 1)[1]: d for name, d in domains.items()},
+        "gold": fingerprint.shared_digest(gold, "GOLD_TABLES", exclude={"sandbox.jobs.silver"}),
+        "fct_payment": table_code("fct_payment"),
+        "dim_player": table_code("dim_player"),
+    }
 
 
 def edited(fn):

@@ -20,13 +20,20 @@ def test_planted_rows_are_quarantined_with_their_rules(spark) -> None:
         "id long, nickname string, tier string, ref long",
     )
     refs = {"r": spark.createDataFrame([(10,)], "ref_id long")}
-    rules = [q.not_null("nickname", threshold=1), q.accepted_values("tier", ["gold", "silver"]),
-             q.relationship("ref", "r.ref_id"), q.unique("id")]  # fmt: skip
+    rules = [
+        q.not_null("nickname", threshold=1),
+        q.accepted_values("tier", ["gold", "silver"]),
+        q.relationship("ref", "r.ref_id"),
+        q.unique("id"),
+    ]
     result = q.apply_rules("t", df, rules, refs)
     assert sorted(r.id for r in result.passed.collect()) == [1, 5]
     bad = {r.id: r._failed_rules for r in result.quarantined.collect()}
-    assert bad == {2: ["not_null(nickname)"], 3: ["accepted_values(tier)"],
-                   4: ["relationship(ref -> r.ref_id)"]}  # fmt: skip
+    assert bad == {
+        2: ["not_null(nickname)"],
+        3: ["accepted_values(tier)"],
+        4: ["relationship(ref -> r.ref_id)"],
+    }
     checks = q.check(result)
     assert (checks.checked, checks.passed, checks.quarantined) == (5, 2, 3)
     assert {c.rule: (c.checked, c.quarantined, c.threshold) for c in checks.rules} == {
@@ -60,8 +67,9 @@ def test_a_rule_blocks_only_above_its_threshold(spark) -> None:
 def test_accepted_values_follow_reference_data(spark) -> None:
     # "weekly" is a plan the code never heard of: it is in the plans table, so accepted.
     plans = spark.createDataFrame([("monthly",), ("weekly",)], "plan_id string")
-    df = spark.createDataFrame([(1, "weekly"), (2, "monthly"), (3, "lifetime"), (4, None)],
-                               "id long, plan_id string")  # fmt: skip
+    df = spark.createDataFrame(
+        [(1, "weekly"), (2, "monthly"), (3, "lifetime"), (4, None)], "id long, plan_id string"
+    )
     rule = q.accepted_values("plan_id", ref="plans.plan_id", threshold=1)
     result = q.apply_rules("t", df, [rule], {"plans": plans})
     assert sorted(r.id for r in result.passed.collect()) == [1, 2, 4]
@@ -135,10 +143,11 @@ def test_unique_over_two_columns_counts_null_keys_as_equal(spark) -> None:
 def test_the_checks_of_several_tables_in_one_query_match_one_at_a_time(spark) -> None:
     a = spark.createDataFrame([(1, None), (2, "x"), (2, "y")], "id long, s string")
     b = spark.createDataFrame([(None,), (5,)], "k long")
-    results = [q.apply_rules("a", a, [q.unique("id"), q.not_null("s")]),
-               q.apply_rules("b", b, [q.not_null("k", threshold=1)])]  # fmt: skip
+    results = [
+        q.apply_rules("a", a, [q.unique("id"), q.not_null("s")]),
+        q.apply_rules("b", b, [q.not_null("k", threshold=1)]),
+    ]
     together = q.check_all([(r, r.passed, r.quarantined) for r in results])
     assert together == [q.check(r) for r in results]
     assert [(c.passed, c.quarantined) for c in together] == [(0, 3), (1, 1)]
-    assert {c.rule: c.quarantined for c in together[0].rules} == {"unique(id)": 2,
-                                                                  "not_null(s)": 1}  # fmt: skip
+    assert {c.rule: c.quarantined for c in together[0].rules} == {"unique(id)": 2, "not_null(s)": 1}

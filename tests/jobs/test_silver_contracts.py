@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from sandbox.app import generator
+from sandbox.app import loader
 from sandbox.jobs import silver
 from sandbox.jobs.silver import build_silver
 
@@ -26,7 +26,7 @@ JOBS = Path(silver.__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("generated")
-    generator.export(out, scale=0.05, seed=99)
+    loader.export(out, scale=0.05, seed=99)
     return out
 
 

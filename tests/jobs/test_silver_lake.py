@@ -36,8 +36,10 @@ def versions(settings: Settings) -> dict[str, int]:
 
 def staged_objects(settings: Settings, folder: str) -> list[str]:
     key = folder.split(f"{settings.lake_bucket}/", 1)[1] + "/"
-    return [o.object_name for o in s3_client(settings).list_objects(
-        settings.lake_bucket, key, recursive=True)]  # fmt: skip
+    return [
+        o.object_name
+        for o in s3_client(settings).list_objects(settings.lake_bucket, key, recursive=True)
+    ]
 
 
 def change_source(settings: Settings, *statements: str) -> None:
@@ -61,11 +63,17 @@ def test_a_threshold_breach_leaves_every_silver_table_at_its_version(source: Set
     # Players change (dim_player would be rewritten), then a fifth of the payments get
     # a status nobody declared: fct_payment, the fifth table, breaks its 5% threshold
     # after four tables were already built and checked.
-    change_source(source, "update players set nickname = nickname || '_v2'",
-                  "update payments set status = 'chargeback' where payment_id % 5 = 0")  # fmt: skip
+    change_source(
+        source,
+        "update players set nickname = nickname || '_v2'",
+        "update payments set status = 'chargeback' where payment_id % 5 = 0",
+    )
     run_bronze(spark, source)
-    with pytest.raises(DataQualityError, match=r"silver commerce\.fct_payment: .*"
-                       r"accepted_values\(payment_status\): \d+ of \d+ rows"):  # fmt: skip
+    with pytest.raises(
+        DataQualityError,
+        match=r"silver commerce\.fct_payment: .*"
+        r"accepted_values\(payment_status\): \d+ of \d+ rows",
+    ):
         run_silver(spark, source)
     assert versions(source) == before
     assert staged_runs(source) == []  # the staging area is gone too
@@ -133,8 +141,11 @@ def test_a_crash_during_publish_is_completed_before_gold_reads(
     after = versions(source)
     # Every table with rows moved on (a table empty before and after gets no commit).
     opts = source.s3_storage_options()
-    with_rows = [t.name for t in SILVER_TABLES if DeltaTable(
-        silver_path(source, t.domain, t.name), storage_options=opts).file_uris()]  # fmt: skip
+    with_rows = [
+        t.name
+        for t in SILVER_TABLES
+        if DeltaTable(silver_path(source, t.domain, t.name), storage_options=opts).file_uris()
+    ]
     assert "dim_player" in with_rows
     assert all(after[name] > before[name] for name in with_rows), (before, after)
     assert staged_runs(source) == []
@@ -146,8 +157,11 @@ def test_a_split_publishes_each_part_as_its_own_table(source: Settings) -> None:
     # One write per table computes its rules once; the quarantined part then moves into
     # the quarantine's folder, and readers of either table see only its own columns.
     spark = spark_session(source)
-    change_source(source, "update payments set status = 'chargeback' "
-                          "where payment_id = (select min(payment_id) from payments)")  # fmt: skip
+    change_source(
+        source,
+        "update payments set status = 'chargeback' "
+        "where payment_id = (select min(payment_id) from payments)",
+    )
     run_bronze(spark, source)
     report = run_silver(spark, source)
     assert report.quarantined["fct_payment"] == 1
@@ -164,8 +178,10 @@ def test_a_split_publishes_each_part_as_its_own_table(source: Settings) -> None:
         ("chargeback", ["accepted_values(payment_status)"], "fct_payment")
     ]
     table = DeltaTable(quarantine_uri, storage_options=opts)
-    assert table.to_pyarrow_table().column_names == spark.read.format("delta").load(
-        quarantine_uri).columns  # fmt: skip
+    assert (
+        table.to_pyarrow_table().column_names
+        == spark.read.format("delta").load(quarantine_uri).columns
+    )
     assert all("_dq=quarantined/" in f for f in table.file_uris())
     assert not [f for f in DeltaTable(uri, storage_options=opts).file_uris() if "quarantined" in f]
     assert not [o for o in staged_objects(source, uri) if "_dq=quarantined/" in o]
@@ -179,8 +195,9 @@ def redeclare(monkeypatch: pytest.MonkeyPatch, module, tables: str, name: str, *
     """Replace one declared table of ``module.<tables>`` (as an engineer's edit would)."""
     declared = getattr(module, tables)
     table = next(t for t in declared if t.name == name)
-    monkeypatch.setattr(module, tables, [replace(t, **changes) if t is table else t
-                                         for t in declared])  # fmt: skip
+    monkeypatch.setattr(
+        module, tables, [replace(t, **changes) if t is table else t for t in declared]
+    )
     return table
 
 
@@ -195,7 +212,10 @@ def test_a_table_whose_code_and_inputs_did_not_change_is_kept(
     assert again.kept == [t.name for t in SILVER_TABLES]
     assert versions(source) == before
     assert (again.rows, again.quarantined, again.rules) == (
-        first.rows, first.quarantined, first.rules)  # fmt: skip
+        first.rows,
+        first.quarantined,
+        first.rules,
+    )
     # An edit of one table's code rebuilds that table only: fct_payment feeds no other.
     payment = redeclare(
         monkeypatch,
@@ -209,8 +229,9 @@ def test_a_table_whose_code_and_inputs_did_not_change_is_kept(
     after = versions(source)
     assert {k for k in after if after[k] != before[k]} == {"fct_payment", "_quarantine/fct_payment"}
     # A threshold is part of the code too.
-    rules = tuple(replace(r, threshold=0.5) if r.kind == "accepted_values" else r
-                  for r in payment.rules)  # fmt: skip
+    rules = tuple(
+        replace(r, threshold=0.5) if r.kind == "accepted_values" else r for r in payment.rules
+    )
     redeclare(monkeypatch, runner, "SILVER_TABLES", "fct_payment", rules=rules)
     assert "fct_payment" not in run_silver(spark, source).kept
     monkeypatch.undo()
@@ -239,8 +260,10 @@ def test_gold_rebuilds_only_the_marts_whose_code_or_inputs_changed(
     opts = source.s3_storage_options()
 
     def marts() -> dict[str, int]:
-        return {t.name: DeltaTable(gold_path(source, t.name), storage_options=opts).version()
-                for t in gold.GOLD_TABLES}  # fmt: skip
+        return {
+            t.name: DeltaTable(gold_path(source, t.name), storage_options=opts).version()
+            for t in gold.GOLD_TABLES
+        }
 
     before = marts()
     assert run_gold(spark, source) == first and marts() == before

@@ -16,12 +16,17 @@ def test_player_events_gives_one_row_per_player_taking_part_whatever_the_payload
             ("started", "match_started", None, None, '{"match_id": 1, "player_ids": [1, null, 2]}'),
             ("nobody", "match_started", None, None, '{"match_id": 1, "player_ids": []}'),
             ("no-list", "match_started", None, None, '{"match_id": 1}'),
-            ("finished", "match_finished", None, None,
-             '{"match_id": 1, "results": [{"player_id": 1, "won": true}, {"player_id": 2}]}'),
+            (
+                "finished",
+                "match_finished",
+                None,
+                None,
+                '{"match_id": 1, "results": [{"player_id": 1, "won": true}, {"player_id": 2}]}',
+            ),
             ("no-results", "match_finished", None, None, '{"results": null}'),
         ],
         EVENTS,
-    )  # fmt: skip
+    )
     players = spark.createDataFrame(
         [(1, "BR", "gold"), (7, "AR", "iron")],
         "player_id long, country_code string, skill_tier string",
@@ -44,6 +49,17 @@ def test_player_events_gives_one_row_per_player_taking_part_whatever_the_payload
         ("started", None, None, None, "dust"),
     ]
     assert [f.name for f in player_events(events, players, matches).schema.fields] == [
-        "event_id", "event_type", "event_time", "event_date", "player_id", "match_id",
-        "lobby_id", "payment_id", "won", "country_code", "skill_tier", "map_name", "game_mode",
-    ]  # fmt: skip
+        "event_id",
+        "event_type",
+        "event_time",
+        "event_date",
+        "player_id",
+        "match_id",
+        "lobby_id",
+        "payment_id",
+        "won",
+        "country_code",
+        "skill_tier",
+        "map_name",
+        "game_mode",
+    ]

@@ -65,11 +65,17 @@ def test_the_operator_runs_a_process_with_only_the_given_environment(
 
     monkeypatch.setenv("WORKER_ONLY", "leak")
     show = "import os; print(sorted(k for k in os.environ if k in ('WORKER_ONLY', 'GIVEN')))"
-    op = LocalPodOperator(task_id="t", image="img", cmds=[sys.executable, "-c"],
-                          arguments=[show], env_vars={"GIVEN": "1"})  # fmt: skip
+    op = LocalPodOperator(
+        task_id="t",
+        image="img",
+        cmds=[sys.executable, "-c"],
+        arguments=[show],
+        env_vars={"GIVEN": "1"},
+    )
     op.execute({})
     assert "['GIVEN']" in "".join(capfd.readouterr())  # the task log (Airflow's structlog)
-    bad = LocalPodOperator(task_id="bad", image="img", cmds=[sys.executable, "-c"],
-                           arguments=["raise SystemExit(3)"])  # fmt: skip
+    bad = LocalPodOperator(
+        task_id="bad", image="img", cmds=[sys.executable, "-c"], arguments=["raise SystemExit(3)"]
+    )
     with pytest.raises(AirflowException, match="exited with code 3"):
         bad.execute({})

@@ -33,12 +33,31 @@ print(",".join(t.task_id for t in dag.topological_sort()))
 def test_the_dag_parses_on_mwaa_airflow(version: str, tmp_path: Path) -> None:
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     proc = subprocess.run(
-        ["uv", "run", "--isolated", "--no-project", "--python", python,
-         "--with", f"apache-airflow=={version}", "python", "-c", CHECK, str(DAGS_FOLDER), DAG_ID],
-        env={k: v for k, v in os.environ.items()
-             if not k.startswith(("AIRFLOW", "VIRTUAL_ENV", "SANDBOX_"))}
+        [
+            "uv",
+            "run",
+            "--isolated",
+            "--no-project",
+            "--python",
+            python,
+            "--with",
+            f"apache-airflow=={version}",
+            "python",
+            "-c",
+            CHECK,
+            str(DAGS_FOLDER),
+            DAG_ID,
+        ],
+        env={
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AIRFLOW", "VIRTUAL_ENV", "SANDBOX_"))
+        }
         | {"AIRFLOW_HOME": str(tmp_path / "airflow")},
-        capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == ",".join(t.name for t in TASKS)

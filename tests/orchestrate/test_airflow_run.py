@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sandbox.app import generator
+from sandbox.app import generator, loader
 from sandbox.orchestrate.airflow.client import AirflowClient
 from sandbox.orchestrate.pipeline import TASKS
 from sandbox.platform.services.airflow import (
@@ -44,13 +44,19 @@ GOLD = ["gold.revenue_by_plan_monthly", "gold.daily_active_players"]
 @pytest.fixture(scope="module")
 def seeded(running_stack: EmbeddedStack) -> EmbeddedStack:
     with psycopg.connect(running_stack.settings.postgres_url(), autocommit=True) as conn:
-        generator.seed(conn, scale=0.02, seed=5, as_of=generator.SAMPLE_AS_OF)
+        loader.seed(conn, scale=0.02, seed=5, as_of=generator.SAMPLE_AS_OF)
     return running_stack
 
 
 def airflow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([str(airflow_bin()), *args], env=env, capture_output=True,
-                          text=True, timeout=900, check=False)  # fmt: skip
+    return subprocess.run(
+        [str(airflow_bin()), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
 
 
 def warehouse_snapshot(settings: Settings) -> dict[str, tuple]:
@@ -127,9 +133,16 @@ def test_a_planted_failure_stops_a_triggered_run_at_silver_and_the_ui_shows_both
         assert warehouse_snapshot(settings) == before
 
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"])  # fmt: skip
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(settings.airflow_url)
             # The UI sends us on to the login page (nothing is open without one). A locator

@@ -29,8 +29,12 @@ pytestmark = pytest.mark.slow
 OK = {"success", "pass", "no-op"}
 
 # Any HTTP request dbt might make (hub, version check, tracking) goes nowhere.
-OFFLINE = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-           "NO_PROXY": "", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}  # fmt: skip
+OFFLINE = {
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "NO_PROXY": "",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+}
 
 TOTALS = {
     # dbt mart -> (gold table, the same total computed from gold)
@@ -52,8 +56,7 @@ class Warehouse:
         self.first_totals: list[tuple] = []
 
     def load(self, changes: int) -> None:
-        run_demo(self.settings, scale=0.02, changes=changes, step=lambda m: None,
-                 stack=self.stack)  # fmt: skip
+        run_demo(self.settings, scale=0.02, changes=changes, step=lambda m: None, stack=self.stack)
 
     def dbt(self, *args: str) -> int:
         return run_dbt(self.settings, *args, project_dir=self.project, extra_env=OFFLINE)
@@ -153,9 +156,14 @@ def test_dbt_ci_lints_builds_on_a_throwaway_warehouse_and_runs_slim_ci(
     model.write_text(
         model.read_text().replace("    mrr_brl,\n", "    -- under review\n    mrr_brl,\n")
     )
-    env = {**os.environ, **warehouse.settings.as_env(), **OFFLINE,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DBT_PROJECT_DIR": str(project), "DBT_STATE": str(state)}  # fmt: skip
+    env = {
+        **os.environ,
+        **warehouse.settings.as_env(),
+        **OFFLINE,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DBT_PROJECT_DIR": str(project),
+        "DBT_STATE": str(state),
+    }
     ci = subprocess.run(
         [str(PROJECT_ROOT / "dbt" / "ci" / "run.sh"), "all"],
         env=env,
@@ -168,8 +176,12 @@ def test_dbt_ci_lints_builds_on_a_throwaway_warehouse_and_runs_slim_ci(
     built = warehouse.results("target/ci-build")
     assert len(built) > 40 and set(built.values()) <= OK
     slim = {uid for uid in warehouse.results("target/ci-slim") if uid.startswith("model.")}
-    changed = ["stg_gold__mrr_by_plan_monthly", "dim_plan", "fct_plan_monthly",
-               "fct_business_monthly"]  # fmt: skip
+    changed = [
+        "stg_gold__mrr_by_plan_monthly",
+        "dim_plan",
+        "fct_plan_monthly",
+        "fct_business_monthly",
+    ]
     assert slim == {f"model.lakehouse.{m}" for m in changed}
     # every throwaway warehouse is gone
     assert not warehouse.query("select datname from pg_database where datname like 'warehouse_ci%'")

@@ -173,8 +173,11 @@ def test_sandbox_run_watch_runs_again_when_a_job_is_saved(running_stack: Embedde
     env = os.environ | running_stack.settings.as_env() | {"COLUMNS": "200"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "run", "--watch", "ingest_firehose"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
 
     def wait_for(text: str) -> None:
@@ -224,8 +227,9 @@ def test_each_session_is_released_against_its_own_server(monkeypatch: pytest.Mon
     opened = {"sc://127.0.0.1:50051": "first", "sc://127.0.0.1:41234": "second"}
     monkeypatch.setattr(session, "_SESSIONS", dict(opened))
     released = []
-    monkeypatch.setattr(session, "_stop_quietly",
-                        lambda spark, host, port: released.append((spark, host, port)))  # fmt: skip
+    monkeypatch.setattr(
+        session, "_stop_quietly", lambda spark, host, port: released.append((spark, host, port))
+    )
     session.stop_sessions()
     assert sorted(released) == [("first", "127.0.0.1", 50051), ("second", "127.0.0.1", 41234)]
     assert session._SESSIONS == {}

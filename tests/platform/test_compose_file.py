@@ -79,8 +79,12 @@ def generated_env(tmp_path: Path, profiles: str | None = None) -> Path:
     env_file = tmp_path / ".env"
     assert ensure_env_file(env_file, ENV_EXAMPLE)
     if profiles is not None:
-        text = re.sub(r"^COMPOSE_PROFILES=.*$", f"COMPOSE_PROFILES={profiles}",
-                      env_file.read_text(), flags=re.M)  # fmt: skip
+        text = re.sub(
+            r"^COMPOSE_PROFILES=.*$",
+            f"COMPOSE_PROFILES={profiles}",
+            env_file.read_text(),
+            flags=re.M,
+        )
         env_file.write_text(text)
     return env_file
 
@@ -126,8 +130,9 @@ def test_later_runs_resolve_the_same_values_without_the_stack(clean_env: Path) -
     argv = [str(COMPOSE_BINARY), "-f", str(COMPOSE_FILE), "--env-file", str(env_file)]
     import subprocess
 
-    out = subprocess.run([*argv, "config", "--format", "json"], capture_output=True,
-                         text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [*argv, "config", "--format", "json"], capture_output=True, text=True, check=True
+    ).stdout
     config = json.loads(out)
     ComposeStack(settings, env_file=env_file).check_config(config)
     pg = config["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
@@ -179,12 +184,29 @@ def resolved() -> dict:
     import subprocess
 
     out = subprocess.run(
-        [str(COMPOSE_BINARY), "-f", str(COMPOSE_FILE), "--env-file", str(ENV_EXAMPLE),
-         "--profile", "minio", "--profile", "seaweedfs", "config", "--format", "json"],
-        capture_output=True, text=True, check=True,
-        env={"PATH": "/usr/bin:/bin", "SANDBOX_POSTGRES_PASSWORD": "x",
-             "SANDBOX_S3_SECRET_KEY": "y"},
-    ).stdout  # fmt: skip
+        [
+            str(COMPOSE_BINARY),
+            "-f",
+            str(COMPOSE_FILE),
+            "--env-file",
+            str(ENV_EXAMPLE),
+            "--profile",
+            "minio",
+            "--profile",
+            "seaweedfs",
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "SANDBOX_POSTGRES_PASSWORD": "x",
+            "SANDBOX_S3_SECRET_KEY": "y",
+        },
+    ).stdout
     return json.loads(out)["services"]
 
 

@@ -38,10 +38,19 @@ DASHBOARD = json.loads((PROJECT_ROOT / "compose" / "metabase" / "dashboard.json"
 # such objects.
 Shape = dict[str, Any]
 DASHCARD: Shape = {
-    "id": True, "card_id": False, "row": True, "col": True, "size_x": True, "size_y": True,
-    "dashboard_tab_id": False, "parameter_mappings": False, "series": False,
-    "visualization_settings": False, "action_id": False, "inline_parameters": False,
-}  # fmt: skip
+    "id": True,
+    "card_id": False,
+    "row": True,
+    "col": True,
+    "size_x": True,
+    "size_y": True,
+    "dashboard_tab_id": False,
+    "parameter_mappings": False,
+    "series": False,
+    "visualization_settings": False,
+    "action_id": False,
+    "inline_parameters": False,
+}
 API: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", r"/api/session/properties"): {
         "auth": False,
@@ -201,8 +210,12 @@ class RecordedMetabase(BaseHTTPRequestHandler):
     def _answer(self, method: str, body: Any) -> tuple[int, Any]:
         s, path = self.state, self.path
         if path == "/api/session/properties":
-            return 200, {"setup-token": s["token"], "has-user-setup": s["user"] is not None,
-                         "site-name": "Metabase", "version": {"tag": "v0.56.6"}}  # fmt: skip
+            return 200, {
+                "setup-token": s["token"],
+                "has-user-setup": s["user"] is not None,
+                "site-name": "Metabase",
+                "version": {"tag": "v0.56.6"},
+            }
         if path == "/api/setup":
             if s["user"] is not None or body["token"] != s["token"]:
                 return 403, {"message": "setup is done"}
@@ -216,8 +229,13 @@ class RecordedMetabase(BaseHTTPRequestHandler):
         if path.startswith("/api/collection/root/items"):
             items = [only(ITEM_FIELDS, c | {"model": "card"}) for c in s["cards"]]
             items += [only(ITEM_FIELDS, d | {"model": "dashboard"}) for d in s["dashboards"]]
-            return 200, {"data": items, "total": len(items), "models": ["card", "dashboard"],
-                         "limit": None, "offset": None}  # fmt: skip
+            return 200, {
+                "data": items,
+                "total": len(items),
+                "models": ["card", "dashboard"],
+                "limit": None,
+                "offset": None,
+            }
         kind = {"/api/database": "databases", "/api/card": "cards", "/api/dashboard": "dashboards"}
         if method == "POST" and path in kind:
             items = s[kind[path]]
@@ -243,8 +261,14 @@ class RecordedMetabase(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def metabase() -> Iterator[str]:
-    RecordedMetabase.state = {"token": "tok", "user": None, "databases": [], "cards": [],
-                              "dashboards": [], "writes": []}  # fmt: skip
+    RecordedMetabase.state = {
+        "token": "tok",
+        "user": None,
+        "databases": [],
+        "cards": [],
+        "dashboards": [],
+        "writes": [],
+    }
     RecordedMetabase.api = API
     server = ThreadingHTTPServer(("127.0.0.1", 0), RecordedMetabase)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -37,8 +37,9 @@ def test_env_file_is_created_once_with_fresh_secrets(tmp_path: Path) -> None:
         assert len(values[key]) >= 20 and values[key] not in ("sandbox", "sandbox-secret")
     assert env.stat().st_mode & 0o777 == 0o600
     # no port is pinned: each profile keeps its own defaults
-    assert not any(k.endswith("_PORT") and k.startswith("SANDBOX_") and "SEAWEED" not in k
-                   for k in values)  # fmt: skip
+    assert not any(
+        k.endswith("_PORT") and k.startswith("SANDBOX_") and "SEAWEED" not in k for k in values
+    )
     env.write_text("SANDBOX_POSTGRES_PASSWORD=mine\n")
     assert not ensure_env_file(env, ENV_EXAMPLE)  # never overwritten
     assert env.read_text() == "SANDBOX_POSTGRES_PASSWORD=mine\n"
@@ -83,12 +84,23 @@ def recorded_up(clean_env: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
             f.write(json.dumps(event) + "\n")
 
     def buckets(settings: Settings) -> None:
-        record({"step": "buckets", "port": settings.s3_port,
-                "secret": settings.s3_secret_key.get_secret_value()})  # fmt: skip
+        record(
+            {
+                "step": "buckets",
+                "port": settings.s3_port,
+                "secret": settings.s3_secret_key.get_secret_value(),
+            }
+        )
 
     def provision(base_url: str, admin, warehouse: dict):
-        record({"step": "metabase", "url": base_url, "admin_password": admin.password,
-                "db_password": warehouse["details"]["password"]})  # fmt: skip
+        record(
+            {
+                "step": "metabase",
+                "url": base_url,
+                "admin_password": admin.password,
+                "db_password": warehouse["details"]["password"],
+            }
+        )
         return metabase.ProvisionReport(created=["admin"])
 
     monkeypatch.setattr(s3, "ensure_buckets", buckets)
@@ -129,7 +141,11 @@ def test_first_up_writes_env_then_hands_the_same_values_to_every_step(recorded_u
         assert env["SANDBOX_POSTGRES_PASSWORD"] == secrets["SANDBOX_POSTGRES_PASSWORD"]
         assert env["SANDBOX_S3_SECRET_KEY"] == secrets["SANDBOX_S3_SECRET_KEY"]
         assert [env[f"SANDBOX_{p}_PORT"] for p in ("POSTGRES", "S3", "SPARK", "METABASE")] == [
-            "5432", "9000", "15002", "3000"]  # fmt: skip
+            "5432",
+            "9000",
+            "15002",
+            "3000",
+        ]
     assert steps[2] == {"step": "buckets", "port": 9000, "secret": secrets["SANDBOX_S3_SECRET_KEY"]}
     assert steps[3] == {
         "step": "metabase",

@@ -99,8 +99,13 @@ def test_relative_home_is_under_the_project_root(monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_misspelt_variable_is_reported_with_the_likely_one() -> None:
-    environ = {"SANDBOX_POSTGRE_PORT": "1", "SANDBOX_DMS__SLOT_NAME": "x", "HOME": "/root",
-               "SANDBOX_UPDATE_EXPECTED": "1", "SANDBOX_FIREHOSE__COMPRES": "true"}  # fmt: skip
+    environ = {
+        "SANDBOX_POSTGRE_PORT": "1",
+        "SANDBOX_DMS__SLOT_NAME": "x",
+        "HOME": "/root",
+        "SANDBOX_UPDATE_EXPECTED": "1",
+        "SANDBOX_FIREHOSE__COMPRES": "true",
+    }
     assert unknown_variables(environ) == {
         "SANDBOX_FIREHOSE__COMPRES": "SANDBOX_FIREHOSE__COMPRESS",
         "SANDBOX_POSTGRE_PORT": "SANDBOX_POSTGRES_PORT",

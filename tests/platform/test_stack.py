@@ -147,13 +147,15 @@ def test_spark_delta_write_read_merge_on_s3(running_stack: EmbeddedStack) -> Non
     settings = running_stack.settings
     spark = spark_session(settings)
     path = settings.lake_uri("tests", "players")
-    spark.createDataFrame([(1, "ana", 10), (2, "bia", 20)], "id long, name string, score int") \
-        .write.format("delta").mode("overwrite").save(path)  # fmt: skip
+    spark.createDataFrame(
+        [(1, "ana", 10), (2, "bia", 20)], "id long, name string, score int"
+    ).write.format("delta").mode("overwrite").save(path)
     rows = spark.read.format("delta").load(path).orderBy("id").collect()
     assert [(r.id, r.name, r.score) for r in rows] == [(1, "ana", 10), (2, "bia", 20)]
 
-    spark.createDataFrame([(2, "bia", 25), (3, "caio", 30)], "id long, name string, score int") \
-        .createOrReplaceTempView("changes")  # fmt: skip
+    spark.createDataFrame(
+        [(2, "bia", 25), (3, "caio", 30)], "id long, name string, score int"
+    ).createOrReplaceTempView("changes")
     spark.sql(f"CREATE TABLE IF NOT EXISTS players USING delta LOCATION '{path}'")
     spark.sql(
         "MERGE INTO players t USING changes c ON t.id = c.id "

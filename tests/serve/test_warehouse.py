@@ -86,9 +86,13 @@ def warehouse(running_stack) -> Iterator[Settings]:
 
 def write_gold(settings: Settings, marts: dict[str, pa.Table]) -> None:
     for mart, data in marts.items():
-        write_deltalake(gold_path(settings, mart), data, mode="overwrite",
-                        schema_mode="overwrite",
-                        storage_options=settings.s3_storage_options())  # fmt: skip
+        write_deltalake(
+            gold_path(settings, mart),
+            data,
+            mode="overwrite",
+            schema_mode="overwrite",
+            storage_options=settings.s3_storage_options(),
+        )
 
 
 def connect(settings: Settings) -> psycopg.Connection:
@@ -105,8 +109,10 @@ def test_a_view_grant_and_comment_survive_repeated_loads(warehouse: Settings) ->
     write_gold(warehouse, run_marts(keep=None))
     run_warehouse(warehouse)
     with connect(warehouse) as conn:
-        conn.execute("create view public.top_players as "
-                     "select nickname, mmr from gold.leaderboard where mmr > 0")  # fmt: skip
+        conn.execute(
+            "create view public.top_players as "
+            "select nickname, mmr from gold.leaderboard where mmr > 0"
+        )
         conn.execute(sql.SQL("create role {}").format(sql.Identifier(role)))
         conn.execute(sql.SQL("grant usage on schema gold to {}").format(sql.Identifier(role)))
         conn.execute(sql.SQL("grant select on gold.leaderboard to {}").format(sql.Identifier(role)))
@@ -116,8 +122,9 @@ def test_a_view_grant_and_comment_survive_repeated_loads(warehouse: Settings) ->
         with connect(warehouse) as conn:
             top = conn.execute("select count(*) from public.top_players").fetchone()[0]
             assert top == counts(conn)["leaderboard"] == (keep or 100)
-            assert conn.execute("select has_table_privilege(%s, 'gold.leaderboard', 'select')",
-                                (role,)).fetchone()[0]  # fmt: skip
+            assert conn.execute(
+                "select has_table_privilege(%s, 'gold.leaderboard', 'select')", (role,)
+            ).fetchone()[0]
             comment = conn.execute(
                 "select obj_description('gold.leaderboard'::regclass, 'pg_class')"
             ).fetchone()[0]

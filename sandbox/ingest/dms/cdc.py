@@ -55,8 +55,10 @@ class TableBatch:
         if (rel.schema, rel.table) != (self.schema, self.table):
             return False
         typed = {c.name: (c.type_oid, c.type_modifier) for c in self.columns}
-        return all(typed.get(c.name, (c.type_oid, c.type_modifier)) == (c.type_oid, c.type_modifier)
-                   for c in rel.columns)  # fmt: skip
+        return all(
+            typed.get(c.name, (c.type_oid, c.type_modifier)) == (c.type_oid, c.type_modifier)
+            for c in rel.columns
+        )
 
 
 @dataclass
@@ -102,8 +104,14 @@ def collect(
                     continue
                 tb = current.get(ch.relation_id)
                 if tb is None or not tb.takes(rel):
-                    tb = TableBatch(rel.schema, rel.table, rel.relation_id, list(rel.columns),
-                                    msg.commit_time, msg.commit_lsn)  # fmt: skip
+                    tb = TableBatch(
+                        rel.schema,
+                        rel.table,
+                        rel.relation_id,
+                        list(rel.columns),
+                        msg.commit_time,
+                        msg.commit_lsn,
+                    )
                     current[ch.relation_id] = tb
                     tables.append(tb)
                 if not tb.shapes or tb.shapes[-1].columns != rel.columns:
@@ -125,8 +133,9 @@ def collect(
             on_relation(msg)
             relations[msg.relation_id] = msg
         elif isinstance(msg, pgoutput.Truncate):
-            log.warning("dms: TRUNCATE of relations %s is not replicated (as in AWS DMS)",
-                        msg.relation_ids)  # fmt: skip
+            log.warning(
+                "dms: TRUNCATE of relations %s is not replicated (as in AWS DMS)", msg.relation_ids
+            )
     return Collected(tables, changes, commit_times)
 
 
@@ -173,11 +182,20 @@ def fill_from_source(
     columns = sorted(c for c in wanted if keyed and c in have)
     if need and len(columns) < len(wanted):
         lost = sorted(wanted - set(columns))
-        why = ("it has no key" if not tb.key else
-               "the table is gone since" if now is None else
-               "its key or these columns are renamed or dropped since")  # fmt: skip
-        log.warning("dms: %s.%s: %s cannot be read from the source (%s); written as NULL",
-                    tb.schema, tb.table, ", ".join(lost), why)  # fmt: skip
+        why = (
+            "it has no key"
+            if not tb.key
+            else "the table is gone since"
+            if now is None
+            else "its key or these columns are renamed or dropped since"
+        )
+        log.warning(
+            "dms: %s.%s: %s cannot be read from the source (%s); written as NULL",
+            tb.schema,
+            tb.table,
+            ", ".join(lost),
+            why,
+        )
     if not columns or not need:
         for row in tb.rows:
             for c in wanted:
@@ -234,8 +252,9 @@ def write_cdc_file(
     if cfg.change_seq_column_name:
         columns[cfg.change_seq_column_name] = pa.array(tb.seqs, pa.string())
     for ct in types:
-        columns[ct.name] = to_arrow([r.get(ct.name) for r in tb.rows], ct.arrow,
-                                    where=f"{tb.schema}.{tb.table}.{ct.name}")  # fmt: skip
+        columns[ct.name] = to_arrow(
+            [r.get(ct.name) for r in tb.rows], ct.arrow, where=f"{tb.schema}.{tb.table}.{ct.name}"
+        )
     data = pa.table(columns)
     sink = io.BytesIO()
     pq.write_table(data, sink)

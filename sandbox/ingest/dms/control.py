@@ -192,8 +192,15 @@ def slot_status(conn: psycopg.Connection, slot_name: str) -> SlotStatus:
     wal_status, retained, safe, confirmed, keep, exists = row
     if not exists:
         return SlotStatus(slot_name, exists=False, keep_size=keep)
-    return SlotStatus(slot_name, True, wal_status, int(retained or 0),
-                      None if safe is None else int(safe), confirmed, keep)  # fmt: skip
+    return SlotStatus(
+        slot_name,
+        True,
+        wal_status,
+        int(retained or 0),
+        None if safe is None else int(safe),
+        confirmed,
+        keep,
+    )
 
 
 def probe_slot(settings: Settings) -> SlotStatus | None:

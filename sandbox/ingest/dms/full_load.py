@@ -58,11 +58,21 @@ def copy_out(settings: Settings, snapshot: str, table: SourceTable) -> bytes:
         env["PGPASSWORD"] = str(params.pop("password"))  # not in argv, where ps shows it
     env["PGCLIENTENCODING"] = "UTF8"
     psql = postgres_bin_dir(settings.postgres_version) / "psql"
-    argv = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-            "-d", conninfo.make_conninfo(**params), "-f", "-"]  # fmt: skip
+    argv = [
+        str(psql),
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-d",
+        conninfo.make_conninfo(**params),
+        "-f",
+        "-",
+    ]
     try:
-        done = subprocess.run(argv, input=script.encode(), env=env, capture_output=True,
-                              check=False)  # fmt: skip
+        done = subprocess.run(
+            argv, input=script.encode(), env=env, capture_output=True, check=False
+        )
     except OSError as exc:
         raise DmsSourceError(f"dms: cannot run {psql} for the full load: {exc}") from exc
     if done.returncode != 0:
@@ -106,8 +116,9 @@ def load_table(
     if cfg.include_op_for_full_load:
         columns.append(("Op", pa.repeat(pa.scalar("I"), n)))
     if cfg.timestamp_column_name:
-        columns.append((cfg.timestamp_column_name,
-                        pa.repeat(pa.scalar(dms_timestamp(transfer_time)), n)))  # fmt: skip
+        columns.append(
+            (cfg.timestamp_column_name, pa.repeat(pa.scalar(dms_timestamp(transfer_time)), n))
+        )
     if cfg.change_seq_column_name:
         columns.append((cfg.change_seq_column_name, pa.repeat(pa.scalar(seq), n)))
     for ct in types:
@@ -172,8 +183,15 @@ def load_tables(
         for prefix in table_prefixes(cfg, table.schema, table.name):
             target.remove_prefix(prefix)
         csv = copy_out(settings, snapshot, table)
-        return load_table(csv, table, types[table.name], cfg=cfg, target=target,
-                          transfer_time=transfer_time, seq=seq)  # fmt: skip
+        return load_table(
+            csv,
+            table,
+            types[table.name],
+            cfg=cfg,
+            target=target,
+            transfer_time=transfer_time,
+            seq=seq,
+        )
 
     workers = max(1, min(cfg.max_full_load_subtasks, os.cpu_count() or 1))
     loaded: dict[str, list[TableFile]] = {}

@@ -78,16 +78,31 @@ def read_mapping(
 
 def write_mapping(s3: Minio, bucket: str, bucket_folder: str, mapping: TableMapping) -> None:
     body = mapping.to_json()
-    s3.put_object(bucket, mapping_key(bucket_folder, mapping.schema, mapping.table),
-                  io.BytesIO(body), len(body), content_type="application/json")  # fmt: skip
+    s3.put_object(
+        bucket,
+        mapping_key(bucket_folder, mapping.schema, mapping.table),
+        io.BytesIO(body),
+        len(body),
+        content_type="application/json",
+    )
 
 
 _TYPES: dict[str, pa.DataType] = {
     str(t): t
-    for t in (pa.int16(), pa.int32(), pa.int64(), pa.float32(), pa.float64(), pa.string(),
-              pa.bool_(), pa.binary(), pa.date32(), pa.timestamp("us"),
-              pa.timestamp("us", tz="UTC"))
-}  # fmt: skip
+    for t in (
+        pa.int16(),
+        pa.int32(),
+        pa.int64(),
+        pa.float32(),
+        pa.float64(),
+        pa.string(),
+        pa.bool_(),
+        pa.binary(),
+        pa.date32(),
+        pa.timestamp("us"),
+        pa.timestamp("us", tz="UTC"),
+    )
+}
 
 
 def arrow_type(text: str) -> pa.DataType:
@@ -150,9 +165,17 @@ class MappingStore:
             self._cache[mapping.schema, mapping.table] = mapping
 
     def observe(
-        self, schema: str, table: str, *, columns: list[tuple[str, str]], primary_key: list[str],
-        replica_identity: str, partitioned: bool, generated: list[str], fresh: bool = False,
-    ) -> None:  # fmt: skip
+        self,
+        schema: str,
+        table: str,
+        *,
+        columns: list[tuple[str, str]],
+        primary_key: list[str],
+        replica_identity: str,
+        partitioned: bool,
+        generated: list[str],
+        fresh: bool = False,
+    ) -> None:
         """Record the columns of the newest data; a rename since the last record is kept.
 
         ``fresh`` (a full load) starts the table's history again.
@@ -161,5 +184,15 @@ class MappingStore:
         renames = [] if previous is None else list(previous.renames)
         if previous is not None:
             renames += renamed(previous.columns, columns, generated=frozenset(generated))
-        self.put(TableMapping(schema, table, primary_key, replica_identity, columns,
-                              partitioned, renames, generated))  # fmt: skip
+        self.put(
+            TableMapping(
+                schema,
+                table,
+                primary_key,
+                replica_identity,
+                columns,
+                partitioned,
+                renames,
+                generated,
+            )
+        )

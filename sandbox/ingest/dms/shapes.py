@@ -39,11 +39,15 @@ class TableShapes:
             table.name, [(c.name, c.type_oid, c.type_modifier) for c in columns]
         )
         self.mappings.observe(
-            table.schema, table.name, columns=[(ct.name, str(ct.arrow)) for ct in types],
-            primary_key=list(table.primary_key), replica_identity=table.replica_identity,
-            partitioned=table.partitioned, fresh=fresh,
+            table.schema,
+            table.name,
+            columns=[(ct.name, str(ct.arrow)) for ct in types],
+            primary_key=list(table.primary_key),
+            replica_identity=table.replica_identity,
+            partitioned=table.partitioned,
+            fresh=fresh,
             generated=[c.name for c in table.columns if c.generated],
-        )  # fmt: skip
+        )
         return types
 
     def as_streamed(
@@ -58,12 +62,21 @@ class TableShapes:
         """
         name = f"{tb.schema}.{tb.table}"
         if now is None:
-            log.warning("dms: %s was dropped after these changes: they are written as the "
-                        "replication stream had them", name)  # fmt: skip
+            log.warning(
+                "dms: %s was dropped after these changes: they are written as the "
+                "replication stream had them",
+                name,
+            )
         elif now.name != tb.table:
-            log.warning("dms: %s is now %s.%s (renamed): its later changes land under %s/, "
-                        "which has no full load: %s", name, now.schema, now.name, now.name,
-                        RELOAD_HINT)  # fmt: skip
+            log.warning(
+                "dms: %s is now %s.%s (renamed): its later changes land under %s/, "
+                "which has no full load: %s",
+                name,
+                now.schema,
+                now.name,
+                now.name,
+                RELOAD_HINT,
+            )
         last = tb.shapes[-1]
         if now is not None:
             key, partitioned = now.primary_key, now.partitioned
@@ -77,8 +90,9 @@ class TableShapes:
         sent = {c.name for c in tb.columns}
         columns = [self.base(conn, c) for c in tb.columns]
         columns += [c for c in generated if c.name not in sent]
-        return SourceTable(tb.schema, tb.table, tuple(columns), key, last.replica_identity,
-                           partitioned)  # fmt: skip
+        return SourceTable(
+            tb.schema, tb.table, tuple(columns), key, last.replica_identity, partitioned
+        )
 
     def record_streamed(
         self, conn: psycopg.Connection, tb: TableBatch, table: SourceTable

@@ -105,8 +105,9 @@ class SourceCatalog:
         for name, type_oid, typmod, generated in attrs:
             base_oid, base_mod = self.base_type(conn, type_oid, typmod)
             columns.append(SourceColumn(name, base_oid, base_mod, generated))
-        return SourceTable(self.schema, table, tuple(columns), tuple(k[0] for k in key),
-                           identity, partitioned)  # fmt: skip
+        return SourceTable(
+            self.schema, table, tuple(columns), tuple(k[0] for k in key), identity, partitioned
+        )
 
     def base_type(self, conn: psycopg.Connection, type_oid: int, typmod: int) -> tuple[int, int]:
         """``(oid, typmod)`` of the type a value is stored as: a domain's base type."""
@@ -137,8 +138,11 @@ class SourceCatalog:
             "dms: table %s.%s has no primary key: replicated insert-only (Postgres refuses "
             "its updates and deletes while it is published). Add a primary key, or run "
             "`ALTER TABLE %s.%s REPLICA IDENTITY FULL`.",
-            self.schema, table, self.schema, table,
-        )  # fmt: skip
+            self.schema,
+            table,
+            self.schema,
+            table,
+        )
 
     def column_types(self, table: str, columns: list[tuple[str, int, int]]) -> list[ColumnType]:
         """Parquet types for ``(name, type oid, typmod)``; warns once per unsupported column."""

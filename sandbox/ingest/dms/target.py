@@ -48,8 +48,14 @@ class RawTarget:
         self.bucket = bucket
 
     def put(self, key: str, body: bytes, metadata: dict[str, str] | None = None) -> None:
-        self.s3.put_object(self.bucket, key, io.BytesIO(body), len(body),
-                           content_type="application/octet-stream", metadata=metadata)  # fmt: skip
+        self.s3.put_object(
+            self.bucket,
+            key,
+            io.BytesIO(body),
+            len(body),
+            content_type="application/octet-stream",
+            metadata=metadata,
+        )
 
     def remove_prefix(self, prefix: str) -> None:
         remove_prefix(self.s3, self.bucket, prefix)

@@ -177,16 +177,20 @@ class DmsTask:
                     caught_up = True
                 with self.connect(autocommit=True) as conn:
                     if lost_at is not None:
-                        progress(f"dms: the source is back after "
-                                 f"{time.monotonic() - lost_at:.1f}s; replicating")  # fmt: skip
+                        progress(
+                            f"dms: the source is back after "
+                            f"{time.monotonic() - lost_at:.1f}s; replicating"
+                        )
                         lost_at = None
                     self._follow(conn, report, stopped, progress)
             except psycopg.OperationalError as exc:
                 if lost_at is None:
                     lost_at = time.monotonic()
                     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "closed"
-                    progress(f"dms: lost the source database ({reason}); retrying every "
-                             f"{self.cfg.recoverable_error_interval_s:g}s")  # fmt: skip
+                    progress(
+                        f"dms: lost the source database ({reason}); retrying every "
+                        f"{self.cfg.recoverable_error_interval_s:g}s"
+                    )
                 time.sleep(self.cfg.recoverable_error_interval_s)
         return report
 
@@ -200,8 +204,9 @@ class DmsTask:
         interval = self.cfg.cdc_max_batch_interval_s
         while not stopped():
             started = time.monotonic()
-            with self.writer.hold(conn, wait_s=None, progress=progress,
-                                  should_stop=stopped) as held:  # fmt: skip
+            with self.writer.hold(
+                conn, wait_s=None, progress=progress, should_stop=stopped
+            ) as held:
                 if not held:
                     return
                 batch = self.cdc_batch(conn, upto_lsn=None)
@@ -238,8 +243,9 @@ class DmsTask:
         tables = self.catalog.tables(conn)
         if self._slot_exists(conn):
             conn.execute("select pg_drop_replication_slot(%s)", (self.cfg.slot_name,))
-        self.state.set(conn, full_load_done=False, pending_start=None, pending_end=None,
-                       written_upto=None)  # fmt: skip
+        self.state.set(
+            conn, full_load_done=False, pending_start=None, pending_end=None, written_upto=None
+        )
         exists = conn.execute(
             "select 1 from pg_publication where pubname = %s", (self.cfg.publication,)
         ).fetchone()
@@ -286,14 +292,20 @@ class DmsTask:
 
             # The snapshot stays importable while `repl` is open, that is, in this block.
             loaded = load_tables(
-                self.settings, snapshot, ordered, types,
-                target=self.target, transfer_time=transfer_time, seq=seq,
+                self.settings,
+                snapshot,
+                ordered,
+                types,
+                target=self.target,
+                transfer_time=transfer_time,
+                seq=seq,
                 on_loaded=lambda t, files: self._loaded(t, files, progress),
-            )  # fmt: skip
+            )
             for table in described:
                 report.full_load_files += loaded[table.name]
-        self.state.set(conn, full_load_done=True, consistent_lsn=consistent_lsn,
-                       written_upto=consistent_lsn)  # fmt: skip
+        self.state.set(
+            conn, full_load_done=True, consistent_lsn=consistent_lsn, written_upto=consistent_lsn
+        )
         self._written = consistent_lsn
         return report
 
@@ -342,9 +354,11 @@ class DmsTask:
             self._taken_over()  # another writer wrote in between: its mappings are newer
         if written and lsn_int(written) > lsn_int(confirmed):
             behind = lsn_int(written) - lsn_int(confirmed)
-            line = (f"dms: slot {self.cfg.slot_name} is behind what was already written "
-                    f"({confirmed} < {written}; the source restarted before it saved the "
-                    f"slot): re-reading {behind} bytes of WAL to skip them")  # fmt: skip
+            line = (
+                f"dms: slot {self.cfg.slot_name} is behind what was already written "
+                f"({confirmed} < {written}; the source restarted before it saved the "
+                f"slot): re-reading {behind} bytes of WAL to skip them"
+            )
             log.warning(line)
             self._advance(conn, written)
             confirmed = written
@@ -395,8 +409,9 @@ class DmsTask:
         self._advance(conn, lsn)
 
     def _advance(self, conn: psycopg.Connection, lsn: str) -> None:
-        conn.execute("select pg_replication_slot_advance(%s, %s::pg_lsn)",
-                     (self.cfg.slot_name, lsn))  # fmt: skip
+        conn.execute(
+            "select pg_replication_slot_advance(%s, %s::pg_lsn)", (self.cfg.slot_name, lsn)
+        )
 
 
 def _flushed(conn: psycopg.Connection) -> str:

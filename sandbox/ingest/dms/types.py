@@ -129,8 +129,12 @@ def _one(value: str | None, arrow_type: pa.DataType, where: str) -> object:
         return ts.replace(tzinfo=UTC) if arrow_type.tz else ts
     if (where, value) not in _WARNED:  # once per column and value, not per row
         _WARNED.add((where, value))
-        log.warning("dms: %s value %r has no %s form in Parquet; written as NULL",
-                    where or "a column", value, arrow_type)  # fmt: skip
+        log.warning(
+            "dms: %s value %r has no %s form in Parquet; written as NULL",
+            where or "a column",
+            value,
+            arrow_type,
+        )
     return None
 
 

@@ -305,14 +305,19 @@ class DeliveryStream:
     ) -> bytes:
         """A Firehose error record (one JSON line) keeping the original bytes."""
         report.reasons[code] = report.reasons.get(code, 0) + 1
-        return json.dumps({
-            "attemptsMade": 1,
-            "arrivalTimestamp": arrival,
-            "errorCode": code,
-            "errorMessage": reason,
-            "rawData": base64.b64encode(data).decode(),
-            "deliveryStreamName": self.name,
-        }).encode() + b"\n"  # fmt: skip
+        return (
+            json.dumps(
+                {
+                    "attemptsMade": 1,
+                    "arrivalTimestamp": arrival,
+                    "errorCode": code,
+                    "errorMessage": reason,
+                    "rawData": base64.b64encode(data).decode(),
+                    "deliveryStreamName": self.name,
+                }
+            ).encode()
+            + b"\n"
+        )
 
     def _damage_record(self, report: DeliveryReport, damage: SpoolDamage, mtime_ms: int) -> bytes:
         if damage.kind == "torn_tail":

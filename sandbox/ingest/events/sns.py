@@ -50,17 +50,19 @@ class Topic:
     def envelope(self, message: str) -> bytes:
         message_id = str(uuid.uuid4())
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        return json.dumps({
-            "Type": "Notification",
-            "MessageId": message_id,
-            "TopicArn": self.arn,
-            "Message": message,
-            "Timestamp": now,
-            "SignatureVersion": "1",
-            "Signature": "sandbox-unsigned",
-            "SigningCertURL": "https://sns.sandbox.invalid/cert.pem",
-            "UnsubscribeURL": f"https://sns.sandbox.invalid/?Action=Unsubscribe&Id={message_id}",
-        }).encode()  # fmt: skip
+        return json.dumps(
+            {
+                "Type": "Notification",
+                "MessageId": message_id,
+                "TopicArn": self.arn,
+                "Message": message,
+                "Timestamp": now,
+                "SignatureVersion": "1",
+                "Signature": "sandbox-unsigned",
+                "SigningCertURL": "https://sns.sandbox.invalid/cert.pem",
+                "UnsubscribeURL": f"https://sns.sandbox.invalid/?Action=Unsubscribe&Id={message_id}",
+            }
+        ).encode()
 
     def publish_batch(self, messages: list[str]) -> None:
         for sub in self.subscriptions:

@@ -46,44 +46,76 @@ class IdPool:
         self.payments = conn.execute(
             "select payment_id, player_id, subscription_id, s.plan_id, amount_brl, method "
             "from payments p left join subscriptions s using (subscription_id, player_id) "
-            "order by payment_id desc limit %s", (limit,)).fetchall()  # fmt: skip
+            "order by payment_id desc limit %s",
+            (limit,),
+        ).fetchall()
         if not self.players:
             raise ValueError("the app database has no players: run `sandbox seed` first")
 
 
 def synthetic_events(pool: IdPool, rng: random.Random) -> Iterator[dict]:
     """An endless stream of valid events referencing existing ids."""
-    kinds = ["player_login"] * 5 + ["lobby_created", "match_started", "match_finished",
-                                    "purchase"]  # fmt: skip
+    kinds = ["player_login"] * 5 + ["lobby_created", "match_started", "match_finished", "purchase"]
     while True:
         kind = rng.choice(kinds)
         when = datetime.now(UTC)
         if rng.random() < LATE_SHARE:
             when -= timedelta(hours=rng.uniform(1, 5))
         if kind == "player_login" or (kind != "player_login" and not pool.matches):
-            yield new_event("player_login", event_time=when, player_id=rng.choice(pool.players),
-                            platform=rng.choice(["pc", "console", "mobile"]))  # fmt: skip
+            yield new_event(
+                "player_login",
+                event_time=when,
+                player_id=rng.choice(pool.players),
+                platform=rng.choice(["pc", "console", "mobile"]),
+            )
         elif kind == "lobby_created":
             lobby_id, host, map_, mode = rng.choice(pool.lobbies)
-            yield new_event(kind, event_time=when, lobby_id=lobby_id, player_id=host,
-                            map=map_, mode=mode)  # fmt: skip
+            yield new_event(
+                kind, event_time=when, lobby_id=lobby_id, player_id=host, map=map_, mode=mode
+            )
         elif kind == "match_started":
             match_id, (lobby_id, roster) = rng.choice(pool.matches)
-            yield new_event(kind, event_time=when, match_id=match_id, lobby_id=lobby_id,
-                            player_ids=[p for p, _, _ in roster])  # fmt: skip
+            yield new_event(
+                kind,
+                event_time=when,
+                match_id=match_id,
+                lobby_id=lobby_id,
+                player_ids=[p for p, _, _ in roster],
+            )
         elif kind == "match_finished":
             match_id, (_, roster) = rng.choice(pool.matches)
             winner = next((t for _, t, w in roster if w), 1)
-            results = [{"player_id": p, "team": t, "kills": rng.randint(0, 15),
-                        "deaths": rng.randint(0, 15), "assists": rng.randint(0, 10),
-                        "won": bool(w)} for p, t, w in roster]  # fmt: skip
-            yield new_event(kind, event_time=when, match_id=match_id, winning_team=winner,
-                            duration_s=rng.randint(900, 2700), results=results)  # fmt: skip
+            results = [
+                {
+                    "player_id": p,
+                    "team": t,
+                    "kills": rng.randint(0, 15),
+                    "deaths": rng.randint(0, 15),
+                    "assists": rng.randint(0, 10),
+                    "won": bool(w),
+                }
+                for p, t, w in roster
+            ]
+            yield new_event(
+                kind,
+                event_time=when,
+                match_id=match_id,
+                winning_team=winner,
+                duration_s=rng.randint(900, 2700),
+                results=results,
+            )
         elif pool.payments:
             pay_id, player, sub, plan, amount, method = rng.choice(pool.payments)
-            yield new_event("purchase", event_time=when, player_id=player, payment_id=pay_id,
-                            subscription_id=sub, plan_id=plan or "monthly",
-                            amount_brl=str(amount), method=method)  # fmt: skip
+            yield new_event(
+                "purchase",
+                event_time=when,
+                player_id=player,
+                payment_id=pay_id,
+                subscription_id=sub,
+                plan_id=plan or "monthly",
+                amount_brl=str(amount),
+                method=method,
+            )
 
 
 def run_events(

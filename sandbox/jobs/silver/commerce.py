@@ -21,8 +21,11 @@ SUBSCRIPTION_STATUSES = ("active", "cancelled")
 
 def fct_subscription(subscriptions: DataFrame, plans: DataFrame) -> DataFrame:
     """One row per subscription, with its plan's price and its monthly value."""
-    p = plans.select("plan_id", F.col("price_brl").cast(BRL).alias("price_brl"),
-                     F.col("period_months").cast("int").alias("period_months"))  # fmt: skip
+    p = plans.select(
+        "plan_id",
+        F.col("price_brl").cast(BRL).alias("price_brl"),
+        F.col("period_months").cast("int").alias("period_months"),
+    )
     return subscriptions.join(p, "plan_id", "left").select(
         "subscription_id",
         "player_id",
@@ -52,19 +55,27 @@ def fct_payment(payments: DataFrame) -> DataFrame:
 
 TABLES: list[SilverTable] = [
     SilverTable(
-        "commerce", "fct_subscription",
+        "commerce",
+        "fct_subscription",
         lambda b: fct_subscription(b["subscriptions"], b["plans"]),
-        (q.unique("subscription_id", blocking=True), q.not_null("price_brl"),
-         q.accepted_values("plan_id", ref="plans.plan_id"),
-         q.accepted_values("status", SUBSCRIPTION_STATUSES),
-         q.relationship("player_id", "dim_player.player_id")),
+        (
+            q.unique("subscription_id", blocking=True),
+            q.not_null("price_brl"),
+            q.accepted_values("plan_id", ref="plans.plan_id"),
+            q.accepted_values("status", SUBSCRIPTION_STATUSES),
+            q.relationship("player_id", "dim_player.player_id"),
+        ),
     ),
     SilverTable(
-        "commerce", "fct_payment",
+        "commerce",
+        "fct_payment",
         lambda b: fct_payment(b["payments"]),
-        (q.unique("payment_id", blocking=True), q.not_null("amount_brl"),
-         q.accepted_values("payment_status", PAYMENT_STATUSES),
-         q.accepted_values("payment_method", PAYMENT_METHODS),
-         q.relationship("player_id", "dim_player.player_id")),
+        (
+            q.unique("payment_id", blocking=True),
+            q.not_null("amount_brl"),
+            q.accepted_values("payment_status", PAYMENT_STATUSES),
+            q.accepted_values("payment_method", PAYMENT_METHODS),
+            q.relationship("player_id", "dim_player.player_id"),
+        ),
     ),
-]  # fmt: skip
+]

@@ -81,24 +81,35 @@ def fct_match_player(match_players: DataFrame) -> DataFrame:
 
 TABLES: list[SilverTable] = [
     SilverTable(
-        "core", "dim_player",
+        "core",
+        "dim_player",
         lambda b: dim_player(b["players"], b["subscriptions"]),
-        (q.not_null("player_id", blocking=True), q.unique("player_id", blocking=True),
-         q.not_null("nickname"),
-         q.accepted_values("skill_tier", SKILL_TIERS),
-         q.accepted_values("current_plan_id", ref="plans.plan_id")),
+        (
+            q.not_null("player_id", blocking=True),
+            q.unique("player_id", blocking=True),
+            q.not_null("nickname"),
+            q.accepted_values("skill_tier", SKILL_TIERS),
+            q.accepted_values("current_plan_id", ref="plans.plan_id"),
+        ),
     ),
     SilverTable(
-        "core", "fct_match",
+        "core",
+        "fct_match",
         lambda b: fct_match(b["matches"], b["lobbies"]),
-        (q.not_null("match_id", blocking=True), q.unique("match_id", blocking=True),
-         q.accepted_values("winning_team", WINNING_TEAMS)),
+        (
+            q.not_null("match_id", blocking=True),
+            q.unique("match_id", blocking=True),
+            q.accepted_values("winning_team", WINNING_TEAMS),
+        ),
     ),
     SilverTable(
-        "core", "fct_match_player",
+        "core",
+        "fct_match_player",
         lambda b: fct_match_player(b["match_players"]),
-        (q.unique("match_id", "player_id", blocking=True),
-         q.relationship("player_id", "dim_player.player_id"),
-         q.relationship("match_id", "fct_match.match_id")),
+        (
+            q.unique("match_id", "player_id", blocking=True),
+            q.relationship("player_id", "dim_player.player_id"),
+            q.relationship("match_id", "fct_match.match_id"),
+        ),
     ),
-]  # fmt: skip
+]

@@ -35,10 +35,15 @@ def player_events(events: DataFrame, players: DataFrame, matches: DataFrame) -> 
         return F.get_json_object(p, path).cast(cast)
 
     base = events.select(
-        "event_id", "event_type", "event_time", "event_date", "payload",
-        js("$.match_id").alias("match_id"), js("$.lobby_id").alias("lobby_id"),
+        "event_id",
+        "event_type",
+        "event_time",
+        "event_date",
+        "payload",
+        js("$.match_id").alias("match_id"),
+        js("$.lobby_id").alias("lobby_id"),
         js("$.payment_id").alias("payment_id"),
-    )  # fmt: skip
+    )
     single = base.where(~F.col("event_type").isin("match_started", "match_finished")).select(
         "*", js("$.player_id").alias("player_id"), F.lit(None).cast("boolean").alias("won")
     )
@@ -61,19 +66,38 @@ def player_events(events: DataFrame, players: DataFrame, matches: DataFrame) -> 
     rows = single.unionByName(started).unionByName(finished).drop("payload")
     pl = players.select("player_id", "country_code", "skill_tier")
     mt = matches.select("match_id", "map_name", "game_mode")
-    return rows.join(pl, "player_id", "left").join(mt, "match_id", "left").select(
-        "event_id", "event_type", "event_time", "event_date", "player_id", "match_id",
-        "lobby_id", "payment_id", "won", "country_code", "skill_tier", "map_name", "game_mode",
-    )  # fmt: skip
+    return (
+        rows.join(pl, "player_id", "left")
+        .join(mt, "match_id", "left")
+        .select(
+            "event_id",
+            "event_type",
+            "event_time",
+            "event_date",
+            "player_id",
+            "match_id",
+            "lobby_id",
+            "payment_id",
+            "won",
+            "country_code",
+            "skill_tier",
+            "map_name",
+            "game_mode",
+        )
+    )
 
 
 TABLES: list[SilverTable] = [
     SilverTable(
-        "events", "player_events",
+        "events",
+        "player_events",
         lambda b: player_events(b["events"], b["dim_player"], b["fct_match"]),
-        (q.not_null("event_time"), q.not_null("player_id"),
-         q.accepted_values("event_type", EVENT_TYPES),
-         q.relationship("player_id", "dim_player.player_id"),
-         q.relationship("match_id", "fct_match.match_id")),
+        (
+            q.not_null("event_time"),
+            q.not_null("player_id"),
+            q.accepted_values("event_type", EVENT_TYPES),
+            q.relationship("player_id", "dim_player.player_id"),
+            q.relationship("match_id", "fct_match.match_id"),
+        ),
     ),
-]  # fmt: skip
+]

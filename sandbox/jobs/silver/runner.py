@@ -105,8 +105,11 @@ def read_bronze(
     sources = bronze_sources(settings)
     if states is None:
         states = table_states(settings, [u for uris in sources.values() for u in uris])
-    frames = {name: read_delta(spark, uris[0], states.get(uris[0]))
-              for name, uris in sources.items() if name != "events"}  # fmt: skip
+    frames = {
+        name: read_delta(spark, uris[0], states.get(uris[0]))
+        for name, uris in sources.items()
+        if name != "events"
+    }
     present = [u for u in sources["events"] if states.get(u) is not None]
     if present:
         events = read_delta(spark, present[0], states[present[0]])
@@ -114,8 +117,10 @@ def read_bronze(
             events = events.unionByName(read_delta(spark, uri, states[uri]))
     else:
         events = spark.createDataFrame(
-            [], "event_id string, event_type string, event_time timestamp, event_date date, "
-                "payload string, sns_message_id string")  # fmt: skip
+            [],
+            "event_id string, event_type string, event_time timestamp, event_date date, "
+            "payload string, sns_message_id string",
+        )
     frames["events"] = events
     return frames
 
@@ -200,8 +205,9 @@ def build_silver(
         if not wave:
             continue
         staged = stage(wave) if stage else [Staged(r.passed, r.quarantined) for _, r in wave]
-        checks = q.check_all([(r, s.passed, s.quarantined)
-                              for (_, r), s in zip(wave, staged, strict=True)])  # fmt: skip
+        checks = q.check_all(
+            [(r, s.passed, s.quarantined) for (_, r), s in zip(wave, staged, strict=True)]
+        )
         for (table, _), split, check in zip(wave, staged, checks, strict=True):
             passed[table.name] = split.passed
             full[table.name] = split.passed.unionByName(
@@ -209,10 +215,14 @@ def build_silver(
             )
             report.add(check)
             if progress:
-                progress(f"{table.label}: {check.checked} rows checked, "
-                         f"{check.quarantined} quarantined; "
-                         + ", ".join(f"{c.rule} {c.quarantined} (max {c.threshold * 100:g}%)"
-                                     for c in check.rules))  # fmt: skip
+                progress(
+                    f"{table.label}: {check.checked} rows checked, "
+                    f"{check.quarantined} quarantined; "
+                    + ", ".join(
+                        f"{c.rule} {c.quarantined} (max {c.threshold * 100:g}%)"
+                        for c in check.rules
+                    )
+                )
         for (table, _), check in zip(wave, checks, strict=True):
             q.enforce(table.label, check)
         built = {t.name for t, _ in wave}
@@ -272,31 +282,46 @@ def run_silver(
     area = SilverStaging(settings)
     sources = bronze_sources(settings)
     outputs = {t.name: area.uris(t.domain, t.name) for t in SILVER_TABLES}
-    states = table_states(settings, [*(u for uris in sources.values() for u in uris),
-                                     *(u for pair in outputs.values() for u in pair)],
-                          known)  # fmt: skip
-    inputs = {name: [states[u].identity for u in uris if states[u] is not None]
-              for name, uris in sources.items()}  # fmt: skip
+    states = table_states(
+        settings,
+        [
+            *(u for uris in sources.values() for u in uris),
+            *(u for pair in outputs.values() for u in pair),
+        ],
+        known,
+    )
+    inputs = {
+        name: [states[u].identity for u in uris if states[u] is not None]
+        for name, uris in sources.items()
+    }
     shared, shared_by = shared_digests()
     fingerprints: dict[str, str] = {}
 
     def keep(table: SilverTable, reads: set[str]) -> Published | None:
         fingerprints[table.name] = digest(
-            shared, shared_by.get(table.build.__module__, ""), settings.profile,
-            table.domain, table.name, table_code(table),
+            shared,
+            shared_by.get(table.build.__module__, ""),
+            settings.profile,
+            table.domain,
+            table.name,
+            table_code(table),
             {name: fingerprints.get(name) or inputs[name] for name in sorted(reads)},
-        )  # fmt: skip
+        )
         if force:
             return None
         uri, quarantine_uri = outputs[table.name]
         state, quarantine = states[uri], states[quarantine_uri]
-        if not (record_matches(state, fingerprints[table.name])
-                and record_matches(quarantine, fingerprints[table.name])):  # fmt: skip
+        if not (
+            record_matches(state, fingerprints[table.name])
+            and record_matches(quarantine, fingerprints[table.name])
+        ):
             return None
         record = state.record
         checked = record["passed"] + record["quarantined"]
-        rules = [q.RuleCheck(table.name, r.name, checked, record["rules"].get(r.name, 0),
-                             r.threshold) for r in table.rules]  # fmt: skip
+        rules = [
+            q.RuleCheck(table.name, r.name, checked, record["rules"].get(r.name, 0), r.threshold)
+            for r in table.rules
+        ]
         return Published(
             Staged(read_delta(spark, uri, state), read_delta(spark, quarantine_uri, quarantine)),
             q.TableCheck(table.name, record["passed"], record["quarantined"], rules),
@@ -313,8 +338,14 @@ def run_silver(
             passed, quarantined = split_schemas(result)
             return {q.PASSED_PART: passed.json(), q.QUARANTINED_PART: quarantined.json()}
 
-        return publish.stage_parts(settings, result.split, q.SPLIT, {
-            q.PASSED_PART: uri, q.QUARANTINED_PART: quarantine_uri}, area.run, schemas)  # fmt: skip
+        return publish.stage_parts(
+            settings,
+            result.split,
+            q.SPLIT,
+            {q.PASSED_PART: uri, q.QUARANTINED_PART: quarantine_uri},
+            area.run,
+            schemas,
+        )
 
     def stage(wave: list[tuple[SilverTable, q.QualityResult]]) -> list[Staged]:
         if not staged:  # the run's first staging: record where it writes
@@ -327,8 +358,9 @@ def run_silver(
         return [Staged(p.read(spark), qr.read(spark)) for p, qr in written]
 
     try:
-        _, report = build_silver(read_bronze(spark, settings, states), stage=stage,
-                                 progress=progress, keep=keep)  # fmt: skip
+        _, report = build_silver(
+            read_bronze(spark, settings, states), stage=stage, progress=progress, keep=keep
+        )
     except BaseException:
         if staged:
             area.discard()
@@ -337,10 +369,20 @@ def run_silver(
         if progress:
             progress("silver: every table unchanged, nothing to publish (--force rebuilds)")
         return report
-    records = [replace(part, record={
-        "fingerprint": fingerprints[name], "run": area.run, "passed": report.rows[name],
-        "quarantined": report.quarantined[name], "rules": report.rules[name],
-    }) for name, parts in staged.items() for part in parts]  # fmt: skip
+    records = [
+        replace(
+            part,
+            record={
+                "fingerprint": fingerprints[name],
+                "run": area.run,
+                "passed": report.rows[name],
+                "quarantined": report.quarantined[name],
+                "rules": report.rules[name],
+            },
+        )
+        for name, parts in staged.items()
+        for part in parts
+    ]
     # From here a crash is rolled forward by the next run's ``recover``.
     known.update(area.publish(records, progress))
     return report

@@ -121,8 +121,9 @@ def _runs(settings: Settings, marker_only: bool) -> list[str]:
     # From the objects, not the folders: SeaweedFS keeps a folder after its last object.
     objects = s3_client(settings).list_objects(settings.lake_bucket, prefix, recursive=True)
     names = [o.object_name[len(prefix) :] for o in objects]
-    return sorted({n.split("/", 1)[0] for n in names
-                   if not marker_only or n.endswith(f"/{MARKER}")})  # fmt: skip
+    return sorted(
+        {n.split("/", 1)[0] for n in names if not marker_only or n.endswith(f"/{MARKER}")}
+    )
 
 
 def staged_runs(settings: Settings) -> list[str]:

@@ -43,13 +43,15 @@ class AirflowClient:
             detail = exc.read().decode(errors="replace")[:500]
             raise SandboxError(f"airflow: {method} {path} answered {exc.code}: {detail}") from exc
         except OSError as exc:
-            raise SandboxError(f"airflow: {self.base} does not answer ({exc}); "
-                               "run `uv run just airflow`") from exc  # fmt: skip
+            raise SandboxError(
+                f"airflow: {self.base} does not answer ({exc}); run `uv run just airflow`"
+            ) from exc
 
     def login(self) -> None:
         self._token = None
-        token = self._request("POST", "/auth/token",
-                              {"username": self.user, "password": self.password})  # fmt: skip
+        token = self._request(
+            "POST", "/auth/token", {"username": self.user, "password": self.password}
+        )
         self._token = token["access_token"]
 
     def wait_for_dag(self, dag_id: str = DAG_ID, timeout: float = 120) -> None:

@@ -31,8 +31,10 @@ def graph_text() -> str:
 
 
 def mwaa_requirements_text() -> str:
-    constraints = ("https://raw.githubusercontent.com/apache/airflow/"
-                   f"constraints-{MWAA_AIRFLOW}/constraints-{MWAA_PYTHON}.txt")  # fmt: skip
+    constraints = (
+        "https://raw.githubusercontent.com/apache/airflow/"
+        f"constraints-{MWAA_AIRFLOW}/constraints-{MWAA_PYTHON}.txt"
+    )
     lines = [
         f"# MWAA requirements for dags/ on Airflow {MWAA_AIRFLOW} (Python {MWAA_PYTHON}).",
         "# Written by `sandbox airflow export`; the DAG itself needs only Airflow, its",

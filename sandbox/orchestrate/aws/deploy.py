@@ -44,16 +44,22 @@ class Deployment:
 
 def aws_client(settings: Settings, service: str):
     """A boto3 client of the local endpoint (any credentials are accepted)."""
-    return boto3.client(service, endpoint_url=settings.aws_endpoint, region_name=settings.s3_region,
-                        aws_access_key_id="sandbox", aws_secret_access_key="sandbox")  # fmt: skip
+    return boto3.client(
+        service,
+        endpoint_url=settings.aws_endpoint,
+        region_name=settings.s3_region,
+        aws_access_key_id="sandbox",
+        aws_secret_access_key="sandbox",
+    )
 
 
 def substitute(text: str, values: dict[str, str], *, source: str) -> str:
     """Replace every ``${Name}``; a name without a value is an error naming the file."""
     missing = sorted({m for m in _PLACEHOLDER.findall(text) if m not in values})
     if missing:
-        raise DeployError(f"deploy: {source} uses {missing}, which nothing defines "
-                          f"(known: {sorted(values)})")  # fmt: skip
+        raise DeployError(
+            f"deploy: {source} uses {missing}, which nothing defines (known: {sorted(values)})"
+        )
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
 
@@ -157,8 +163,12 @@ def _register_task_definition(settings: Settings, path: Path) -> str:
 
 
 def _deploy_function(settings: Settings, folder: Path, role: str, values: dict[str, str]) -> str:
-    config = _check_json(substitute((folder / "function.json").read_text(), values,
-                                    source=str(folder / "function.json")), folder)  # fmt: skip
+    config = _check_json(
+        substitute(
+            (folder / "function.json").read_text(), values, source=str(folder / "function.json")
+        ),
+        folder,
+    )
     env = (
         settings.as_env()
         | {"SANDBOX_HOME": str(settings.runtime_dir)}
@@ -166,18 +176,23 @@ def _deploy_function(settings: Settings, folder: Path, role: str, values: dict[s
     )
     lam = aws_client(settings, "lambda")
     common = {
-        "Role": role, "Handler": config["Handler"], "Runtime": config.get("Runtime", "python3.11"),
-        "Timeout": int(config.get("Timeout", 60)), "MemorySize": int(config.get("MemorySize", 256)),
-        "Description": config.get("Description", ""), "Environment": {"Variables": env},
-    }  # fmt: skip
+        "Role": role,
+        "Handler": config["Handler"],
+        "Runtime": config.get("Runtime", "python3.11"),
+        "Timeout": int(config.get("Timeout", 60)),
+        "MemorySize": int(config.get("MemorySize", 256)),
+        "Description": config.get("Description", ""),
+        "Environment": {"Variables": env},
+    }
     code = package(folder)
     try:
         lam.get_function(FunctionName=folder.name)
         lam.update_function_code(FunctionName=folder.name, ZipFile=code)
         arn = lam.update_function_configuration(FunctionName=folder.name, **common)["FunctionArn"]
     except lam.exceptions.ResourceNotFoundException:
-        arn = lam.create_function(FunctionName=folder.name, Code={"ZipFile": code},
-                                  **common)["FunctionArn"]  # fmt: skip
+        arn = lam.create_function(FunctionName=folder.name, Code={"ZipFile": code}, **common)[
+            "FunctionArn"
+        ]
     return arn
 
 
@@ -190,14 +205,27 @@ def _deploy_rules(settings: Settings, path: Path, values: dict[str, str], role: 
     for rule in rules:
         target = values.get(_arn_name(rule["Target"]))
         if target is None:
-            raise DeployError(f"deploy: rule {rule['Name']} in {path} targets "
-                              f"{rule['Target']!r}, which is not deployed")  # fmt: skip
-        events.put_rule(Name=rule["Name"], ScheduleExpression=rule["ScheduleExpression"],
-                        State=rule.get("State", "ENABLED"),
-                        Description=rule.get("Description", ""))  # fmt: skip
-        events.put_targets(Rule=rule["Name"], Targets=[{
-            "Id": rule["Target"], "Arn": target, "RoleArn": role,
-            "Input": json.dumps(rule.get("Input", {}))}])  # fmt: skip
+            raise DeployError(
+                f"deploy: rule {rule['Name']} in {path} targets "
+                f"{rule['Target']!r}, which is not deployed"
+            )
+        events.put_rule(
+            Name=rule["Name"],
+            ScheduleExpression=rule["ScheduleExpression"],
+            State=rule.get("State", "ENABLED"),
+            Description=rule.get("Description", ""),
+        )
+        events.put_targets(
+            Rule=rule["Name"],
+            Targets=[
+                {
+                    "Id": rule["Target"],
+                    "Arn": target,
+                    "RoleArn": role,
+                    "Input": json.dumps(rule.get("Input", {})),
+                }
+            ],
+        )
         names.append(rule["Name"])
     return names
 
@@ -207,10 +235,15 @@ def _deploy_notifications(settings: Settings, path: Path, values: dict[str, str]
         return
     rules = _check_json(substitute(path.read_text(), values, source=str(path)), path)
     resolved = [
-        {"id": r["Id"], "bucket": r["Bucket"], "prefix": r.get("Prefix", ""),
-         "suffix": r.get("Suffix", ""), "function_arn": values[_arn_name(r["Function"])]}
+        {
+            "id": r["Id"],
+            "bucket": r["Bucket"],
+            "prefix": r.get("Prefix", ""),
+            "suffix": r.get("Suffix", ""),
+            "function_arn": values[_arn_name(r["Function"])],
+        }
         for r in rules
-    ]  # fmt: skip
+    ]
     target = notifications_file(settings.runtime_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(resolved, indent=1))

@@ -71,8 +71,9 @@ def start_container(
     group = options.get("awslogs-group")
     prefix = options.get("awslogs-stream-prefix", "ecs")
     name = container_def.get("name", "container")
-    run = ContainerRun(task_id, name, list(command), group,
-                       f"{prefix}/{name}/{task_id}" if group else None)  # fmt: skip
+    run = ContainerRun(
+        task_id, name, list(command), group, f"{prefix}/{name}/{task_id}" if group else None
+    )
     exe = shutil.which(command[0], path=env.get("PATH")) if command else None
     if exe is None:
         run.exit_code, run.reason = 127, f"CannotStartContainerError: {command[:1]} not found"
@@ -81,9 +82,14 @@ def start_container(
         run.done.set()
         return run
     run.process = subprocess.Popen(
-        [exe, *command[1:]], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
+        [exe, *command[1:]],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     threading.Thread(target=_watch, args=(run, log_sink), daemon=True).start()
     return run
 
@@ -126,5 +132,6 @@ def warehouse_env(container_env: dict[str, str]) -> dict[str, str]:
     from sandbox.platform.settings import load_settings
 
     target = container_env.get("DBT_TARGET", "prod")
-    return dbt_env(load_settings(), target=target if target in TARGETS and target != "ci"
-                   else "prod")  # fmt: skip
+    return dbt_env(
+        load_settings(), target=target if target in TARGETS and target != "ci" else "prod"
+    )

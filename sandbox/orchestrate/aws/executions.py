@@ -30,15 +30,19 @@ def state_machine_arn(settings: Settings, name: str) -> str:
         if machine["name"] == name:
             return machine["stateMachineArn"]
     known = [m["name"] for m in sfn.list_state_machines()["stateMachines"]]
-    raise SandboxError(f"aws: no state machine {name!r} (deployed: {known}); "
-                       "run `sandbox aws up` to deploy aws/")  # fmt: skip
+    raise SandboxError(
+        f"aws: no state machine {name!r} (deployed: {known}); run `sandbox aws up` to deploy aws/"
+    )
 
 
 def start(settings: Settings, name: str, payload: dict | None = None) -> str:
     sfn = aws_client(settings, "stepfunctions")
     execution = f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
-    return sfn.start_execution(stateMachineArn=state_machine_arn(settings, name), name=execution,
-                               input=json.dumps(payload or {}))["executionArn"]  # fmt: skip
+    return sfn.start_execution(
+        stateMachineArn=state_machine_arn(settings, name),
+        name=execution,
+        input=json.dumps(payload or {}),
+    )["executionArn"]
 
 
 def wait(
@@ -66,16 +70,24 @@ def wait(
         for key, d in e.items()
         if key.endswith("FailedEventDetails") and key != "executionFailedEventDetails"
     ]
-    failed = next((e["executionFailedEventDetails"] for e in events
-                   if "executionFailedEventDetails" in e), {})  # fmt: skip
+    failed = next(
+        (e["executionFailedEventDetails"] for e in events if "executionFailedEventDetails" in e), {}
+    )
     return ExecutionResult(
-        arn, d["status"], json.loads(d["output"]) if d.get("output") else None,
-        failed.get("error"), failed.get("cause"), states, time.monotonic() - started, failures,
-    )  # fmt: skip
+        arn,
+        d["status"],
+        json.loads(d["output"]) if d.get("output") else None,
+        failed.get("error"),
+        failed.get("cause"),
+        states,
+        time.monotonic() - started,
+        failures,
+    )
 
 
-def log_lines(settings: Settings, group: str, *, stream_prefix: str | None = None,
-              limit: int = 200) -> list[str]:  # fmt: skip
+def log_lines(
+    settings: Settings, group: str, *, stream_prefix: str | None = None, limit: int = 200
+) -> list[str]:
     """The newest ``limit`` events of a log group (optionally one stream prefix), oldest first."""
     logs = aws_client(settings, "logs")
     try:
@@ -87,5 +99,8 @@ def log_lines(settings: Settings, group: str, *, stream_prefix: str | None = Non
         groups = [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]]
         raise SandboxError(f"logs: no log group {group!r}; groups: {groups}") from exc
     events.sort(key=lambda e: (e["timestamp"], e.get("eventId", "")))
-    return [f"{datetime.fromtimestamp(e['timestamp'] / 1000, UTC):%H:%M:%S} "
-            f"{e['logStreamName']}  {e['message']}" for e in events[-limit:]]  # fmt: skip
+    return [
+        f"{datetime.fromtimestamp(e['timestamp'] / 1000, UTC):%H:%M:%S} "
+        f"{e['logStreamName']}  {e['message']}"
+        for e in events[-limit:]
+    ]

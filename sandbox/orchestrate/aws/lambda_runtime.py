@@ -69,25 +69,33 @@ def invoke(
     folder = unpack(code_zip)
     request_id = str(uuid.uuid4())
     result_file = Path(tempfile.mkstemp(prefix="lambda-result-")[1])
-    env = os.environ | (environment or {}) | {
-        "_HANDLER": handler,
-        "LAMBDA_TASK_ROOT": str(folder),
-        "AWS_LAMBDA_FUNCTION_NAME": function_name,
-        "AWS_LAMBDA_FUNCTION_VERSION": version,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
-        "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
-        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-        "SANDBOX_LAMBDA_ARN": function_arn,
-        "SANDBOX_LAMBDA_REQUEST_ID": request_id,
-        "SANDBOX_LAMBDA_DEADLINE_MS": str(int((time.time() + timeout_s) * 1000)),
-        "SANDBOX_LAMBDA_RESULT": str(result_file),
-    }  # fmt: skip
+    env = (
+        os.environ
+        | (environment or {})
+        | {
+            "_HANDLER": handler,
+            "LAMBDA_TASK_ROOT": str(folder),
+            "AWS_LAMBDA_FUNCTION_NAME": function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+            "SANDBOX_LAMBDA_ARN": function_arn,
+            "SANDBOX_LAMBDA_REQUEST_ID": request_id,
+            "SANDBOX_LAMBDA_DEADLINE_MS": str(int((time.time() + timeout_s) * 1000)),
+            "SANDBOX_LAMBDA_RESULT": str(result_file),
+        }
+    )
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "sandbox.orchestrate.aws.lambda_runtime"],
-        cwd=folder, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=folder,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         out, _ = proc.communicate(json.dumps(event), timeout=timeout_s)
         timed_out = False
@@ -98,8 +106,12 @@ def invoke(
     duration_ms = (time.perf_counter() - started) * 1000
     log = f"START RequestId: {request_id} Version: {version}\n{out or ''}"
     if timed_out:
-        payload = json.dumps({"errorMessage": f"Task timed out after {timeout_s:.2f} seconds",
-                              "errorType": "Sandbox.Timedout"})  # fmt: skip
+        payload = json.dumps(
+            {
+                "errorMessage": f"Task timed out after {timeout_s:.2f} seconds",
+                "errorType": "Sandbox.Timedout",
+            }
+        )
         errored = True
     else:
         text = result_file.read_text() if result_file.stat().st_size else ""
@@ -107,12 +119,18 @@ def invoke(
             doc = json.loads(text)
             payload, errored = doc["payload"], doc["errored"]
         else:  # the process died before writing a result
-            payload = json.dumps({"errorMessage": f"Runtime exited with code {proc.returncode}",
-                                  "errorType": "Runtime.ExitError"})  # fmt: skip
+            payload = json.dumps(
+                {
+                    "errorMessage": f"Runtime exited with code {proc.returncode}",
+                    "errorType": "Runtime.ExitError",
+                }
+            )
             errored = True
     result_file.unlink(missing_ok=True)
-    log += (f"END RequestId: {request_id}\nREPORT RequestId: {request_id}\t"
-            f"Duration: {duration_ms:.2f} ms\tMemory Size: {memory_mb} MB\n")  # fmt: skip
+    log += (
+        f"END RequestId: {request_id}\nREPORT RequestId: {request_id}\t"
+        f"Duration: {duration_ms:.2f} ms\tMemory Size: {memory_mb} MB\n"
+    )
     return Invocation(payload, errored, log, request_id, duration_ms)
 
 
@@ -151,8 +169,11 @@ def _bootstrap() -> None:
     except Exception as exc:  # the runtime reports any error of the handler
         lines = traceback.format_exception(exc)
         print("".join(lines), flush=True)
-        error = {"errorMessage": str(exc), "errorType": type(exc).__name__,
-                 "stackTrace": [line.rstrip("\n") for line in lines]}  # fmt: skip
+        error = {
+            "errorMessage": str(exc),
+            "errorType": type(exc).__name__,
+            "stackTrace": [line.rstrip("\n") for line in lines],
+        }
         doc = {"payload": json.dumps(error), "errored": True}
     sys.stdout.flush()
     result.write_text(json.dumps(doc))

@@ -102,22 +102,31 @@ _NORMALISED = {"ecs", "stepfunctions"}
 def _normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
     if self._get_boto_service_name(boto_service_name) not in _NORMALISED:
         return
-    op = _operation(self._get_boto_service_name(boto_service_name),
-                    service_action_name or self.resource.api_action)  # fmt: skip
+    op = _operation(
+        self._get_boto_service_name(boto_service_name),
+        service_action_name or self.resource.api_action,
+    )
     self._to_boto_request(parameters, op.input_shape)
 
 
 def _normalise_response(self, response, boto_service_name=None, service_action_name=None):
     if self._get_boto_service_name(boto_service_name) not in _NORMALISED:
         return
-    op = _operation(self._get_boto_service_name(boto_service_name),
-                    service_action_name or self.resource.api_action)  # fmt: skip
+    op = _operation(
+        self._get_boto_service_name(boto_service_name),
+        service_action_name or self.resource.api_action,
+    )
     self._from_boto_response(response, op.output_shape)
 
 
 def client(service: str):
-    return boto3.client(service, endpoint_url=_ENDPOINT["url"], region_name=_ENDPOINT["region"],
-                        aws_access_key_id="sandbox", aws_secret_access_key="sandbox")  # fmt: skip
+    return boto3.client(
+        service,
+        endpoint_url=_ENDPOINT["url"],
+        region_name=_ENDPOINT["region"],
+        aws_access_key_id="sandbox",
+        aws_secret_access_key="sandbox",
+    )
 
 
 # -- Lambda ----------------------------------------------------------------------
@@ -135,18 +144,25 @@ def _invoke_lambda(self: LambdaFunction, event: object = None) -> tuple[str, boo
     } | dict(self.environment_vars)
     stream = f"{now:%Y/%m/%d}/[{self.version}]"
     result = lambda_runtime.invoke(
-        self.code_bytes, self.handler, event if event is not None else {},
-        function_name=self.function_name, function_arn=self.function_arn,
-        version=str(self.version), memory_mb=int(self.memory_size or 128),
-        timeout_s=float(self.timeout or 3), environment=env,
-        log_group=self.logs_group_name, log_stream=stream,
-    )  # fmt: skip
+        self.code_bytes,
+        self.handler,
+        event if event is not None else {},
+        function_name=self.function_name,
+        function_arn=self.function_arn,
+        version=str(self.version),
+        memory_mb=int(self.memory_size or 128),
+        timeout_s=float(self.timeout or 3),
+        environment=env,
+        log_group=self.logs_group_name,
+        log_stream=stream,
+    )
     stream += result.request_id.replace("-", "")
     self.logs_backend.create_log_stream(self.logs_group_name, stream)
     self.logs_backend.put_log_events(
-        self.logs_group_name, stream,
+        self.logs_group_name,
+        stream,
         [{"timestamp": unix_time_millis(), "message": line} for line in result.log.splitlines()],
-    )  # fmt: skip
+    )
     _lambda_metrics(self.function_name, result)
     return result.payload, result.errored, result.log
 
@@ -154,13 +170,24 @@ def _invoke_lambda(self: LambdaFunction, event: object = None) -> tuple[str, boo
 def _lambda_metrics(function_name: str, result: lambda_runtime.Invocation) -> None:
     dims = [{"Name": "FunctionName", "Value": function_name}]
     try:
-        client("cloudwatch").put_metric_data(Namespace="AWS/Lambda", MetricData=[
-            {"MetricName": "Invocations", "Value": 1, "Unit": "Count", "Dimensions": dims},
-            {"MetricName": "Errors", "Value": int(result.errored), "Unit": "Count",
-             "Dimensions": dims},
-            {"MetricName": "Duration", "Value": result.duration_ms, "Unit": "Milliseconds",
-             "Dimensions": dims},
-        ])  # fmt: skip
+        client("cloudwatch").put_metric_data(
+            Namespace="AWS/Lambda",
+            MetricData=[
+                {"MetricName": "Invocations", "Value": 1, "Unit": "Count", "Dimensions": dims},
+                {
+                    "MetricName": "Errors",
+                    "Value": int(result.errored),
+                    "Unit": "Count",
+                    "Dimensions": dims,
+                },
+                {
+                    "MetricName": "Duration",
+                    "Value": result.duration_ms,
+                    "Unit": "Milliseconds",
+                    "Dimensions": dims,
+                },
+            ],
+        )
     except Exception:  # metrics must never fail an invocation; the log says why
         log.exception("could not record Lambda metrics for %s", function_name)
 
@@ -173,11 +200,16 @@ def _start_task(backend: EC2ContainerServiceBackend, task: Task) -> None:
     overrides = {o.get("name"): o for o in (task.overrides or {}).get("containerOverrides", [])}
     runs = []
     for container_def in definition.container_definitions:
-        runs.append(ecs_runtime.start_container(
-            task.id, container_def, overrides.get(container_def.get("name")),
-            base_env=ecs_runtime.sandbox_env(), host_env=ecs_runtime.warehouse_env,
-            log_sink=_container_logs,
-        ))  # fmt: skip
+        runs.append(
+            ecs_runtime.start_container(
+                task.id,
+                container_def,
+                overrides.get(container_def.get("name")),
+                base_env=ecs_runtime.sandbox_env(),
+                host_env=ecs_runtime.warehouse_env,
+                log_sink=_container_logs,
+            )
+        )
     with _LOCK:
         _RUNS[task.task_arn] = runs
 
@@ -200,9 +232,10 @@ def _task_status(task: Task) -> str:
 def put_log_lines(group: str, stream: str, lines: list[str], *, at_ms: int | None = None) -> None:
     """Append ``lines`` to a CloudWatch Logs stream, creating the group and stream."""
     logs = client("logs")
-    for create, kwargs in ((logs.create_log_group, {"logGroupName": group}),
-                           (logs.create_log_stream, {"logGroupName": group,
-                                                     "logStreamName": stream})):  # fmt: skip
+    for create, kwargs in (
+        (logs.create_log_group, {"logGroupName": group}),
+        (logs.create_log_stream, {"logGroupName": group, "logStreamName": stream}),
+    ):
         with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             create(**kwargs)
     stamp = int(at_ms if at_ms is not None else unix_time_millis())

@@ -32,8 +32,9 @@ def next_fire(expression: str, after: datetime, *, created: datetime | None = No
     if m := _RATE.match(expression.strip()):
         n, unit = int(m.group(1)), m.group(2).rstrip("s")
         if n < 1 or (n == 1) != (not m.group(2).endswith("s")):
-            raise ScheduleError(f"schedule {expression!r}: use 'rate(1 {unit})' or "
-                                f"'rate(N {unit}s)' with N > 1")  # fmt: skip
+            raise ScheduleError(
+                f"schedule {expression!r}: use 'rate(1 {unit})' or 'rate(N {unit}s)' with N > 1"
+            )
         step = timedelta(seconds=n * _UNIT[unit])
         start = (created or after).astimezone(UTC)
         if after < start:
@@ -43,8 +44,10 @@ def next_fire(expression: str, after: datetime, *, created: datetime | None = No
     if m := _CRON.match(expression.strip()):
         fields = m.group(1).split()
         if len(fields) != 6:
-            raise ScheduleError(f"schedule {expression!r}: AWS cron has six fields "
-                                "(minutes hours day-of-month month day-of-week year)")  # fmt: skip
+            raise ScheduleError(
+                f"schedule {expression!r}: AWS cron has six fields "
+                "(minutes hours day-of-month month day-of-week year)"
+            )
         try:
             return AwsCroniter(" ".join(fields)).get_next(after, 1)[0]
         except Exception as exc:  # aws-croniter raises several types for a bad field
@@ -57,8 +60,13 @@ def scheduled_event(rule_arn: str, account: str, region: str, at: datetime) -> d
     import uuid
 
     return {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-        "source": "aws.events", "account": account,
-        "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": region,
-        "resources": [rule_arn], "detail": {},
-    }  # fmt: skip
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }

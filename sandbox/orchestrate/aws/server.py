@@ -115,8 +115,9 @@ class EventLoop:
         s3 = s3_client(load_settings())
         for rule in json.loads(path.read_text()):
             bucket, prefix = rule["bucket"], rule.get("prefix", "")
-            objects = {o.object_name: o for o in s3.list_objects(bucket, prefix=prefix,
-                                                                 recursive=True)}  # fmt: skip
+            objects = {
+                o.object_name: o for o in s3.list_objects(bucket, prefix=prefix, recursive=True)
+            }
             seen = self._seen_objects.setdefault(f"{bucket}/{prefix}", None)
             if seen is None:  # objects already there when the loop started do not fire
                 self._seen_objects[f"{bucket}/{prefix}"] = set(objects)
@@ -127,16 +128,23 @@ class EventLoop:
                     continue
                 o = objects[key]
                 record = {
-                    "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": self.region,
+                    "eventVersion": "2.1",
+                    "eventSource": "aws:s3",
+                    "awsRegion": self.region,
                     "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
                     "eventName": "ObjectCreated:Put",
-                    "s3": {"s3SchemaVersion": "1.0", "configurationId": rule.get("id", "raw"),
-                           "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                           "object": {"key": key, "size": o.size,
-                                      "eTag": (o.etag or "").strip('"')}},
-                }  # fmt: skip
-                self._deliver(rule["function_arn"], json.dumps({"Records": [record]}),
-                              source=f"s3 {bucket}/{key}")  # fmt: skip
+                    "s3": {
+                        "s3SchemaVersion": "1.0",
+                        "configurationId": rule.get("id", "raw"),
+                        "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                        "object": {"key": key, "size": o.size, "eTag": (o.etag or "").strip('"')},
+                    },
+                }
+                self._deliver(
+                    rule["function_arn"],
+                    json.dumps({"Records": [record]}),
+                    source=f"s3 {bucket}/{key}",
+                )
 
     # -- execution logs -----------------------------------------------------------
 
@@ -149,11 +157,18 @@ class EventLoop:
                     continue
                 self._logged.add(ex["executionArn"])
                 history = sfn.get_execution_history(executionArn=ex["executionArn"])["events"]
-                lines = [json.dumps({"id": e["id"], "type": e["type"],
-                                     "timestamp": e["timestamp"].isoformat(),
-                                     "details": {k: v for k, v in e.items()
-                                                 if k.endswith("EventDetails")}},
-                                    default=str) for e in history]  # fmt: skip
+                lines = [
+                    json.dumps(
+                        {
+                            "id": e["id"],
+                            "type": e["type"],
+                            "timestamp": e["timestamp"].isoformat(),
+                            "details": {k: v for k, v in e.items() if k.endswith("EventDetails")},
+                        },
+                        default=str,
+                    )
+                    for e in history
+                ]
                 stream = ex.get("name") or ex["executionArn"].rsplit(":", 1)[-1]
                 moto_extensions.put_log_lines(
                     f"/aws/vendedlogs/states/{machine['name']}", stream, lines
@@ -168,15 +183,24 @@ def serve(host: str, port: int, region: str) -> None:
     moto_extensions.install(endpoint, region)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
-    config = json.dumps({"stepfunctions": {"execute_state_machine": True},
-                         "lambda": {"use_docker": True}}).encode()  # fmt: skip
-    urllib.request.urlopen(urllib.request.Request(
-        f"{endpoint}/moto-api/config", data=config, method="POST",
-        headers={"Content-Type": "application/json"}))  # fmt: skip
+    config = json.dumps(
+        {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": True}}
+    ).encode()
+    urllib.request.urlopen(
+        urllib.request.Request(
+            f"{endpoint}/moto-api/config",
+            data=config,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+    )
     from sandbox.platform.settings import load_settings
 
-    loop = EventLoop(region, clock_speed=float(os.environ.get("SANDBOX_AWS_CLOCK_SPEED", "1")),
-                     runtime_dir=load_settings().runtime_dir)  # fmt: skip
+    loop = EventLoop(
+        region,
+        clock_speed=float(os.environ.get("SANDBOX_AWS_CLOCK_SPEED", "1")),
+        runtime_dir=load_settings().runtime_dir,
+    )
     ready = Path(os.environ.get("SANDBOX_AWS_READY_FILE", ""))
     if ready.name:
         ready.write_text(endpoint)

@@ -25,8 +25,17 @@ class AwsEndpointService(EmbeddedService):
 
     def argv(self) -> list[str]:
         s = self.settings
-        return [sys.executable, "-m", "sandbox.orchestrate.aws.server", "--host", s.host,
-                "--port", str(s.aws_port), "--region", s.s3_region]  # fmt: skip
+        return [
+            sys.executable,
+            "-m",
+            "sandbox.orchestrate.aws.server",
+            "--host",
+            s.host,
+            "--port",
+            str(s.aws_port),
+            "--region",
+            s.s3_region,
+        ]
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}

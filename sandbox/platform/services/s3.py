@@ -61,8 +61,7 @@ def remove_prefix(s3: Minio, bucket: str, prefix: str) -> int:
     """
     from minio.deleteobjects import DeleteObject
 
-    doomed = [DeleteObject(o.object_name)
-              for o in s3.list_objects(bucket, prefix, recursive=True)]  # fmt: skip
+    doomed = [DeleteObject(o.object_name) for o in s3.list_objects(bucket, prefix, recursive=True)]
     for error in s3.remove_objects(bucket, doomed):
         raise SandboxError(f"s3: could not remove s3://{bucket}/{error.name}: {error.message}")
     return len(doomed)

@@ -81,8 +81,9 @@ def assert_replica(settings: Settings) -> None:
 def raw_keys(settings: Settings, table: str | None = None) -> list[str]:
     s3 = s3_client(settings)
     prefix = f"{settings.dms.bucket_folder}/" + (f"public/{table}/" if table else "")
-    return sorted(o.object_name for o in s3.list_objects(settings.raw_bucket, prefix=prefix,
-                                                         recursive=True))  # fmt: skip
+    return sorted(
+        o.object_name for o in s3.list_objects(settings.raw_bucket, prefix=prefix, recursive=True)
+    )
 
 
 def read(settings: Settings, key: str) -> pa.Table:
@@ -308,8 +309,9 @@ def test_ddl_inside_one_batch_never_wedges_the_task(
         assert moved.column("v").to_pylist() == [20]
         note = source_rows(settings, "renamed")[(1,)]["note"]
         assert len(note) == 9600 and moved.column("note").to_pylist() == [note]
-        assert [read(settings, k).column("v").to_pylist()
-                for k in raw_keys(settings, "renamed")] == [[21]]  # fmt: skip
+        assert [
+            read(settings, k).column("v").to_pylist() for k in raw_keys(settings, "renamed")
+        ] == [[21]]
         # One object per type of `v`, in commit order: int before, text after.
         retyped = [read(settings, k) for k in raw_keys(settings, "retyped") if "LOAD" not in k]
         assert [t.schema.field("v").type for t in retyped] == [pa.int32(), pa.string()]
@@ -330,8 +332,7 @@ def test_a_second_writer_waits_for_the_first_or_refuses_naming_it(source: Settin
     simulate(source, 200, 7)
     lock = WriterLock(source.dms.slot_name)
     holder = "sandbox ingest dms --follow (pid 4242)"
-    with psycopg.connect(source.postgres_url(), autocommit=True,
-                         application_name=holder) as other:  # fmt: skip
+    with psycopg.connect(source.postgres_url(), autocommit=True, application_name=holder) as other:
         other.execute("select pg_advisory_lock(%s, %s)", (LOCK_SPACE, lock.key))
         source.dms.writer_wait_s = 0.5
         with pytest.raises(DmsBusyError, match=r"--follow \(pid 4242\).*one writer per task"):
@@ -418,8 +419,9 @@ def test_an_idle_slot_lets_go_of_wal_other_databases_write(source: Settings) -> 
     DmsTask(source).run()
     # The warehouse shares the server and so the WAL: 20+ MB of it, no app change.
     with psycopg.connect(source.postgres_url(source.warehouse_db), autocommit=True) as conn:
-        conn.execute("create table wal_filler as select g, md5(g::text) from "
-                     "generate_series(1, 300000) g")  # fmt: skip
+        conn.execute(
+            "create table wal_filler as select g, md5(g::text) from generate_series(1, 300000) g"
+        )
         conn.execute("drop table wal_filler")
     with psycopg.connect(source.postgres_url(), autocommit=True) as conn:
         held = slot_status(conn, source.dms.slot_name).retained_bytes

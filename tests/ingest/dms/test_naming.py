@@ -11,8 +11,13 @@ from sandbox.platform.settings import DmsSettings
 def test_load_files_count_in_hex() -> None:
     cfg = DmsSettings()
     names = [load_key(cfg, "public", "players", i).rsplit("/", 1)[1] for i in (1, 9, 10, 16, 17)]
-    assert names == ["LOAD00000001.parquet", "LOAD00000009.parquet", "LOAD0000000A.parquet",
-                     "LOAD00000010.parquet", "LOAD00000011.parquet"]  # fmt: skip
+    assert names == [
+        "LOAD00000001.parquet",
+        "LOAD00000009.parquet",
+        "LOAD0000000A.parquet",
+        "LOAD00000010.parquet",
+        "LOAD00000011.parquet",
+    ]
     assert load_key(cfg, "public", "players", 1) == "dms/public/players/LOAD00000001.parquet"
 
 

@@ -45,10 +45,16 @@ def test_relation_with_key_flags_and_typmod() -> None:
     body += struct.pack(">b", 1) + s("player_id") + struct.pack(">Ii", 20, -1)
     body += struct.pack(">b", 0) + s("price") + struct.pack(">Ii", 1700, (10 << 16 | 2) + 4)
     msg = po.decode(b"R" + body)
-    assert msg == po.Relation(16386, "public", "players", "d", (
-        po.Column("player_id", 20, -1, True),
-        po.Column("price", 1700, (10 << 16 | 2) + 4, False),
-    ))  # fmt: skip
+    assert msg == po.Relation(
+        16386,
+        "public",
+        "players",
+        "d",
+        (
+            po.Column("player_id", 20, -1, True),
+            po.Column("price", 1700, (10 << 16 | 2) + 4, False),
+        ),
+    )
 
 
 def test_insert_with_null_unicode_and_unchanged_toast() -> None:

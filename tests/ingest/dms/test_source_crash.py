@@ -120,8 +120,9 @@ def test_postmaster_sigkills_under_pgbench_load_lose_no_change(
         if follow.poll() is None:
             follow.send_signal(signal.SIGINT)
         follow.wait(timeout=30)
-        done = subprocess.run(_cli(settings, "ingest", "dms"), env=env, capture_output=True,
-                              text=True)  # fmt: skip
+        done = subprocess.run(
+            _cli(settings, "ingest", "dms"), env=env, capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stderr
         assert crashes >= 3 and both >= 1
 

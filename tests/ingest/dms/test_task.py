@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sandbox.app import generator
+from sandbox.app import generator, loader
 from sandbox.app.simulator import Simulator
 from sandbox.ingest.dms import full_load
 from sandbox.ingest.dms.control import TaskState
@@ -51,8 +51,12 @@ def replayed(settings: Settings, table: str, key: list[str] | None = None) -> di
 
 def raw_objects(settings: Settings) -> list[str]:
     s3 = s3_client(settings)
-    return sorted(o.object_name for o in s3.list_objects(
-        settings.raw_bucket, prefix=settings.dms.bucket_folder + "/", recursive=True))  # fmt: skip
+    return sorted(
+        o.object_name
+        for o in s3.list_objects(
+            settings.raw_bucket, prefix=settings.dms.bucket_folder + "/", recursive=True
+        )
+    )
 
 
 def read(settings: Settings, key: str) -> pa.Table:
@@ -283,12 +287,13 @@ def test_kill_9_during_the_parallel_full_load_loads_again_and_loses_nothing(
     # Large enough that the tables take a while to copy.
     with fresh_source(running_stack, seed=False, max_full_load_subtasks=subtasks) as source:
         with psycopg.connect(source.postgres_url(), autocommit=True) as conn:
-            generator.seed(conn, scale=0.5, seed=3, as_of=generator.SAMPLE_AS_OF)
+            loader.seed(conn, scale=0.5, seed=3, as_of=generator.SAMPLE_AS_OF)
         env = _ingest_env(source)
         cmd = [sys.executable, "-m", "sandbox", "ingest", "dms"]
         for attempt in range(3):
-            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)  # fmt: skip
+            proc = subprocess.Popen(
+                cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             assert _kill_while_copying(proc), "the full load ended before a copy was seen"
             with psycopg.connect(source.postgres_url(), autocommit=True) as conn:
                 assert not TaskState(source.dms.slot_name).get(conn)["full_load_done"]

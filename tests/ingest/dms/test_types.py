@@ -22,8 +22,13 @@ def numeric_typmod(precision: int, scale: int) -> int:
         # numeric(12,2) stays decimal: money must not become float
         (t.NUMERIC, numeric_typmod(12, 2), "19.90", pa.decimal128(12, 2), Decimal("19.90")),
         # timestamptz text carries an offset; the column is UTC
-        (t.TIMESTAMPTZ, -1, "2026-01-02 03:04:05.5-03", pa.timestamp("us", tz="UTC"),
-         datetime(2026, 1, 2, 6, 4, 5, 500000, tzinfo=UTC)),
+        (
+            t.TIMESTAMPTZ,
+            -1,
+            "2026-01-02 03:04:05.5-03",
+            pa.timestamp("us", tz="UTC"),
+            datetime(2026, 1, 2, 6, 4, 5, 500000, tzinfo=UTC),
+        ),
         (t.TIMESTAMP, -1, "2026-01-02 03:04:05", pa.timestamp("us"), datetime(2026, 1, 2, 3, 4, 5)),
         (t.INT2, -1, "-7", pa.int16(), -7),
         (t.INT8, -1, "9007199254740993", pa.int64(), 9007199254740993),
@@ -34,7 +39,7 @@ def numeric_typmod(precision: int, scale: int) -> int:
         (t.BYTEA, -1, "\\x00ff", pa.binary(), b"\x00\xff"),
         (t.FLOAT8, -1, "1.5", pa.float64(), 1.5),
     ],
-)  # fmt: skip
+)
 def test_conversions(oid, typmod, text, arrow, value) -> None:
     ct = t.column_type("public.x", "c", oid, typmod)
     assert ct.arrow == arrow and ct.supported
@@ -67,14 +72,17 @@ def test_unbounded_numeric_is_string_with_a_warning(caplog: pytest.LogCaptureFix
         (t.NUMERIC, numeric_typmod(10, 2), "NaN", None),
         (t.FLOAT8, -1, "NaN", float("nan")),
     ],
-)  # fmt: skip
+)
 def test_values_parquet_cannot_hold_never_fail_the_batch(
     oid, typmod, text, value, caplog: pytest.LogCaptureFixture
 ) -> None:
     ct = t.column_type("public.x", "c", oid, typmod)
     with caplog.at_level(logging.WARNING):
-        out = t.to_arrow(["1", text, None] if oid != t.DATE else ["2026-01-01", text, None],
-                         ct.arrow, where="public.x.c").to_pylist()  # fmt: skip
+        out = t.to_arrow(
+            ["1", text, None] if oid != t.DATE else ["2026-01-01", text, None],
+            ct.arrow,
+            where="public.x.c",
+        ).to_pylist()
     got = out[1]
     if isinstance(value, float):
         assert got != got  # NaN survives in a float column

@@ -46,7 +46,9 @@ def test_simulator_events_reach_raw_in_sns_envelopes_with_ids_that_exist(
         assert len(records) == report.events > 0
         assert {r["Type"] for r in records} == {"Notification"}
         assert {r["TopicArn"].rsplit(":", 1)[1] for r in records} == {
-            "gameplay-events", "commerce-events"}  # fmt: skip
+            "gameplay-events",
+            "commerce-events",
+        }
         events = [json.loads(r["Message"]) for r in records]
         assert {e["event_type"] for e in events} >= {"player_login", "match_finished"}
         # the ids in events exist in the database (events join with CDC in silver)

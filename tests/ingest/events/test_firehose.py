@@ -59,15 +59,21 @@ def test_counts_in_equal_good_plus_errored(tmp_path: Path) -> None:
     s3 = MemoryS3()
     fh = stream(tmp_path, s3)
     good = [login(i) for i in range(50)]
-    bad = [b"{not json", json.dumps({"event_type": "teleport", "player_id": 1}).encode(),
-           json.dumps({**json.loads(login()), "platform": "fax"}).encode()]  # fmt: skip
+    bad = [
+        b"{not json",
+        json.dumps({"event_type": "teleport", "player_id": 1}).encode(),
+        json.dumps({**json.loads(login()), "platform": "fax"}).encode(),
+    ]
     fh.put_record_batch(good + bad)
     report = fh.flush(force=True)
     assert (report.delivered, report.failed) == (50, 3)
     assert records_in(s3) == good
     errors = [json.loads(line) for line in records_in(s3, "events-errors/")]
-    assert [e["errorCode"] for e in errors] == ["InvalidJSON", "UnknownEventType",
-                                                "SchemaViolation"]  # fmt: skip
+    assert [e["errorCode"] for e in errors] == [
+        "InvalidJSON",
+        "UnknownEventType",
+        "SchemaViolation",
+    ]
     assert "teleport" in errors[1]["errorMessage"] and "platform" in errors[2]["errorMessage"]
     # the original bytes are kept, so nothing is lost
     assert [base64.b64decode(e["rawData"]) for e in errors] == bad

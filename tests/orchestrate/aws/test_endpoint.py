@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sandbox.app import generator
+from sandbox.app import loader
 from sandbox.ingest.dms.task import DmsTask
 from sandbox.orchestrate.aws import executions
 from sandbox.orchestrate.aws.deploy import Deployment, aws_client, deploy
@@ -45,18 +45,34 @@ def endpoint() -> Iterator[tuple[EmbeddedStack, Deployment]]:
     home = Path(tempfile.mkdtemp(prefix="sandbox-test-"))
     stack = EmbeddedStack(isolated_settings(home, aws_clock_speed=120.0))
     task_definition = home / "task-definition.json"
-    task_definition.write_text(json.dumps({
-        "family": "dbt", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
-        "cpu": "256", "memory": "512",
-        "containerDefinitions": [{
-            "name": "dbt", "image": "lakehouse/dbt:local", "essential": True,
-            "command": [sys.executable, "-c", DBT_STANDIN],
-            "environment": [{"name": "DBT_TARGET", "value": "prod"}],
-            "logConfiguration": {"logDriver": "awslogs", "options": {
-                "awslogs-group": "/ecs/dbt", "awslogs-region": "us-east-1",
-                "awslogs-stream-prefix": "dbt"}},
-        }],
-    }))  # fmt: skip
+    task_definition.write_text(
+        json.dumps(
+            {
+                "family": "dbt",
+                "requiresCompatibilities": ["FARGATE"],
+                "networkMode": "awsvpc",
+                "cpu": "256",
+                "memory": "512",
+                "containerDefinitions": [
+                    {
+                        "name": "dbt",
+                        "image": "lakehouse/dbt:local",
+                        "essential": True,
+                        "command": [sys.executable, "-c", DBT_STANDIN],
+                        "environment": [{"name": "DBT_TARGET", "value": "prod"}],
+                        "logConfiguration": {
+                            "logDriver": "awslogs",
+                            "options": {
+                                "awslogs-group": "/ecs/dbt",
+                                "awslogs-region": "us-east-1",
+                                "awslogs-stream-prefix": "dbt",
+                            },
+                        },
+                    }
+                ],
+            }
+        )
+    )
     stack.up()
     try:
         stack.start_optional("aws")
@@ -92,8 +108,9 @@ def test_dbt_build_retries_a_transient_failure_and_logs_it(endpoint, tmp_path: P
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            history = executions.log_lines(settings, "/aws/vendedlogs/states/dbt_build",
-                                           stream_prefix=name)  # fmt: skip
+            history = executions.log_lines(
+                settings, "/aws/vendedlogs/states/dbt_build", stream_prefix=name
+            )
         except Exception:
             history = []
         if history:
@@ -114,15 +131,35 @@ def test_a_failing_build_is_retried_then_notified_and_fails(endpoint) -> None:
 def test_the_aws_cli_reads_executions_and_logs(endpoint) -> None:
     stack, done = endpoint
     settings = stack.settings
-    cli = [sys.executable, "-m", "awscli", "--endpoint-url", settings.aws_endpoint,
-           "--region", settings.s3_region, "--output", "json"]  # fmt: skip
+    cli = [
+        sys.executable,
+        "-m",
+        "awscli",
+        "--endpoint-url",
+        settings.aws_endpoint,
+        "--region",
+        settings.s3_region,
+        "--output",
+        "json",
+    ]
     env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([*cli, "stepfunctions", "list-executions", "--state-machine-arn",
-                          done.state_machines["dbt_build"]], env=env, capture_output=True,
-                         text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [
+            *cli,
+            "stepfunctions",
+            "list-executions",
+            "--state-machine-arn",
+            done.state_machines["dbt_build"],
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert json.loads(out)["executions"], "the CLI sees the executions boto3 started"
-    groups = subprocess.run([*cli, "logs", "describe-log-groups"], env=env, capture_output=True,
-                            text=True, check=True).stdout  # fmt: skip
+    groups = subprocess.run(
+        [*cli, "logs", "describe-log-groups"], env=env, capture_output=True, text=True, check=True
+    ).stdout
     names = {g["logGroupName"] for g in json.loads(groups)["logGroups"]}
     assert "/ecs/dbt" in names
 
@@ -147,8 +184,11 @@ def test_a_schedule_rule_fires_while_the_sandbox_runs(endpoint, tmp_path: Path) 
             time.sleep(0.25)
     finally:
         events.disable_rule(Name="test-every-minute")
-    fired = [e for e in sfn.list_executions(stateMachineArn=machine)["executions"]
-             if e["name"].startswith("test-every-minute")]  # fmt: skip
+    fired = [
+        e
+        for e in sfn.list_executions(stateMachineArn=machine)["executions"]
+        if e["name"].startswith("test-every-minute")
+    ]
     assert fired, "the rule did not fire"
 
 
@@ -156,7 +196,7 @@ def test_a_dms_file_in_raw_starts_the_pipeline_which_runs_end_to_end(endpoint) -
     stack, done = endpoint
     settings = stack.settings
     with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
-        generator.seed(conn, scale=0.02, seed=5)
+        loader.seed(conn, scale=0.02, seed=5)
     DmsTask(settings).run()  # lands LOAD files under raw/dms/: the trigger's prefix
     sfn = aws_client(settings, "stepfunctions")
     machine = done.state_machines["lake_pipeline"]
@@ -169,12 +209,21 @@ def test_a_dms_file_in_raw_starts_the_pipeline_which_runs_end_to_end(endpoint) -
     result = executions.wait(settings, started[0]["executionArn"], timeout_s=400)
     assert result.status == "SUCCEEDED", result.failures
     entered = [name for name, kind in result.states if kind.endswith("Entered")]
-    for state in ("IngestDms", "IngestFirehose", "Bronze", "Silver", "Gold", "Warehouse",
-                  "Dbt", "Report"):  # fmt: skip
+    for state in (
+        "IngestDms",
+        "IngestFirehose",
+        "Bronze",
+        "Silver",
+        "Gold",
+        "Warehouse",
+        "Dbt",
+        "Report",
+    ):
         assert state in entered, state
     with psycopg.connect(settings.postgres_url(settings.warehouse_db)) as conn:
-        (marts,) = conn.execute("select count(*) from information_schema.tables "
-                                "where table_schema = 'gold'").fetchone()  # fmt: skip
+        (marts,) = conn.execute(
+            "select count(*) from information_schema.tables where table_schema = 'gold'"
+        ).fetchone()
     assert marts >= 8
     # every Lambda invocation has its log stream; the task function ran once per step
     lines = executions.log_lines(settings, "/aws/lambda/run_pipeline_task", limit=10_000)

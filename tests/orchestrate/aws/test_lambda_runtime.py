@@ -33,8 +33,12 @@ def _zip(source: str) -> bytes:
 
 
 def call(event: dict, **kwargs):
-    options = {"function_name": "f", "function_arn": "arn:aws:lambda:us-east-1:1:function:f",
-               "timeout_s": 10, "environment": {"X": "from-config"}} | kwargs  # fmt: skip
+    options = {
+        "function_name": "f",
+        "function_arn": "arn:aws:lambda:us-east-1:1:function:f",
+        "timeout_s": 10,
+        "environment": {"X": "from-config"},
+    } | kwargs
     return invoke(_zip(HANDLER), "app.handler", event, **options)
 
 
