@@ -6,8 +6,8 @@ the user's running stack or data. One module per group; ``GROUPS`` names them.
 
 from __future__ import annotations
 
-from sandbox.bench.airflow import bench_airflow
-from sandbox.bench.aws import bench_aws
+from sandbox.bench.airflow_runs import bench_airflow
+from sandbox.bench.aws_runs import bench_aws
 from sandbox.bench.demo import bench_demo, bench_inner_loop, bench_scaling
 from sandbox.bench.dms import bench_dms
 from sandbox.bench.engines import bench_engines, bench_reference

@@ -25,7 +25,7 @@ def course_start(
     force: Annotated[bool, typer.Option(help="Replace an existing work/ folder.")] = False,
 ) -> None:
     """Copy the exercise's starting point to course/exercise-N/work/, where check looks."""
-    from sandbox.course.checks import start_work
+    from sandbox.course import start_work
 
     try:
         work = start_work(exercise, force=force)

@@ -6,6 +6,14 @@ check says what passed, or what to do next.
 
 from __future__ import annotations
 
-from sandbox.course.checks import COURSE_DIR, Check, check_exercise, exercise_dir
+from sandbox.course.checks import COURSE_DIR, Check, CourseError
+from sandbox.course.grade import check_exercise, exercise_dir, start_work
 
-__all__ = ["COURSE_DIR", "Check", "check_exercise", "exercise_dir"]
+__all__ = [
+    "COURSE_DIR",
+    "Check",
+    "CourseError",
+    "check_exercise",
+    "exercise_dir",
+    "start_work",
+]

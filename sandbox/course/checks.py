@@ -1,5 +1,7 @@
 """The checker's shared parts: a check result, where exercises live, CI workflow reading.
 
+Grading itself (which checks an exercise has) is :mod:`sandbox.course.grade`.
+
 Each exercise module lists its checks as functions of the student's folder returning
 :class:`Check`; a failed check's message says what to do, in one or two sentences.
 """
@@ -7,8 +9,6 @@ Each exercise module lists its checks as functions of the student's folder retur
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,41 +27,11 @@ class CourseError(SandboxError):
 
 @dataclass(frozen=True)
 class Check:
+    """One graded point: its name, whether it passed, and what to do next if not."""
+
     name: str
     passed: bool
     message: str
-
-
-def exercise_dir(number: int) -> Path:
-    """The folder of exercise ``number`` in ``course/``; unknown numbers raise."""
-    if number not in EXERCISES:
-        raise CourseError(f"course: no exercise {number}; choose from {sorted(EXERCISES)}")
-    return COURSE_DIR / EXERCISES[number]
-
-
-def start_work(number: int, *, force: bool = False) -> Path:
-    """Copy the exercise's starting point to its ``work/`` folder (the checker's default)."""
-    folder = exercise_dir(number)
-    work = folder / "work"
-    if work.exists() and not force:
-        raise CourseError(f"course: {work} already exists; check it, or pass --force to restart")
-    if work.exists():
-        shutil.rmtree(work)
-    shutil.copytree(folder / "start", work, ignore=shutil.ignore_patterns("__pycache__"))
-    return work
-
-
-def check_exercise(number: int, path: Path | None = None) -> list[Check]:
-    """Grade the work in ``path`` (default: the exercise's ``work/``), one Check per point."""
-    from sandbox.course import exercise1, exercise2
-
-    folder = exercise_dir(number)
-    path = (path or folder / "work").resolve()
-    if not path.is_dir():
-        hint = f"`sandbox course start {number}`" if path == folder / "work" else "--path"
-        raise CourseError(f"course: {path} is not a folder; create it with {hint}")
-    checks: list[Callable[[Path], Check]] = {1: exercise1.CHECKS, 2: exercise2.CHECKS}[number]
-    return [check(path) for check in checks]
 
 
 # -- CI workflows (both exercises grade one) -------------------------------------------

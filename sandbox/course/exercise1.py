@@ -196,9 +196,10 @@ def check_same_result_as_prototype(root: Path) -> Check:
         reference = getattr(load_module(REFERENCE), REFERENCE_FUNCTION)
     except CourseError:
         return Check(name, False, "needs a job module first")
-    from sandbox.course.samples import sail_session, sample_silver
+    from sandbox.course.sample_lake import sample_silver
+    from sandbox.platform.session import in_process_sail
 
-    with sail_session() as spark:
+    with in_process_sail(quiet=True) as spark:
         silver = sample_silver(spark)
         params = [
             p for p in inspect.signature(t.function).parameters.values() if p.default is p.empty

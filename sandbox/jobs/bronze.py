@@ -23,16 +23,16 @@ import io
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from sandbox.ingest.dms.mappings import TableMapping, read_mapping
+from sandbox.ingest.events.schemas import STREAMS
+from sandbox.jobs.bronze_events import bronze_event_stream
 from sandbox.jobs.bronze_raw import (
     ORDER,
     is_load_file,
@@ -41,7 +41,7 @@ from sandbox.jobs.bronze_raw import (
     raw_objects,
     raw_tables,
 )
-from sandbox.jobs.layers import Manifest, bronze_path
+from sandbox.jobs.layers import BronzeResult, Manifest, bronze_path, is_delta
 from sandbox.platform.errors import SandboxError
 from sandbox.platform.progress import Progress
 from sandbox.platform.services.s3 import read_parquet_objects, remove_prefix, s3_client
@@ -50,14 +50,6 @@ from sandbox.platform.settings import Settings
 
 class BronzeError(SandboxError):
     """Raw data that bronze cannot apply (names the table and what is missing)."""
-
-
-@dataclass
-class BronzeResult:
-    table: str
-    files: int
-    rows_in: int
-    path: str
 
 
 # -- transforms: DataFrame in, DataFrame out ------------------------------------
@@ -71,10 +63,6 @@ def latest_changes(changes: DataFrame, keys: list[str], order: str | list[str]) 
 
 
 # -- jobs: I/O at the edges ----------------------------------------------------------
-
-
-def is_delta(settings: Settings, path: str) -> bool:
-    return DeltaTable.is_deltatable(path, storage_options=settings.s3_storage_options())
 
 
 # An Arrow table larger than this goes to Spark through the lake, not inline: Sail never
@@ -257,9 +245,6 @@ def run_bronze(
     A table that cannot be applied does not stop the others; the run fails at the end
     with one error naming every such table.
     """
-    from sandbox.ingest.events.schemas import STREAMS
-    from sandbox.jobs.bronze_events import bronze_event_stream
-
     results = []
     failed: list[str] = []
     s3 = s3_client(settings)

@@ -21,8 +21,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from sandbox.jobs.bronze import BronzeResult, is_delta
-from sandbox.jobs.layers import Manifest, bronze_events_path
+from sandbox.jobs.layers import BronzeResult, Manifest, bronze_events_path, is_delta
 from sandbox.platform.errors import SandboxError
 from sandbox.platform.services.s3 import s3_client
 from sandbox.platform.settings import Settings

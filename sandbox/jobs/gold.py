@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -210,6 +210,9 @@ def login_funnel_daily(events: DataFrame) -> DataFrame:
 
 @dataclass(frozen=True)
 class GoldTable:
+    """A mart: its grain, its columns with their descriptions (they become the
+    warehouse's comments), its key, and how it is built from silver's tables."""
+
     name: str
     grain: str
     columns: dict[str, str]
@@ -324,6 +327,7 @@ GOLD_TABLES: list[GoldTable] = [
 
 
 def build_gold(silver: dict[str, DataFrame]) -> dict[str, DataFrame]:
+    """Every mart's frame from silver's frames by table name (nothing is written)."""
     return {t.name: t.build(silver) for t in GOLD_TABLES}
 
 
@@ -380,7 +384,7 @@ def run_gold(
             rows[table.name] = state.record["rows"]
         else:
             changed[table.name] = (df, fp)
-    counted = _stage_and_publish(spark, settings, changed, known) if changed else {}
+    counted = publish.publish_counted(spark, settings, _located(settings, changed), known)
     rows = {t.name: counted[t.name] if t.name in counted else rows[t.name] for t in GOLD_TABLES}
     if progress:
         for name, n in rows.items():
@@ -388,30 +392,7 @@ def run_gold(
     return rows
 
 
-def _stage_and_publish(
-    spark: SparkSession,
-    settings: Settings,
-    marts: dict[str, tuple[DataFrame, str]],
-    known: KnownStates,
-) -> dict[str, int]:
-    run = publish.new_run()
-    jobs = [(df, gold_path(settings, name)) for name, (df, _) in marts.items()]
-    try:
-        staged = publish.stage_all(jobs, run)
-        reads = [
-            t.read(spark).agg(F.count(F.lit(1)).alias("n")).select(F.lit(name).alias("mart"), "n")
-            for name, t in zip(marts, staged, strict=True)
-        ]
-        union = reads[0]
-        for part in reads[1:]:
-            union = union.unionByName(part)
-        counted = {r["mart"]: r["n"] for r in union.collect()}
-    except BaseException:
-        publish.discard(settings, [uri for _, uri in jobs], run)
-        raise
-    records = [
-        replace(t, record={"fingerprint": fp, "rows": counted[name]})
-        for (name, (_, fp)), t in zip(marts.items(), staged, strict=True)
-    ]
-    known.update(publish.commit_all(settings, records))
-    return counted
+def _located(
+    settings: Settings, marts: dict[str, tuple[DataFrame, str]]
+) -> dict[str, tuple[DataFrame, str, str]]:
+    return {name: (df, gold_path(settings, name), fp) for name, (df, fp) in marts.items()}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from minio import Minio
@@ -103,3 +104,21 @@ def read_delta(spark: SparkSession, uri: str, state: TableState | None = None) -
     if state is not None:
         reader = reader.option("versionAsOf", state.version)
     return reader.load(uri)
+
+
+@dataclass(frozen=True)
+class BronzeResult:
+    """What one bronze job applied: the table (``schema.table``, or the event stream),
+    the raw objects it read, the rows in them, and the bronze table's location."""
+
+    table: str
+    files: int
+    rows_in: int
+    path: str
+
+
+def is_delta(settings: Settings, path: str) -> bool:
+    """Whether a Delta table exists at ``path`` (its log has a commit)."""
+    from deltalake import DeltaTable
+
+    return DeltaTable.is_deltatable(path, storage_options=settings.s3_storage_options())

@@ -13,12 +13,14 @@ prints one JSON object: seconds per layer and the rows of every gold mart.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
@@ -40,6 +42,7 @@ from sandbox.jobs.silver import (
     build_silver,
     split_schemas,
 )
+from sandbox.platform.session import in_process_sail
 
 
 def jsonable(value):
@@ -50,17 +53,14 @@ def jsonable(value):
     return value
 
 
-def session(engine: str) -> tuple[SparkSession, object | None]:
-    """A session on ``engine`` ('sail' or 'jvm') and the server to stop, if any."""
+@contextlib.contextmanager
+def session(engine: str) -> Iterator[SparkSession]:
+    """A session on ``engine`` ('sail' or 'jvm'), stopped on exit (with its server)."""
     if engine == "sail":
-        from pysail.spark import SparkConnectServer
-
-        server = SparkConnectServer("127.0.0.1", 0)
-        server.start(background=True)
-        host, port = server.listening_address
-        spark = SparkSession.builder.remote(f"sc://{host}:{port}").getOrCreate()
-    elif engine == "jvm":
-        server = None
+        with in_process_sail() as spark:
+            yield spark
+        return
+    if engine == "jvm":
         from sandbox.platform.ports import free_port_block
 
         # A free port rather than Spark Connect's 15002, which the compose profile's
@@ -91,7 +91,10 @@ def session(engine: str) -> tuple[SparkSession, object | None]:
     else:
         raise ValueError(f"unknown engine {engine!r}: sail or jvm")
     spark.conf.set("spark.sql.session.timeZone", "UTC")
-    return spark, server
+    try:
+        yield spark
+    finally:
+        spark.stop()
 
 
 def _materialize(spark: SparkSession, df: DataFrame, path: Path) -> DataFrame:
@@ -169,14 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--input", type=Path, required=True)
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
-    spark, server = session(args.engine)
-    try:
+    with session(args.engine) as spark:
         out = args.output or Path(tempfile.mkdtemp(prefix=f"sandbox-{args.engine}-"))
         result = run(spark, args.input.resolve(), out.resolve())
-    finally:
-        spark.stop()
-        if server is not None:
-            server.stop()
     json.dump(result, sys.stdout)
 
 

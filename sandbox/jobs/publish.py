@@ -23,7 +23,7 @@ import json
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 from urllib.parse import urlparse
@@ -32,6 +32,7 @@ from deltalake import CommitProperties, DeltaTable, Schema
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from sandbox.jobs.fingerprint import KnownStates, TableState, commit_metadata, table_state
 from sandbox.platform.errors import SandboxError
@@ -240,3 +241,38 @@ def stage_all(jobs: list[tuple[DataFrame, str]], run: str, threads: int = 4) -> 
     with ThreadPoolExecutor(min(threads, len(jobs))) as pool:
         futures = [pool.submit(stage, df, uri, run) for df, uri in jobs]
         return [f.result() for f in futures]
+
+
+def publish_counted(
+    spark: SparkSession,
+    settings: Settings,
+    tables: dict[str, tuple[DataFrame, str, str]],
+    known: KnownStates,
+) -> dict[str, int]:
+    """Stage ``{name: (frame, uri, fingerprint)}`` side by side, count every staged
+    table in one query, then commit them all, each recording its fingerprint and count.
+    Nothing is published if a stage or the count fails (what was staged is discarded).
+    Adds the new table states to ``known``; returns the rows by name."""
+    if not tables:
+        return {}
+    run = new_run()
+    jobs = [(df, uri) for df, uri, _ in tables.values()]
+    try:
+        staged = stage_all(jobs, run)
+        reads = [
+            t.read(spark).agg(F.count(F.lit(1)).alias("n")).select(F.lit(name).alias("name"), "n")
+            for name, t in zip(tables, staged, strict=True)
+        ]
+        union = reads[0]
+        for part in reads[1:]:
+            union = union.unionByName(part)
+        counted = {r["name"]: r["n"] for r in union.collect()}
+    except BaseException:
+        discard(settings, [uri for _, uri in jobs], run)
+        raise
+    records = [
+        replace(t, record={"fingerprint": fp, "rows": counted[name]})
+        for (name, (_, _, fp)), t in zip(tables.items(), staged, strict=True)
+    ]
+    known.update(commit_all(settings, records))
+    return counted

@@ -1,6 +1,8 @@
 """The one place a SparkSession is built.
 
-Jobs, notebooks and tests call :func:`spark_session`; none builds its own. The session
+Jobs, notebooks and tests call :func:`spark_session`; none builds its own. Where no
+stack runs (unit tests, the course checker, ``jobs.local_run``), :func:`in_process_sail`
+starts a Sail server of its own. The session
 is a Spark Connect client, so the same code runs on Sail (embedded profile) and on
 Apache Spark (compose profile): only the remote URL differs.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -89,3 +92,33 @@ def _stop_quietly(spark: SparkSession, host: str, port: int) -> None:
             spark.stop()
     finally:
         logger.disabled = silenced
+
+
+@contextlib.contextmanager
+def in_process_sail(*, quiet: bool = False) -> Iterator[SparkSession]:
+    """A Spark Connect session on a Sail server of its own, in this process, on a free
+    loopback port; both stopped on exit. For transforms on small frames (tests, the
+    course checker, ``jobs.local_run``), where no stack runs.
+
+    ``quiet``: Sail's info lines on stderr would bury what the caller prints (the
+    checker's grades). Read when the first server starts; a user's own ``RUST_LOG`` wins.
+    """
+    import os
+
+    from pysail.spark import SparkConnectServer
+    from pyspark.sql import SparkSession
+
+    if quiet:
+        os.environ.setdefault("RUST_LOG", "error")
+    server = SparkConnectServer("127.0.0.1", 0)
+    server.start(background=True)
+    try:
+        host, port = server.listening_address
+        spark = SparkSession.builder.remote(f"sc://{host}:{port}").create()
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+        try:
+            yield spark
+        finally:
+            spark.stop()
+    finally:
+        server.stop()

@@ -19,8 +19,8 @@ import psutil
 from sandbox.platform.errors import PortInUseError, ServiceStartError
 from sandbox.platform.ports import port_is_free
 from sandbox.platform.progress import Progress, quiet
-from sandbox.platform.services.airflow import AirflowService
-from sandbox.platform.services.aws import AwsEndpointService
+from sandbox.platform.services.airflow_server import AirflowService
+from sandbox.platform.services.aws_endpoint import AwsEndpointService
 from sandbox.platform.services.base import EmbeddedService
 from sandbox.platform.services.postgres import PostgresService
 from sandbox.platform.services.process import Supervisor, tree

@@ -77,7 +77,7 @@ def test_an_unknown_exercise_or_a_missing_folder_is_one_clear_error(tmp_path: Pa
 def test_start_copies_the_starting_point_where_check_looks(tmp_path, monkeypatch) -> None:
     course = tmp_path / "course"
     shutil.copytree(EX1 / "start", course / "exercise-1" / "start")
-    monkeypatch.setattr("sandbox.course.checks.COURSE_DIR", course)
+    monkeypatch.setattr("sandbox.course.grade.COURSE_DIR", course)
     runner = CliRunner()
     assert runner.invoke(app, ["course", "start", "1"]).exit_code == 0
     assert (course / "exercise-1" / "work" / "retencao_prototipo.ipynb").is_file()

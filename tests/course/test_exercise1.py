@@ -132,12 +132,13 @@ def test_the_reference_computes_what_the_prototype_notebook_computes() -> None:
     import nbformat
     from pyspark.sql import functions as F
 
-    from sandbox.course.samples import sail_session, sample_silver
+    from sandbox.course.sample_lake import sample_silver
+    from sandbox.platform.session import in_process_sail
 
     book = nbformat.read(COURSE_DIR / "exercise-1" / "start" / "retencao_prototipo.ipynb", 4)
     cell = next(c.source for c in book.cells if "retencao = (" in c.source)
     reference = exercise1.load_module(exercise1.REFERENCE).retention_by_cohort
-    with sail_session() as spark:
+    with in_process_sail(quiet=True) as spark:
         silver = sample_silver(spark)
         scope = {
             "F": F,

@@ -12,11 +12,10 @@ import os
 
 import pytest
 
+from sandbox.course.sample_lake import SAMPLES
 from sandbox.jobs.gold import GOLD_TABLES, build_gold
 from sandbox.jobs.local_run import jsonable
 from sandbox.jobs.silver import build_silver
-
-from .conftest import SAMPLES
 
 EXPECTED = SAMPLES / "expected_gold"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLES
+from sandbox.course.sample_lake import SAMPLES
 
 pytestmark = [pytest.mark.slow, pytest.mark.java, pytest.mark.matrix]
 

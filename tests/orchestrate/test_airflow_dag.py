@@ -15,7 +15,7 @@ from sandbox.orchestrate.airflow.graph import (
     mwaa_requirements_text,
 )
 from sandbox.orchestrate.pipeline import TASKS
-from sandbox.platform.services.airflow import DAG_ID, DAGS_FOLDER
+from sandbox.platform.services.airflow_server import DAG_ID, DAGS_FOLDER
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("airflow") is None,

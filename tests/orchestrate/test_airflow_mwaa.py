@@ -12,7 +12,7 @@ import pytest
 
 from sandbox.orchestrate.airflow.graph import MWAA_AIRFLOW_VERSIONS
 from sandbox.orchestrate.pipeline import TASKS
-from sandbox.platform.services.airflow import DAG_ID, DAGS_FOLDER
+from sandbox.platform.services.airflow_server import DAG_ID, DAGS_FOLDER
 
 pytestmark = [
     pytest.mark.matrix,

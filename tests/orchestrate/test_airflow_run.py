@@ -20,7 +20,7 @@ import pytest
 from sandbox.app import generator, loader
 from sandbox.orchestrate.airflow.client import AirflowClient
 from sandbox.orchestrate.pipeline import TASKS
-from sandbox.platform.services.airflow import (
+from sandbox.platform.services.airflow_server import (
     DAG_ID,
     airflow_bin,
     airflow_env,

@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def spark():
-    from sandbox.course.samples import sail_session
+    from sandbox.platform.session import in_process_sail
 
-    with sail_session() as session:
+    with in_process_sail(quiet=True) as session:
         yield session

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from sandbox.ingest.dms.errors import DmsBusyError
+from sandbox.ingest.dms.errors import RELOAD_HINT, DmsBusyError, DmsSlotLostError
 from sandbox.platform.progress import Progress, quiet
 from sandbox.platform.settings import Settings
 
@@ -201,6 +201,31 @@ def slot_status(conn: psycopg.Connection, slot_name: str) -> SlotStatus:
         confirmed,
         keep,
     )
+
+
+def live_slot(conn: psycopg.Connection, slot_name: str) -> SlotStatus:
+    """The slot ``slot_name``; raises :class:`DmsSlotLostError` if it is gone or invalidated."""
+    status = slot_status(conn, slot_name)
+    if not status.exists:
+        raise DmsSlotLostError(
+            f"dms: replication slot {slot_name} is gone (dropped, or the source "
+            f"was restored or failed over), so the changes since the last batch cannot "
+            f"be read: {RELOAD_HINT}"
+        )
+    if status.wal_status == "lost":
+        raise DmsSlotLostError(
+            f"dms: replication slot {slot_name} was invalidated: it held back "
+            f"more WAL than max_slot_wal_keep_size ({status.keep_size}) and Postgres "
+            f"removed changes "
+            f"it had not read: {RELOAD_HINT}"
+        )
+    return status
+
+
+def flushed_lsn(conn: psycopg.Connection) -> str:
+    """The end of the WAL on disk: every transaction committed before it is decodable."""
+    (lsn,) = conn.execute("select pg_current_wal_flush_lsn()::text").fetchone()
+    return lsn
 
 
 def probe_slot(settings: Settings) -> SlotStatus | None:

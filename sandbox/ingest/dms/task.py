@@ -57,13 +57,20 @@ import psycopg
 from minio import Minio
 from psycopg import sql
 
-from sandbox.ingest.dms import pgoutput
 from sandbox.ingest.dms.cdc import TableBatch, collect, fill_from_source, write_cdc_file
-from sandbox.ingest.dms.control import SlotStatus, TaskState, WriterLock, slot_status
-from sandbox.ingest.dms.errors import RELOAD_HINT, DmsBusyError, DmsSlotLostError, DmsSourceError
+from sandbox.ingest.dms.control import (
+    SlotStatus,
+    TaskState,
+    WriterLock,
+    flushed_lsn,
+    live_slot,
+    slot_status,
+)
+from sandbox.ingest.dms.errors import DmsBusyError, DmsSlotLostError, DmsSourceError
 from sandbox.ingest.dms.full_load import biggest_first, load_tables
 from sandbox.ingest.dms.mappings import MappingStore
 from sandbox.ingest.dms.naming import change_seq
+from sandbox.ingest.dms.pgoutput import lsn_to_int
 from sandbox.ingest.dms.shapes import TableShapes
 from sandbox.ingest.dms.source import SourceCatalog, SourceTable
 from sandbox.ingest.dms.target import IngestReport, RawTarget, TableFile
@@ -138,7 +145,7 @@ class DmsTask:
             state = self.state.get(conn)
             if reload or not (state and state["full_load_done"]):
                 report.merge(self.full_load(conn, progress))
-            upto = _flushed(conn)
+            upto = flushed_lsn(conn)
             while True:
                 batch = self.cdc_batch(conn, upto_lsn=upto)
                 if batch is None:
@@ -276,7 +283,7 @@ class DmsTask:
             consistent_lsn = res.get_value(0, 1).decode()
             snapshot = res.get_value(0, 2).decode()
             transfer_time = datetime.now(UTC)
-            seq = change_seq(pgoutput.lsn_to_int(consistent_lsn), 0)
+            seq = change_seq(lsn_to_int(consistent_lsn), 0)
             with self.connect() as snap:
                 snap.execute("begin isolation level repeatable read")
                 snap.execute(sql.SQL("set transaction snapshot {}").format(sql.Literal(snapshot)))
@@ -323,37 +330,19 @@ class DmsTask:
         types = self.shapes.record_streamed(conn, tb, table)
         return write_cdc_file(tb, types, cfg=self.cfg, target=self.target)
 
-    def slot(self, conn: psycopg.Connection) -> SlotStatus:
-        """The task's slot; raises :class:`DmsSlotLostError` if it is gone or invalidated."""
-        status = slot_status(conn, self.cfg.slot_name)
-        if not status.exists:
-            raise DmsSlotLostError(
-                f"dms: replication slot {self.cfg.slot_name} is gone (dropped, or the source "
-                f"was restored or failed over), so the changes since the last batch cannot "
-                f"be read: {RELOAD_HINT}"
-            )
-        if status.wal_status == "lost":
-            raise DmsSlotLostError(
-                f"dms: replication slot {self.cfg.slot_name} was invalidated: it held back "
-                f"more WAL than max_slot_wal_keep_size ({status.keep_size}) and Postgres "
-                f"removed changes "
-                f"it had not read: {RELOAD_HINT}"
-            )
-        return status
-
     def cdc_batch(self, conn: psycopg.Connection, *, upto_lsn: str | None) -> IngestReport | None:
         """Write the next batch of committed changes; None when there is nothing new.
 
         ``upto_lsn`` None reads up to the WAL flushed now (``--follow``).
         """
         state = self.state.get(conn) or {}
-        slot = self.slot(conn)
+        slot = live_slot(conn, self.cfg.slot_name)
         confirmed = slot.confirmed_flush_lsn or "0/0"
         written = state.get("written_upto")
         if self._written is not None and written != self._written:
             self._taken_over()  # another writer wrote in between: its mappings are newer
-        if written and lsn_int(written) > lsn_int(confirmed):
-            behind = lsn_int(written) - lsn_int(confirmed)
+        if written and lsn_to_int(written) > lsn_to_int(confirmed):
+            behind = lsn_to_int(written) - lsn_to_int(confirmed)
             line = (
                 f"dms: slot {self.cfg.slot_name} is behind what was already written "
                 f"({confirmed} < {written}; the source restarted before it saved the "
@@ -363,12 +352,12 @@ class DmsTask:
             self._advance(conn, written)
             confirmed = written
         pending_end = state.get("pending_end")
-        if pending_end and lsn_int(pending_end) > lsn_int(confirmed):
+        if pending_end and lsn_to_int(pending_end) > lsn_to_int(confirmed):
             # A batch was being written when we stopped: re-read exactly that range.
             upto_lsn, limit = pending_end, None
         else:
             pending_end = None
-            upto_lsn = upto_lsn or _flushed(conn)
+            upto_lsn = upto_lsn or flushed_lsn(conn)
             limit = self.cfg.max_batch_changes
         rows = conn.execute(
             "select lsn::text, data from pg_logical_slot_peek_binary_changes("
@@ -378,7 +367,7 @@ class DmsTask:
         if not rows:
             if pending_end:
                 self.state.set(conn, pending_start=None, pending_end=None)
-            elif slot.retained_bytes >= IDLE_ADVANCE_BYTES and lsn_int(upto_lsn) > lsn_int(
+            elif slot.retained_bytes >= IDLE_ADVANCE_BYTES and lsn_to_int(upto_lsn) > lsn_to_int(
                 confirmed
             ):
                 # Nothing of the source up to `upto_lsn`, only other WAL (the warehouse
@@ -412,13 +401,3 @@ class DmsTask:
         conn.execute(
             "select pg_replication_slot_advance(%s, %s::pg_lsn)", (self.cfg.slot_name, lsn)
         )
-
-
-def _flushed(conn: psycopg.Connection) -> str:
-    """The end of the WAL on disk: every transaction committed before it is decodable."""
-    (lsn,) = conn.execute("select pg_current_wal_flush_lsn()::text").fetchone()
-    return lsn
-
-
-def lsn_int(lsn: str) -> int:
-    return pgoutput.lsn_to_int(lsn)

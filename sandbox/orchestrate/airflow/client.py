@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sandbox.platform.errors import SandboxError
-from sandbox.platform.services.airflow import DAG_ID
+from sandbox.platform.services.airflow_server import DAG_ID
 from sandbox.platform.settings import Settings
 
 FINISHED = {"success", "failed"}

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from sandbox.orchestrate.pipeline import TASKS
-from sandbox.platform.services.airflow import DAGS_FOLDER
+from sandbox.platform.services.airflow_server import DAGS_FOLDER
 from sandbox.platform.settings import PROJECT_ROOT
 
 GRAPH_FILE = DAGS_FOLDER / "lakehouse_sandbox.tasks.json"

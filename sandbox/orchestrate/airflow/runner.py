@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from sandbox.platform.services.airflow import airflow_bin
+from sandbox.platform.services.airflow_server import airflow_bin
 
 COMPONENTS = {
     "api-server": ["api-server"],

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import boto3
 
-from sandbox.orchestrate.aws.server import notifications_file
+from sandbox.orchestrate.aws.layout import notifications_file
 from sandbox.platform.errors import SandboxError
 from sandbox.platform.settings import PROJECT_ROOT, Settings
 

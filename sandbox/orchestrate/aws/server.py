@@ -28,14 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sandbox.orchestrate.aws import moto_extensions
+from sandbox.orchestrate.aws.layout import notifications_file
 from sandbox.orchestrate.aws.schedules import ScheduleError, next_fire, scheduled_event
 
 log = logging.getLogger("sandbox.aws")
 ACCOUNT = "123456789012"  # moto's default account
-
-
-def notifications_file(runtime_dir: Path) -> Path:
-    return runtime_dir / "aws" / "s3-notifications.json"
 
 
 class EventLoop:

@@ -101,7 +101,7 @@ def seqs_twice(settings: Settings) -> list[str]:
 
 
 def written_and_confirmed(settings: Settings) -> tuple[int, int]:
-    from sandbox.ingest.dms.task import lsn_int
+    from sandbox.ingest.dms.pgoutput import lsn_to_int as lsn_int
 
     with psycopg.connect(settings.postgres_url(), autocommit=True) as conn:
         written = TaskState(settings.dms.slot_name).get(conn)["written_upto"]

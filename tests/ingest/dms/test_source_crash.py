@@ -26,8 +26,9 @@ import psycopg
 import pytest
 
 from sandbox.ingest.dms.control import slot_status
+from sandbox.ingest.dms.pgoutput import lsn_to_int as lsn_int
 from sandbox.ingest.dms.replay import raw_table_files, replay
-from sandbox.ingest.dms.task import DmsTask, lsn_int
+from sandbox.ingest.dms.task import DmsTask
 from sandbox.jobs.bronze import run_bronze
 from sandbox.jobs.layers import bronze_path
 from sandbox.platform.services.postgres import postgres_bin_dir
