@@ -11,11 +11,12 @@ default:
 demo *ARGS:
     uv run sandbox demo {{ARGS}}
 
-# Lint, check formatting, run the default tests (slow service tests included), two test
-# files at a time (most of the time is spent waiting on servers, not computing)
+# Lint, check formatting and types, run the default tests (slow service tests included),
+# two test files at a time (most of the time is spent waiting on servers, not computing)
 test *ARGS:
     uv run ruff check .
     uv run ruff format --check .
+    uv run mypy
     uv run pytest -n 2 --dist loadfile {{ARGS}}
 
 # Quick loop: skip the tests that start real services

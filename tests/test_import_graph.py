@@ -4,7 +4,8 @@ Every ``import`` statement of every module under ``sandbox/`` is read from the s
 (the ones inside functions too: they run at the first call and close a cycle as surely
 as a top-level one). Imports under ``if TYPE_CHECKING:`` never run and are left out.
 A package's ``__init__`` re-exporting its own modules is the one allowed direction:
-a module never imports its own package's ``__init__``.
+a module never imports its own package's ``__init__``. A name a package exports lazily
+(``sandbox.platform.lazy``) counts as an import of the module that defines it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,25 @@ def _module_name(path: Path) -> str:
 
 
 MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def lazy_exports(package: str) -> dict[str, str]:
+    """``{name: module}`` of a package's ``_EXPORTS`` table, read from its source."""
+    path = MODULES[package]
+    if path.name != "__init__.py":
+        return {}
+    for node in ast.parse(path.read_text()).body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "_EXPORTS" for t in node.targets)
+            and isinstance(node.value, ast.Dict)
+        ):
+            return {
+                k.value: f"{package}.{v.value}"
+                for k, v in zip(node.value.keys, node.value.values, strict=True)
+                if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)
+            }
+    return {}
 
 
 def _is_type_checking(node: ast.If) -> bool:
@@ -61,7 +81,7 @@ def _imports(tree: ast.AST, module: str, is_package: bool) -> set[str]:
                 if target == f"{base}.{alias.name}":
                     found.add(target)  # a submodule
                 elif (owner := resolve(base)) is not None:
-                    found.add(owner)
+                    found.add(lazy_exports(owner).get(alias.name, owner))
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -71,10 +91,13 @@ def _imports(tree: ast.AST, module: str, is_package: bool) -> set[str]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    return {
+    graph = {
         name: _imports(ast.parse(path.read_text()), name, path.name == "__init__.py")
         for name, path in MODULES.items()
     }
+    for name in graph:  # a lazy package reaches what it exports, when it is read
+        graph[name] |= {m for m in lazy_exports(name).values() if m in MODULES}
+    return graph
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -117,6 +140,8 @@ def test_the_walk_sees_function_level_imports() -> None:
     assert _imports(tree, "sandbox.x", False) == {"sandbox.jobs.bronze"}
     planted = {"sandbox.a": {"sandbox.b"}, "sandbox.b": {"sandbox.c"}, "sandbox.c": {"sandbox.a"}}
     assert cycles(planted) == [["sandbox.a", "sandbox.b", "sandbox.c"]]
+    lazy = ast.parse("from sandbox.ingest.dms import DmsTask\n")
+    assert _imports(lazy, "sandbox.x", False) == {"sandbox.ingest.dms.task"}
 
 
 def test_no_import_cycles() -> None:

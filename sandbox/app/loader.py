@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from psycopg import sql
 
 from sandbox.app.generator import COPY_CHUNK_ROWS, TABLE_ORDER, generate, schema_sql
-from sandbox.platform.errors import SandboxError
+from sandbox.platform import SandboxError
 
 
 def create_schema(conn: psycopg.Connection, *, indexes: bool = True) -> None:
@@ -76,10 +76,17 @@ def _unreferenced_primary_keys(
     return {
         table: (name, definition)
         for table, name, definition in rows
-        if conn.execute(
-            sql.SQL("select not exists (select 1 from {})").format(sql.Identifier(schema, table))
-        ).fetchone()[0]
+        if _is_empty(conn, schema, table)
     }
+
+
+def _is_empty(conn: psycopg.Connection, schema: str, table: str) -> bool:
+    row = conn.execute(
+        sql.SQL("select not exists (select 1 from {})").format(sql.Identifier(schema, table))
+    ).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from the emptiness probe of {schema}.{table}")
+    return row[0]
 
 
 def _csv(batch: pa.RecordBatch) -> memoryview:
@@ -134,7 +141,10 @@ def seed(
     History ends at ``as_of`` (default: today), where simulated traffic begins.
     """
     create_schema(conn, indexes=False)
-    (existing,) = conn.execute("select count(*) from players").fetchone()
+    row = conn.execute("select count(*) from players").fetchone()
+    if row is None:
+        raise RuntimeError("select count(*) from players returned no row")
+    (existing,) = row
     if existing:
         raise SeedError(
             f"app database already has {existing} players; `sandbox reset` first to reseed"
@@ -148,7 +158,7 @@ def seed(
 
 def export(path: Path, *, scale: float, seed: int, as_of: date | None = None) -> dict[str, int]:
     """Write ``<path>/app/<table>.parquet`` and ``<path>/events/<stream>.jsonl`` (the samples)."""
-    from sandbox.ingest.events.samples import sample_events, write_sample_events
+    from sandbox.ingest.events import sample_events, write_sample_events
 
     (path / "app").mkdir(parents=True, exist_ok=True)
     tables = generate(scale, seed, as_of=as_of)

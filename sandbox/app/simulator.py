@@ -34,7 +34,7 @@ from sandbox.app.generator import (
     REGIONS,
     tier_for,
 )
-from sandbox.ingest.events.schemas import new_event
+from sandbox.ingest.events import new_event
 
 Event = dict[str, Any]
 OnEvent = Callable[[Event], None]
@@ -165,7 +165,10 @@ class Simulator:
                     for pick in picks
                 ]
             for cur in cursors:
-                pid = cur.fetchone()[0]  # found: no pick is above the largest id
+                row = cur.fetchone()  # found: no pick is above the largest id
+                if row is None:
+                    raise RuntimeError(f"no player at or above a pick in 1..{hi}")
+                pid = row[0]
                 if pid not in roster:
                     roster.append(pid)
         return roster

@@ -6,6 +6,8 @@ the user's running stack or data. One module per group; ``GROUPS`` names them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sandbox.bench.airflow_runs import bench_airflow
 from sandbox.bench.aws_runs import bench_aws
 from sandbox.bench.demo import bench_demo, bench_inner_loop, bench_scaling
@@ -17,7 +19,7 @@ from sandbox.bench.homes import local_run, private_home
 from sandbox.bench.silver import bench_silver
 from sandbox.bench.stack import bench_stack
 
-GROUPS = {
+GROUPS: dict[str, Callable[..., list[Figure]]] = {
     "stack": bench_stack,
     "dms": bench_dms,
     "firehose": bench_firehose,

@@ -8,8 +8,7 @@ import psycopg
 
 from sandbox.bench.figures import Figure
 from sandbox.bench.homes import private_home, tree_memory
-from sandbox.platform.progress import Progress
-from sandbox.platform.stack import EmbeddedStack
+from sandbox.platform import EmbeddedStack, Progress
 
 
 def bench_airflow(
@@ -17,7 +16,7 @@ def bench_airflow(
 ) -> list[Figure]:
     """On a running stack: start Airflow until the DAG is listed, idle PSS, one DAG run."""
     from sandbox.app import loader
-    from sandbox.orchestrate.airflow.client import AirflowClient
+    from sandbox.orchestrate.airflow import AirflowClient
 
     ready_s, idle_mb, run_s = [], [], []
     with private_home() as s:

@@ -8,18 +8,20 @@ import psycopg
 
 from sandbox.bench.figures import Figure
 from sandbox.bench.homes import private_home, tree_memory
-from sandbox.platform.progress import Progress
-from sandbox.platform.stack import EmbeddedStack
+from sandbox.platform import EmbeddedStack, Progress
 
 
 def bench_aws(*, repeat: int = 3, scale: float = 0.1, progress: Progress = print) -> list[Figure]:
     """``sandbox aws up`` on a running stack, then ``dbt_build`` and ``lake_pipeline``."""
     from sandbox.app import loader
+    from sandbox.orchestrate import run_pipeline
     from sandbox.orchestrate.aws import executions
     from sandbox.orchestrate.aws.deploy import deploy
-    from sandbox.orchestrate.pipeline import run_pipeline
 
-    start_s, idle_mb, dbt_s, pipeline_s = [], [], [], []
+    start_s: list[float] = []
+    idle_mb: list[float] = []
+    dbt_s: list[float] = []
+    pipeline_s: list[float] = []
     with private_home() as s:
         stack = EmbeddedStack(s)
         stack.up()

@@ -15,8 +15,7 @@ from pathlib import Path
 from sandbox.bench.chart import scaling_chart
 from sandbox.bench.figures import Figure
 from sandbox.bench.homes import cli_env, private_home, sample_peak_rss, timed_cli
-from sandbox.platform.progress import Progress
-from sandbox.platform.settings import Settings
+from sandbox.platform import Progress, Settings
 
 
 def bench_demo(*, repeat: int = 3, scale: float = 1.0, progress: Progress = print) -> list[Figure]:
@@ -163,6 +162,7 @@ def watch_loop(
     ends: queue.Queue[str] = queue.Queue()
 
     def read() -> None:
+        assert proc.stdout is not None  # stdout=PIPE
         for line in proc.stdout:
             if match := re.search(r"watch: run \d+ (done|failed)", line):
                 ends.put(match.group(1))
@@ -195,7 +195,7 @@ def watch_loop(
 
 def lake_sizes_mb(settings: Settings) -> dict[str, float]:
     """Bytes on the S3 server per layer (raw, bronze, silver, gold), in MB."""
-    from sandbox.platform.services.s3 import s3_client
+    from sandbox.platform.services import s3_client
 
     s3 = s3_client(settings)
     sizes = {"raw": 0, "bronze": 0, "silver": 0, "gold": 0}
@@ -219,7 +219,7 @@ def bench_scaling(
 
     With ``repeat`` > 1 every figure is the median of the runs (sizes are the last run's:
     the same data each time)."""
-    rows = []
+    rows: list[dict] = []
     figures = []
     for scale in scales:
         walls, peaks = [], []

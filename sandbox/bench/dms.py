@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from sandbox.bench.figures import Figure, percentile
 from sandbox.bench.homes import private_home
-from sandbox.platform.progress import Progress
-from sandbox.platform.stack import EmbeddedStack
+from sandbox.platform import EmbeddedStack, Progress
 
 
 def bench_dms(
@@ -18,9 +18,8 @@ def bench_dms(
 
     import psycopg
 
-    from sandbox.app import loader
-    from sandbox.app.simulator import Simulator
-    from sandbox.ingest.dms.task import DmsTask
+    from sandbox.app import Simulator, loader
+    from sandbox.ingest.dms import DmsTask
 
     with private_home() as s:
         stack = EmbeddedStack(s)
@@ -44,7 +43,7 @@ def bench_dms(
                 )
             for i in range(repeat):
                 stop = threading.Event()
-                result = {}
+                result: dict[str, Any] = {}
 
                 def follow(out: dict = result, done: threading.Event = stop) -> None:
                     out["report"] = DmsTask(s).follow(should_stop=done.is_set)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sandbox.bench.figures import Figure
 from sandbox.bench.homes import local_run
-from sandbox.platform.progress import Progress
+from sandbox.platform import Progress
 
 
 def bench_engines(

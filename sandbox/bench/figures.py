@@ -15,6 +15,8 @@ import psutil
 
 @dataclass
 class Figure:
+    """One measured figure: its samples (one per repeat), unit, and the target it is held to."""
+
     name: str
     unit: str
     samples: list[float]
@@ -33,6 +35,7 @@ class Figure:
 
 
 def machine() -> dict:
+    """The machine a benchmark ran on: CPU, cores, RAM, Python and OS."""
     return {
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
@@ -43,6 +46,7 @@ def machine() -> dict:
 
 
 def write_results(figures: list[Figure], path: Path) -> None:
+    """Write ``figures`` with the time and the machine to ``path`` as JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

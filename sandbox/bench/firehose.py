@@ -6,8 +6,7 @@ import time
 
 from sandbox.bench.figures import Figure
 from sandbox.bench.homes import private_home
-from sandbox.platform.progress import Progress
-from sandbox.platform.stack import EmbeddedStack
+from sandbox.platform import EmbeddedStack, Progress
 
 
 def bench_firehose(
@@ -19,8 +18,7 @@ def bench_firehose(
     import psycopg
 
     from sandbox.app import loader
-    from sandbox.ingest.events.sns import delivery_streams, publisher
-    from sandbox.ingest.events.traffic import IdPool, synthetic_events
+    from sandbox.ingest.events import IdPool, delivery_streams, publisher, synthetic_events
 
     with private_home() as s:
         s.firehose.buffer_size_mib = 64

@@ -12,17 +12,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-from sandbox.platform.ports import free_home_ports
+from sandbox.platform import EmbeddedStack, Settings, free_home_ports
 from sandbox.platform.services.process import tree
-from sandbox.platform.settings import Settings
-from sandbox.platform.stack import EmbeddedStack
 
 
 def bench_settings(home: Path) -> Settings:
-    return Settings(_env_file=None, home=home, **free_home_ports())
+    # Port fields by name: mypy cannot match the keys to Settings' fields, pydantic does.
+    ports: dict[str, Any] = free_home_ports()
+    return Settings(_env_file=None, home=home, **ports)
 
 
 @contextmanager
@@ -82,7 +83,7 @@ def sample_peak_rss(proc: subprocess.Popen, interval: float = 0.2) -> tuple[floa
         peak = max(peak, tree_memory(root))
         time.sleep(interval)
     if proc.returncode != 0:
-        raise RuntimeError(f"bench: {proc.args} exited with {proc.returncode}")
+        raise RuntimeError(f"bench: {proc.args!r} exited with {proc.returncode}")
     return time.perf_counter() - t0, peak / 1e6
 
 

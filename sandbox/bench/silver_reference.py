@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sandbox.bench.reference import records
-from sandbox.jobs.quality import QUARANTINE_COLUMNS, Rule
+from sandbox.jobs import QUARANTINE_COLUMNS, Rule
 from sandbox.jobs.silver import SILVER_TABLES
 
 BRONZE = [
@@ -417,11 +417,13 @@ def same_rows(expected: Path, got: Path) -> bool:
     ]
     text = ", ".join(f'cast("{c}" as varchar) as "{c}"' for c in cols)
     a, b = (f"select {text} from read_parquet({f!r})" for f in files)
-    diff = con.execute(
+    row = con.execute(
         f"select (select count(*) from ({a} except all {b})) + "
         f"(select count(*) from ({b} except all {a}))"
-    ).fetchone()[0]
-    return diff == 0
+    ).fetchone()
+    if row is None:
+        raise RuntimeError("the difference query returned no row")
+    return row[0] == 0
 
 
 def _empty(files: list[str]) -> bool:

@@ -6,8 +6,7 @@ import time
 
 from sandbox.bench.figures import Figure
 from sandbox.bench.homes import cli_env, private_home, stack_memory_mb, timed_cli
-from sandbox.platform.progress import Progress
-from sandbox.platform.stack import EmbeddedStack
+from sandbox.platform import EmbeddedStack, Progress
 
 
 def bench_stack(

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from sandbox.cli.root import app, console, fail, settings_for
-from sandbox.platform.errors import SandboxError
+from sandbox.platform import SandboxError
 
 airflow_app = typer.Typer(
     help="Apache Airflow running the pipeline DAG, each task in its own process.",
@@ -27,9 +27,8 @@ STATE_COLOR = {
 @airflow_app.command("up")
 def airflow_up() -> None:
     """Start the stack if needed, then Airflow (UI, scheduler, DAG processor) on 127.0.0.1."""
-    from sandbox.orchestrate.airflow.client import AirflowClient
-    from sandbox.orchestrate.airflow.graph import export
-    from sandbox.platform.stack import EmbeddedStack
+    from sandbox.orchestrate.airflow import AirflowClient, export
+    from sandbox.platform import EmbeddedStack
 
     settings = settings_for(None)
     stack = EmbeddedStack(settings)
@@ -56,7 +55,7 @@ def airflow_run(
     wait: bool = typer.Option(True, help="Follow the run and print each task's state."),
 ) -> None:
     """Trigger the lakehouse_sandbox DAG on the running Airflow; with --wait, follow it."""
-    from sandbox.orchestrate.airflow.client import AirflowClient
+    from sandbox.orchestrate.airflow import AirflowClient
 
     settings = settings_for(None)
     client = AirflowClient(settings)
@@ -91,7 +90,7 @@ def _print_states(run) -> None:
 @airflow_app.command("export")
 def airflow_export() -> None:
     """Write dags/lakehouse_sandbox.tasks.json and mwaa/requirements.txt from the project."""
-    from sandbox.orchestrate.airflow.graph import export
+    from sandbox.orchestrate.airflow import export
 
     written = export()
     for path in written:

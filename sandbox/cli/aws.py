@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from sandbox.cli.root import app, console, fail, settings_for
-from sandbox.platform.errors import SandboxError
+from sandbox.platform import SandboxError
 
 aws_app = typer.Typer(
     help="Step Functions, Lambda, ECS, EventBridge and CloudWatch on a local endpoint.",
@@ -22,7 +22,7 @@ app.add_typer(aws_app, name="aws", rich_help_panel="Orchestration")
 def aws_up() -> None:
     """Start the stack if needed, then the local AWS endpoint, and deploy aws/ to it."""
     from sandbox.orchestrate.aws.deploy import deploy
-    from sandbox.platform.stack import EmbeddedStack
+    from sandbox.platform import EmbeddedStack
 
     settings = settings_for(None)
     stack = EmbeddedStack(settings)
@@ -119,7 +119,7 @@ def logs(
     limit: Annotated[int, typer.Option(help="The newest N events.")] = 200,
 ) -> None:
     """Print a CloudWatch Logs group of the local AWS endpoint (Lambda, ECS, executions)."""
-    from sandbox.orchestrate.aws.executions import log_lines
+    from sandbox.orchestrate.aws import log_lines
 
     settings = settings_for(None)
     try:

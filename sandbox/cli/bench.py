@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from sandbox.cli.root import app, console, fail
-from sandbox.platform.errors import SandboxError
+from sandbox.platform import SandboxError
+
+if TYPE_CHECKING:
+    pass
 
 
 @app.command(rich_help_panel="Benchmarks")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from sandbox.cli.root import app, console, fail
-from sandbox.platform.errors import SandboxError
+from sandbox.platform import SandboxError
 
 course_app = typer.Typer(
     help="The course kit: start an exercise, check a student's work (course/README.md).",

@@ -20,7 +20,7 @@ from sandbox.cli.root import (
     require_seeded,
     settings_for,
 )
-from sandbox.platform.errors import SandboxError
+from sandbox.platform import SandboxError
 
 ingest_app = typer.Typer(
     help="Land source data in S3 raw, as AWS DMS and Firehose do.", no_args_is_help=True
@@ -81,8 +81,8 @@ def simulate(
     """Application traffic: transactions on the app database and the events they imply."""
     import psycopg
 
-    from sandbox.app.simulator import Simulator
-    from sandbox.ingest.events.sns import publisher
+    from sandbox.app import Simulator
+    from sandbox.ingest.events import publisher
 
     settings = settings_for(profile)
     require_seeded(settings)
@@ -90,10 +90,11 @@ def simulate(
     try:
         with psycopg.connect(settings.postgres_url(settings.app_db), autocommit=True) as conn:
             if events_only:
-                from sandbox.ingest.events.traffic import run_events
+                from sandbox.ingest.events import run_events
 
                 if count is None and duration is None:
                     count = 10_000
+                assert pub is not None  # made for events_only
                 t0 = time.perf_counter()
                 sent = run_events(
                     conn, pub.publish_many, count=count, duration_s=duration, rate=rate, seed=seed
@@ -133,8 +134,7 @@ def ingest_firehose(
     profile: ProfileOpt = None,
 ) -> None:
     """Firehose: deliver the spooled events to S3 raw (now, or continuously by the hints)."""
-    from sandbox.ingest.events.firehose import DeliveryReport
-    from sandbox.ingest.events.sns import delivery_streams
+    from sandbox.ingest.events import DeliveryReport, delivery_streams
 
     settings = settings_for(profile)
     streams = delivery_streams(settings)
@@ -171,7 +171,7 @@ def ingest_dms(
     profile: ProfileOpt = None,
 ) -> None:
     """DMS: full load if not done, then CDC up to now (or continuously)."""
-    from sandbox.ingest.dms.task import DmsTask
+    from sandbox.ingest.dms import DmsTask
 
     settings = settings_for(profile)
     task = DmsTask(settings)

@@ -20,7 +20,7 @@ from sandbox.cli.root import (
     stack_for,
 )
 from sandbox.cli.services import refuse_mismatched_postgres
-from sandbox.platform.errors import SandboxError
+from sandbox.platform import SandboxError
 
 
 @app.command("run", rich_help_panel="Pipeline")
@@ -52,7 +52,7 @@ def run_tasks(
     Silver tables and gold marts whose code and inputs are those of their published
     version are kept as they are; --force rebuilds them.
     """
-    from sandbox.orchestrate.pipeline import select
+    from sandbox.orchestrate import select
 
     settings = settings_for(profile)
     try:
@@ -63,7 +63,7 @@ def run_tasks(
         raise fail(exc) from exc
     if not watch:
         if any(t.heavy for t in chosen):
-            from sandbox.orchestrate.watch import preload
+            from sandbox.orchestrate import preload
 
             preload()  # then frozen out of the garbage collector: see ``preload``
         _run_once(settings, tasks, len(chosen), force)
@@ -71,7 +71,7 @@ def run_tasks(
     from sandbox.orchestrate.watch import watch as watch_files
 
     def once() -> int:
-        from sandbox.platform.session import stop_sessions
+        from sandbox.platform import stop_sessions
 
         try:
             _run_once(settings, tasks, len(chosen), force)
@@ -88,7 +88,7 @@ def run_tasks(
 
 
 def _run_once(settings, tasks: list[str] | None, count: int, force: bool = False) -> None:
-    from sandbox.orchestrate.pipeline import run_pipeline
+    from sandbox.orchestrate import run_pipeline
 
     try:
         with Progress(console=console, transient=False) as bar:
@@ -131,8 +131,8 @@ def demo(
     as_of: AsOfOpt = None,
 ) -> None:
     """Run the whole platform end to end: up, seed, DMS, traffic, Firehose, jobs, report."""
-    from sandbox.orchestrate.demo import run_demo
-    from sandbox.serve.report import layer_counts
+    from sandbox.orchestrate import run_demo
+    from sandbox.serve import layer_counts
 
     settings = settings_for(profile)
     refuse_mismatched_postgres(settings)
@@ -181,7 +181,7 @@ def demo(
 @app.command(rich_help_panel="Pipeline")
 def report(profile: ProfileOpt = None) -> None:
     """Write the offline HTML report of the gold metrics and print its path."""
-    from sandbox.serve.report import write_report
+    from sandbox.serve import write_report
 
     settings = settings_for(profile)
     import psycopg

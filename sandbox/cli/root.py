@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sandbox.platform.errors import PortInUseError, SandboxError
+from sandbox.platform import PortInUseError, SandboxError
 from sandbox.platform.settings import Profile, Settings, load_settings, unknown_variables
 
 
@@ -127,9 +127,12 @@ def require_seeded(settings: Settings) -> None:
     import psycopg
 
     with psycopg.connect(settings.postgres_url(settings.app_db), autocommit=True) as conn:
-        (found,) = conn.execute(
+        row = conn.execute(
             "select to_regclass(%s)", (f"{settings.dms.source_schema}.players",)
         ).fetchone()
+    if row is None:
+        raise RuntimeError("select to_regclass(...) returned no row")
+    (found,) = row
     if found is None:
         raise fail(
             SandboxError(
@@ -173,10 +176,10 @@ def settings_for(profile: Profile | None) -> Settings:
 
 def stack_for(settings: Settings):
     if settings.profile == "compose":
-        from sandbox.platform.compose import ComposeStack
+        from sandbox.platform import ComposeStack
 
         return ComposeStack(settings)
-    from sandbox.platform.stack import EmbeddedStack
+    from sandbox.platform import EmbeddedStack
 
     return EmbeddedStack(settings)
 

@@ -11,10 +11,10 @@ import typer
 from rich.table import Table
 
 from sandbox.cli.root import ProfileOpt, app, console, err, fail, settings_for, stack_for
-from sandbox.platform.errors import SandboxError
+from sandbox.platform import SandboxError
 
 if TYPE_CHECKING:
-    from sandbox.ingest.dms.control import SlotStatus
+    from sandbox.ingest.dms import SlotStatus
 
 
 def refuse_mismatched_postgres(settings) -> None:
@@ -102,12 +102,12 @@ def _dms_slot(settings, statuses) -> SlotStatus | None:
     """The DMS slot's WAL, when Postgres runs (None otherwise)."""
     if not any(s.name == "postgres" and s.state == "running" for s in statuses):
         return None
-    from sandbox.ingest.dms.control import probe_slot
+    from sandbox.ingest.dms import probe_slot
 
     return probe_slot(settings)
     import psycopg
 
-    from sandbox.ingest.dms.control import slot_status
+    from sandbox.ingest.dms import slot_status
 
     try:
         with psycopg.connect(settings.postgres_url(settings.app_db), connect_timeout=2) as conn:
@@ -134,7 +134,7 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Preflight: ports, disk, memory, binaries, Java, Docker, CPU architecture."""
-    from sandbox.platform.doctor import run_checks
+    from sandbox.platform import run_checks
 
     checks = run_checks(settings_for(profile))
     failed = [c for c in checks if c.level == "fail"]

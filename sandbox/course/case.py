@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sandbox.course.checks import COURSE_DIR
-from sandbox.platform.settings import Settings
+from sandbox.platform import Settings
 
 SOLUTION_TASK_DEFINITION = (
     COURSE_DIR / "exercise-2" / "solution" / "dbt" / "deploy" / "task-definition.json"
@@ -19,7 +19,7 @@ SOLUTION_TASK_DEFINITION = (
 
 def case_task_definition() -> Path:
     """The dbt task definition the case deploys: the repository's, else exercise 2's."""
-    from sandbox.orchestrate.aws.deploy import DBT_TASK_DEFINITION
+    from sandbox.orchestrate.aws import DBT_TASK_DEFINITION
 
     return DBT_TASK_DEFINITION if DBT_TASK_DEFINITION.exists() else SOLUTION_TASK_DEFINITION
 
@@ -27,7 +27,7 @@ def case_task_definition() -> Path:
 def deploy_case(settings: Settings):
     """Start the local AWS endpoint if it is not running, deploy ``aws/``; the Deployment."""
     from sandbox.orchestrate.aws.deploy import deploy
-    from sandbox.platform.stack import EmbeddedStack
+    from sandbox.platform import EmbeddedStack
 
     EmbeddedStack(settings).start_optional("aws")
     return deploy(settings, task_definition=case_task_definition())

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from sandbox.platform.errors import SandboxError
-from sandbox.platform.settings import PROJECT_ROOT
+from sandbox.platform import PROJECT_ROOT, SandboxError
 
 COURSE_DIR = PROJECT_ROOT / "course"
 EXERCISES = {1: "exercise-1", 2: "exercise-2"}

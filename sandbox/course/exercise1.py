@@ -15,9 +15,11 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from sandbox.course.checks import COURSE_DIR, Check, CourseError, workflows
 
@@ -56,7 +58,7 @@ class Transform:
     module: ModuleType
     path: Path
     name: str
-    function: object
+    function: Callable[..., Any]
 
 
 def job_modules(root: Path) -> list[Path]:
@@ -71,6 +73,8 @@ def load_module(path: Path) -> ModuleType:
     _refuse_io_at_import(path)
     name = f"course_work_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CourseError(f"{path.name} cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(path.parent))  # its siblings import as in its tests
     try:
@@ -197,7 +201,7 @@ def check_same_result_as_prototype(root: Path) -> Check:
     except CourseError:
         return Check(name, False, "needs a job module first")
     from sandbox.course.sample_lake import sample_silver
-    from sandbox.platform.session import in_process_sail
+    from sandbox.platform import in_process_sail
 
     with in_process_sail(quiet=True) as spark:
         silver = sample_silver(spark)
@@ -243,7 +247,7 @@ def check_same_result_as_prototype(root: Path) -> Check:
 
 def result_rows(df) -> list[str]:
     """A DataFrame's rows as sorted JSON strings, comparable across runs and engines."""
-    from sandbox.jobs.local_run import jsonable
+    from sandbox.jobs import jsonable
 
     return sorted(
         json.dumps({k: jsonable(v) for k, v in r.asDict().items()}, sort_keys=True)
@@ -284,7 +288,7 @@ def check_unit_tests(root: Path) -> Check:
 
 def check_wired_as_task(root: Path) -> Check:
     """A pipeline Task in a job module, or a state machine with a Task state running the job."""
-    from sandbox.orchestrate.pipeline import Task, task_names
+    from sandbox.orchestrate import Task, task_names
 
     name = "wired as a pipeline task"
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sandbox.course import exercise1, exercise2
@@ -36,5 +36,5 @@ def check_exercise(number: int, path: Path | None = None) -> list[Check]:
     if not path.is_dir():
         hint = f"`sandbox course start {number}`" if path == folder / "work" else "--path"
         raise CourseError(f"course: {path} is not a folder; create it with {hint}")
-    checks: list[Callable[[Path], Check]] = {1: exercise1.CHECKS, 2: exercise2.CHECKS}[number]
+    checks: Sequence[Callable[[Path], Check]] = {1: exercise1.CHECKS, 2: exercise2.CHECKS}[number]
     return [check(path) for check in checks]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sandbox.platform.settings import PROJECT_ROOT
+from sandbox.platform import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -17,8 +17,7 @@ def sample_bronze(spark: SparkSession) -> dict[str, DataFrame]:
     and the events, unwrapped and deduplicated by the platform's own functions."""
     import pyarrow.parquet as pq
 
-    from sandbox.jobs.bronze_events import dedupe_events, unwrap_events
-    from sandbox.jobs.layers import SOURCE_KEYS
+    from sandbox.jobs import SOURCE_KEYS, dedupe_events, unwrap_events
 
     frames = {
         t: spark.createDataFrame(pq.read_table(SAMPLES / "app" / f"{t}.parquet"))

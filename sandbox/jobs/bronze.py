@@ -30,8 +30,8 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from sandbox.ingest.dms.mappings import TableMapping, read_mapping
-from sandbox.ingest.events.schemas import STREAMS
+from sandbox.ingest.dms import TableMapping, read_mapping
+from sandbox.ingest.events import STREAMS
 from sandbox.jobs.bronze_events import bronze_event_stream
 from sandbox.jobs.bronze_raw import (
     ORDER,
@@ -42,10 +42,8 @@ from sandbox.jobs.bronze_raw import (
     raw_tables,
 )
 from sandbox.jobs.layers import BronzeResult, Manifest, bronze_path, is_delta
-from sandbox.platform.errors import SandboxError
-from sandbox.platform.progress import Progress
-from sandbox.platform.services.s3 import read_parquet_objects, remove_prefix, s3_client
-from sandbox.platform.settings import Settings
+from sandbox.platform import Progress, SandboxError, Settings
+from sandbox.platform.services import read_parquet_objects, remove_prefix, s3_client
 
 
 class BronzeError(SandboxError):
@@ -133,6 +131,7 @@ def bronze_cdc_table(
     s3 = s3_client(settings)
     mapping = read_mapping(s3, settings.raw_bucket, cfg.bucket_folder, schema, table)
     keys = table_keys(settings, mapping, schema, table)
+    assert mapping is not None  # table_keys raised otherwise
     objects = raw_objects(s3, settings.raw_bucket, cfg, schema, table)
     manifest = Manifest(s3, settings.lake_bucket, f"bronze/{schema}/{table}")
     new = manifest.new(objects)

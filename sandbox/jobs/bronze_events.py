@@ -22,9 +22,8 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from sandbox.jobs.layers import BronzeResult, Manifest, bronze_events_path, is_delta
-from sandbox.platform.errors import SandboxError
-from sandbox.platform.services.s3 import s3_client
-from sandbox.platform.settings import Settings
+from sandbox.platform import SandboxError, Settings
+from sandbox.platform.services import s3_client
 
 GZIP_MAGIC = b"\x1f\x8b"
 _JSON_WHITESPACE = " \t\n\r"
@@ -48,7 +47,7 @@ def split_records(text: str) -> list[str]:
     quotes inside strings are handled by a real JSON decoder. Raises ``ValueError``
     (with the character offset) for anything that is not a sequence of JSON objects.
     """
-    records = []
+    records: list[str] = []
     pos, end = 0, len(text)
     while True:
         while pos < end and text[pos] in _JSON_WHITESPACE:
@@ -125,6 +124,7 @@ def unwrap_events(lines: DataFrame) -> DataFrame:
 
 
 def dedupe_events(events: DataFrame) -> DataFrame:
+    """One row per ``event_id``, the earliest: Firehose and SNS deliver at least once."""
     w = Window.partitionBy("event_id").orderBy(F.col("event_time"))
     return events.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
 

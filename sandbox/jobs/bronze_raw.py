@@ -26,9 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from minio import Minio
 
-from sandbox.ingest.dms.mappings import TableMapping
-from sandbox.ingest.dms.naming import table_prefixes
-from sandbox.platform.settings import DmsSettings
+from sandbox.ingest.dms import TableMapping, table_prefixes
+from sandbox.platform import DmsSettings
 
 # Ordering columns added to every raw row; bronze drops them before writing.
 SEQ, FILE_ORD, ROW_ORD = "_dms_seq", "_dms_file", "_dms_row"

@@ -45,8 +45,8 @@ from urllib.parse import urlparse
 from minio import Minio
 from minio.error import S3Error
 
-from sandbox.platform.services.s3 import s3_client
-from sandbox.platform.settings import Settings
+from sandbox.platform import Settings
+from sandbox.platform.services import s3_client
 
 # The commitInfo field a publish writes its record into.
 RECORD_KEY = "sandbox"

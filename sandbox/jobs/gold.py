@@ -25,8 +25,7 @@ from sandbox.jobs.fingerprint import (
 )
 from sandbox.jobs.layers import BRL, gold_path, read_delta, silver_path
 from sandbox.jobs.silver import SILVER_TABLES, SilverPublishPending, pending_publishes
-from sandbox.platform.progress import Progress
-from sandbox.platform.settings import Settings
+from sandbox.platform import Progress, Settings
 
 RATE = "decimal(6,4)"
 
@@ -377,10 +376,14 @@ def run_gold(
             settings.profile,
             table.name,
             code_digest(table.build, module),
-            {n: states[sources[n]] and states[sources[n]].identity for n in sorted(reads.read)},
+            {
+                n: None if (found := states[sources[n]]) is None else found.identity
+                for n in sorted(reads.read)
+            },
         )
         state = states[outputs[table.name]]
         if not force and record_matches(state, fp):
+            assert state is not None and state.record is not None  # record_matches checked both
             rows[table.name] = state.record["rows"]
         else:
             changed[table.name] = (df, fp)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from minio import Minio
 from minio.error import S3Error
 
-from sandbox.platform.settings import Settings
+from sandbox.platform import Settings
 
 if TYPE_CHECKING:  # no Spark at import: tasks without Spark read layer paths too
     from pyspark.sql import DataFrame, SparkSession
@@ -45,22 +45,27 @@ BRL = "decimal(14,2)"
 
 
 def bronze_path(settings: Settings, schema: str, table: str) -> str:
+    """The bronze replica of source table ``schema.table``."""
     return settings.lake_uri("bronze", schema, table)
 
 
 def bronze_events_path(settings: Settings, stream: str) -> str:
+    """The bronze table of an event stream."""
     return settings.lake_uri("bronze", EVENTS_SCHEMA, stream.replace("-", "_"))
 
 
 def silver_path(settings: Settings, domain: str, table: str) -> str:
+    """The silver table ``table`` of ``domain``."""
     return settings.lake_uri("silver", domain, table)
 
 
 def quarantine_path(settings: Settings, domain: str, table: str) -> str:
+    """Where silver keeps the rows of ``domain.table`` a quality rule turned away."""
     return settings.lake_uri("silver", domain, "_quarantine", table)
 
 
 def gold_path(settings: Settings, mart: str) -> str:
+    """The gold mart ``mart``."""
     return settings.lake_uri("gold", mart)
 
 

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal, cast
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -42,10 +43,13 @@ from sandbox.jobs.silver import (
     build_silver,
     split_schemas,
 )
-from sandbox.platform.session import in_process_sail
+from sandbox.platform import in_process_sail
+
+Engine = Literal["sail", "jvm"]
 
 
 def jsonable(value):
+    """A Spark row value as JSON can hold it: decimals as text, dates as ISO 8601."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime | date):
@@ -54,14 +58,14 @@ def jsonable(value):
 
 
 @contextlib.contextmanager
-def session(engine: str) -> Iterator[SparkSession]:
+def session(engine: Engine) -> Iterator[SparkSession]:
     """A session on ``engine`` ('sail' or 'jvm'), stopped on exit (with its server)."""
     if engine == "sail":
         with in_process_sail() as spark:
             yield spark
         return
     if engine == "jvm":
-        from sandbox.platform.ports import free_port_block
+        from sandbox.platform import free_port_block
 
         # A free port rather than Spark Connect's 15002, which the compose profile's
         # Spark (or a second parity run) may hold.
@@ -87,7 +91,8 @@ def session(engine: str) -> Iterator[SparkSession]:
         from pyspark.sql.connect.session import SparkSession as ConnectSession
 
         os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"  # functions build Connect columns
-        spark = ConnectSession.builder.remote(f"sc://127.0.0.1:{port}").create()
+        # pyspark types its Connect session apart from the classic one it stands in for
+        spark = cast(SparkSession, ConnectSession.builder.remote(f"sc://127.0.0.1:{port}").create())
     else:
         raise ValueError(f"unknown engine {engine!r}: sail or jvm")
     spark.conf.set("spark.sql.session.timeZone", "UTC")

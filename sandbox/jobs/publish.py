@@ -30,14 +30,13 @@ from urllib.parse import urlparse
 
 from deltalake import CommitProperties, DeltaTable, Schema
 from deltalake.exceptions import TableNotFoundError
-from deltalake.transaction import AddAction
+from deltalake.transaction import AddAction, RemoveAction
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sandbox.jobs.fingerprint import KnownStates, TableState, commit_metadata, table_state
-from sandbox.platform.errors import SandboxError
-from sandbox.platform.services.s3 import move_prefix, remove_prefix, s3_client
-from sandbox.platform.settings import Settings
+from sandbox.platform import SandboxError, Settings
+from sandbox.platform.services import move_prefix, remove_prefix, s3_client
 
 STAGED = "staged-"
 
@@ -156,7 +155,8 @@ def _bucket_key(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.strip("/")
 
 
-def _staged_files(settings: Settings, staged: StagedTable) -> list[AddAction]:
+def _staged_files(settings: Settings, staged: StagedTable) -> list[AddAction | RemoveAction]:
+    """The staged files as the add actions of a write transaction."""
     bucket, key = _bucket_key(staged.folder)
     table_key = _bucket_key(staged.uri)[1]
     objects = s3_client(settings).list_objects(bucket, key + "/", recursive=True)

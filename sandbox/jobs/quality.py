@@ -17,13 +17,15 @@ passed instead, which quarantines the children of quarantined parents.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from sandbox.platform.errors import SandboxError
+from sandbox.platform import SandboxError
 
 # The share of rows a rule may quarantine before the run stops, unless the rule says.
+RuleKind = Literal["not_null", "unique", "accepted_values", "relationship"]
 DEFAULT_THRESHOLD = 0.05
 
 
@@ -33,8 +35,11 @@ class DataQualityError(SandboxError):
 
 @dataclass(frozen=True)
 class Rule:
+    """A quality rule on a silver table: its kind, columns, accepted values or reference,
+    and the share of rows it may quarantine before the run fails (``threshold``)."""
+
     name: str
-    kind: str  # not_null | unique | accepted_values | relationship
+    kind: RuleKind
     columns: tuple[str, ...]
     values: tuple = ()
     ref: str | None = None  # "<frame>.<column>" for accepted_values and relationship
@@ -183,12 +188,14 @@ def _flag(
         on = [df[c].eqNullSafe(dups[k]) for c, k in zip(rule.columns, keys, strict=True)]
         return df.join(dups, on, "left"), F.col(hit).isNotNull(), [*keys, hit]
     if rule.kind in ("relationship", "accepted_values"):
+        # A relationship always names its ref; accepted_values without one returned above.
+        assert rule.ref is not None
         ref_col = rule.ref.split(".", 1)[1]
         if rule.ref_frame not in refs:
             raise ValueError(f"rule {rule.name}: no frame {rule.ref_frame!r} to look up")
         hit = f"_dq_ref{i}"
-        keys = refs[rule.ref_frame].select(F.col(ref_col).alias(hit)).distinct()
-        joined = df.join(keys, df[col] == keys[hit], "left")
+        looked_up = refs[rule.ref_frame].select(F.col(ref_col).alias(hit)).distinct()
+        joined = df.join(looked_up, df[col] == looked_up[hit], "left")
         return joined, F.col(col).isNotNull() & F.col(hit).isNull(), [hit]
     raise ValueError(f"unknown rule kind {rule.kind!r}")
 

@@ -34,8 +34,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from sandbox.platform.errors import SandboxError
-from sandbox.platform.settings import PROJECT_ROOT, Settings, load_settings
+from sandbox.platform import PROJECT_ROOT, SandboxError, Settings, load_settings
 
 DBT_PROJECT = PROJECT_ROOT / "dbt"
 TASK_DEFINITION = DBT_PROJECT / "deploy" / "task-definition.json"
@@ -222,10 +221,13 @@ def create_ci_database(settings: Settings, name: str) -> None:
         except psycopg.errors.DuplicateDatabase as exc:
             raise DbtError(f"dbt-ci: database {name!r} already exists; drop it first") from exc
     with psycopg.connect(settings.postgres_url(name)) as conn:
-        (tables,) = conn.execute(
+        row = conn.execute(
             "select count(*) from information_schema.tables where table_schema = %s",
             (SOURCE_SCHEMA,),
         ).fetchone()
+    if row is None:
+        raise RuntimeError("select count(*) from information_schema.tables returned no row")
+    (tables,) = row
     if not tables:
         drop_ci_database(settings, name)
         raise DbtError(

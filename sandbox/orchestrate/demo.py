@@ -19,12 +19,11 @@ from typing import TypeVar
 
 import psycopg
 
-from sandbox.app import loader
-from sandbox.app.simulator import Simulator
-from sandbox.ingest.dms.task import DmsTask
-from sandbox.ingest.events.sns import publisher
+from sandbox.app import Simulator, loader
+from sandbox.ingest.dms import DmsTask
+from sandbox.ingest.events import publisher
 from sandbox.orchestrate.pipeline import Context, run_pipeline
-from sandbox.platform.settings import Settings
+from sandbox.platform import Settings
 
 Step = Callable[[str], None]
 T = TypeVar("T")
@@ -60,7 +59,7 @@ def run_demo(
     traffic starts, so the report's time charts have no hole between the two.
     """
     if stack is None:
-        from sandbox.platform.stack import EmbeddedStack
+        from sandbox.platform import EmbeddedStack
 
         stack = EmbeddedStack(settings)
     t_start = time.perf_counter()
@@ -80,7 +79,10 @@ def run_demo(
         """Seed a database without players; the players there were before."""
         with psycopg.connect(url, autocommit=True) as conn:
             loader.create_schema(conn, indexes=False)  # a seed builds them after its rows
-            (players,) = conn.execute("select count(*) from players").fetchone()
+            row = conn.execute("select count(*) from players").fetchone()
+            if row is None:
+                raise RuntimeError("select count(*) from players returned no row")
+            (players,) = row
             if players == 0:
                 result.first_run = True
                 result.seeded = timed(

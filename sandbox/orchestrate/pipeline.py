@@ -16,9 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.platform.errors import SandboxError
-from sandbox.platform.progress import Progress, quiet
-from sandbox.platform.settings import Settings
+from sandbox.platform import Progress, SandboxError, Settings, quiet
 
 
 @dataclass
@@ -36,7 +34,7 @@ class Context:
     @property
     def spark(self):
         if self._spark is None:
-            from sandbox.platform.session import spark_session
+            from sandbox.platform import spark_session
 
             self._spark = spark_session(self.settings)
         return self._spark
@@ -44,6 +42,9 @@ class Context:
 
 @dataclass(frozen=True)
 class Task:
+    """A pipeline task: its name, the tasks it waits for, what it runs, and one line
+    that says what it does (the CLI, Airflow and Step Functions show it)."""
+
     name: str
     upstream: tuple[str, ...]
     run: Callable[[Context], Any]
@@ -54,7 +55,7 @@ class Task:
 
 
 def _ingest_dms(ctx: Context):
-    from sandbox.ingest.dms.task import DmsTask
+    from sandbox.ingest.dms import DmsTask
 
     r = DmsTask(ctx.settings).run(ctx.progress)
     return {
@@ -65,8 +66,7 @@ def _ingest_dms(ctx: Context):
 
 
 def _ingest_firehose(ctx: Context):
-    from sandbox.ingest.events.firehose import DeliveryReport
-    from sandbox.ingest.events.sns import delivery_streams
+    from sandbox.ingest.events import DeliveryReport, delivery_streams
 
     total = DeliveryReport()
     for stream in delivery_streams(ctx.settings).values():
@@ -76,7 +76,7 @@ def _ingest_firehose(ctx: Context):
 
 
 def _bronze(ctx: Context):
-    from sandbox.jobs.bronze import run_bronze
+    from sandbox.jobs import run_bronze
 
     return {r.table: r.rows_in for r in run_bronze(ctx.spark, ctx.settings, ctx.progress)}
 
@@ -94,20 +94,20 @@ def _silver(ctx: Context):
 
 
 def _gold(ctx: Context):
-    from sandbox.jobs.gold import run_gold
+    from sandbox.jobs import run_gold
 
     return run_gold(ctx.spark, ctx.settings, ctx.progress, force=ctx.force, known=ctx.states)
 
 
 def _warehouse(ctx: Context):
-    from sandbox.serve.warehouse import run_warehouse
+    from sandbox.serve import run_warehouse
 
     report = run_warehouse(ctx.settings, ctx.progress, force=ctx.force, known=ctx.states)
     return report.rows
 
 
 def _report(ctx: Context):
-    from sandbox.serve.report import write_report
+    from sandbox.serve import write_report
 
     path = write_report(ctx.settings)
     ctx.progress(f"report: {path}")
@@ -141,6 +141,7 @@ LAYERS = {"ingest": ["ingest_dms", "ingest_firehose"]}
 
 
 def task_names() -> list[str]:
+    """The tasks' names, in pipeline order."""
     return [t.name for t in TASKS]
 
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sandbox.platform.progress import Progress
+from sandbox.platform import Progress
 
 PACKAGE = Path(__file__).resolve().parents[1]
 

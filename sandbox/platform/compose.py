@@ -24,7 +24,7 @@ from typing import Any
 from sandbox.platform.errors import SandboxError
 from sandbox.platform.progress import Progress, quiet
 from sandbox.platform.settings import PROJECT_ROOT, Settings
-from sandbox.platform.stack import ServiceStatus
+from sandbox.platform.stack import ServiceStatus, State
 
 COMPOSE_FILE = PROJECT_ROOT / "compose" / "docker-compose.yml"
 ENV_FILE = PROJECT_ROOT / ".env"
@@ -120,6 +120,9 @@ def published_ports(config: dict[str, Any]) -> dict[str, dict[int, tuple[str, in
 
 
 class ComposeStack:
+    """The compose profile: ``docker compose`` over ``compose.yaml`` with the settings'
+    values, for up, down, status and logs."""
+
     def __init__(
         self, settings: Settings, *, env_file: Path | None = None, compose_file: Path | None = None
     ) -> None:
@@ -278,7 +281,7 @@ class ComposeStack:
         statuses = []
         for name in ("postgres", "s3", "spark", "metabase"):
             row = next((r for svc, r in by_name.items() if SERVICES.get(svc) == name), None)
-            state = "stopped"
+            state: State = "stopped"
             if row is not None:
                 running = row.get("State") == "running"
                 unhealthy = row.get("Health") == "unhealthy"

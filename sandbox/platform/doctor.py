@@ -50,7 +50,7 @@ def run_checks(settings: Settings) -> list[Check]:
 
 def _dms_slot(settings: Settings) -> Check:
     """How much WAL the DMS slot holds back, and whether Postgres invalidated it."""
-    from sandbox.ingest.dms.control import probe_slot
+    from sandbox.ingest.dms import probe_slot
 
     status = probe_slot(settings)
     if status is None:

@@ -13,7 +13,7 @@ import atexit
 import contextlib
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlparse
 
 from sandbox.platform.errors import SandboxError
@@ -22,9 +22,11 @@ from sandbox.platform.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
 
 
-_SESSIONS: dict[str, SparkSession] = {}
+# Spark Connect sessions (pyspark types them apart from the SparkSession they stand in for).
+_SESSIONS: dict[str, ConnectSession] = {}
 
 
 class SparkNotRunningError(SandboxError):
@@ -48,7 +50,7 @@ def spark_session(settings: Settings) -> SparkSession:
 
     cached = _SESSIONS.get(settings.spark_remote)
     if cached is not None and not cached.is_stopped:
-        return cached
+        return cast("SparkSession", cached)
     # create(), not getOrCreate(): the latter hands back whatever session exists,
     # even one connected to another server.
     spark = SparkSession.builder.remote(settings.spark_remote).create()
@@ -71,10 +73,12 @@ def stop_sessions() -> None:
     while _SESSIONS:
         remote, spark = _SESSIONS.popitem()
         address = urlparse(remote.replace("sc://", "http://", 1))
-        _stop_quietly(spark, address.hostname, address.port)
+        host, port = address.hostname, address.port
+        assert host is not None and port is not None  # spark_remote is sc://<host>:<port>
+        _stop_quietly(spark, host, port)
 
 
-def _stop_quietly(spark: SparkSession, host: str, port: int) -> None:
+def _stop_quietly(spark: ConnectSession, host: str, port: int) -> None:
     from pyspark.sql.connect.client.retries import DefaultPolicy
     from pyspark.sql.connect.logging import logger
 

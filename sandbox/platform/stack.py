@@ -19,13 +19,15 @@ import psutil
 from sandbox.platform.errors import PortInUseError, ServiceStartError
 from sandbox.platform.ports import port_is_free
 from sandbox.platform.progress import Progress, quiet
-from sandbox.platform.services.airflow_server import AirflowService
-from sandbox.platform.services.aws_endpoint import AwsEndpointService
-from sandbox.platform.services.base import EmbeddedService
-from sandbox.platform.services.postgres import PostgresService
+from sandbox.platform.services import (
+    AirflowService,
+    AwsEndpointService,
+    EmbeddedService,
+    PostgresService,
+    SailService,
+    SeaweedS3Service,
+)
 from sandbox.platform.services.process import Supervisor, tree
-from sandbox.platform.services.s3 import SeaweedS3Service
-from sandbox.platform.services.spark import SailService
 from sandbox.platform.settings import Settings
 
 State = Literal["running", "stopped", "failed"]

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.platform.errors import SandboxError
-from sandbox.platform.settings import PROJECT_ROOT, Settings
+from sandbox.platform import PROJECT_ROOT, SandboxError, Settings
 
 DASHBOARD_FILE = PROJECT_ROOT / "compose" / "metabase" / "dashboard.json"
 
@@ -62,6 +61,8 @@ def warehouse_connection(settings: Settings) -> dict[str, Any]:
 
 @dataclass
 class MetabaseAdmin:
+    """The Metabase administrator the sandbox sets up."""
+
     email: str
     password: str
     first_name: str = "Sandbox"

@@ -17,11 +17,17 @@ import psycopg
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from sandbox.ingest.events.schemas import STREAMS
-from sandbox.jobs.gold import GOLD_TABLES
-from sandbox.jobs.layers import SOURCE_KEYS, bronze_events_path, bronze_path, gold_path, silver_path
+from sandbox.ingest.events import STREAMS
+from sandbox.jobs import (
+    GOLD_TABLES,
+    SOURCE_KEYS,
+    bronze_events_path,
+    bronze_path,
+    gold_path,
+    silver_path,
+)
 from sandbox.jobs.silver import SILVER_TABLES
-from sandbox.platform.settings import Settings
+from sandbox.platform import Settings
 from sandbox.serve.charts import bar_chart, line_chart
 
 
@@ -29,7 +35,7 @@ def _esc(value: object) -> str:
     return html.escape(str(value))
 
 
-def _table(headers: list[str], rows: list[Sequence]) -> str:
+def _table(headers: list[str], rows: Sequence[Sequence]) -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -59,24 +65,28 @@ def layer_counts(settings: Settings) -> list[tuple[str, str, object]]:
         out.append(
             ("bronze", f"events.{s}", _delta_rows(settings, bronze_events_path(settings, s)))
         )
-    for t in SILVER_TABLES:
+    for silver in SILVER_TABLES:
         out.append(
             (
                 "silver",
-                f"{t.domain}.{t.name}",
-                _delta_rows(settings, silver_path(settings, t.domain, t.name)),
+                f"{silver.domain}.{silver.name}",
+                _delta_rows(settings, silver_path(settings, silver.domain, silver.name)),
             )
         )
-    for t in GOLD_TABLES:
-        out.append(("gold", t.name, _delta_rows(settings, gold_path(settings, t.name))))
+    for gold in GOLD_TABLES:
+        out.append(("gold", gold.name, _delta_rows(settings, gold_path(settings, gold.name))))
     with psycopg.connect(settings.postgres_url(settings.warehouse_db)) as conn:
-        for t in GOLD_TABLES:
+        for gold in GOLD_TABLES:
+            n: int | None = None
             try:
-                (n,) = conn.execute(f'select count(*) from gold."{t.name}"').fetchone()
+                row = conn.execute(f'select count(*) from gold."{gold.name}"').fetchone()
             except psycopg.errors.UndefinedTable:
                 conn.rollback()
-                n = None
-            out.append(("warehouse", f"gold.{t.name}", n))
+            else:
+                if row is None:
+                    raise RuntimeError(f"select count(*) from gold.{gold.name} returned no row")
+                (n,) = row
+            out.append(("warehouse", f"gold.{gold.name}", n))
     return [(layer, name, "-" if n is None else n) for layer, name, n in out]
 
 
@@ -174,6 +184,7 @@ figure.chart svg {{ max-width: 100%; height: auto; }}
 
 
 def write_report(settings: Settings, path: Path | None = None) -> Path:
+    """Write the gold report (HTML with charts) to ``path``; returns where it went."""
     out = path or settings.runtime_dir / "reports" / "gold-report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(build_report(settings), encoding="utf-8")

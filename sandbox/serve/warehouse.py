@@ -32,12 +32,8 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 from psycopg import sql
 
-from sandbox.jobs.fingerprint import KnownStates, TableState, table_states
-from sandbox.jobs.gold import GOLD_TABLES, GoldTable
-from sandbox.jobs.layers import gold_path
-from sandbox.platform.errors import SandboxError
-from sandbox.platform.progress import Progress
-from sandbox.platform.settings import Settings
+from sandbox.jobs import GOLD_TABLES, GoldTable, KnownStates, TableState, gold_path, table_states
+from sandbox.platform import Progress, SandboxError, Settings
 
 SCHEMA = "gold"
 
@@ -89,7 +85,7 @@ def read_marts(settings: Settings, states: dict[str, TableState | None]) -> dict
     def read(name: str) -> pa.Table:
         state = states[name]
         try:
-            return read_gold(settings, name, state and state.version)
+            return read_gold(settings, name, None if state is None else state.version)
         except (DeltaError, OSError) as exc:
             raise WarehouseLoadError(
                 f"warehouse: cannot read gold mart {name!r}, the previous warehouse is kept: {exc}"
@@ -262,6 +258,15 @@ def loaded_comments(conn: psycopg.Connection) -> dict[str, tuple[str | None, dic
     return found
 
 
+def _row_count(conn: psycopg.Connection, name: str) -> int:
+    row = conn.execute(
+        sql.SQL("select count(*) from {}").format(sql.Identifier(SCHEMA, name))
+    ).fetchone()
+    if row is None:
+        raise RuntimeError(f"select count(*) from {SCHEMA}.{name} returned no row")
+    return row[0]
+
+
 def run_warehouse(
     settings: Settings,
     progress: Progress | None = None,
@@ -283,23 +288,20 @@ def run_warehouse(
         current = {
             t.name
             for t in GOLD_TABLES
-            if states[uris[t.name]] is not None
-            and loaded.get(t.name) == (table_comment(t, states[uris[t.name]].identity), t.columns)
+            if (state := states[uris[t.name]]) is not None
+            and loaded.get(t.name) == (table_comment(t, state.identity), t.columns)
         }
         stale = [t.name for t in GOLD_TABLES if t.name not in current]
         marts = read_marts(settings, {name: states[uris[name]] for name in stale})
         sources = {
-            name: states[uris[name]].identity for name in stale if states[uris[name]] is not None
+            name: state.identity for name in stale if (state := states[uris[name]]) is not None
         }
         report = load_marts(conn, marts, progress, sources) if marts else LoadReport({})
         for name in current:
-            record = states[uris[name]].record or {}
-            report.rows[name] = (
-                record.get("rows")
-                or conn.execute(
-                    sql.SQL("select count(*) from {}").format(sql.Identifier(SCHEMA, name))
-                ).fetchone()[0]
-            )
+            state = states[uris[name]]
+            assert state is not None  # current holds only marts with a state
+            record = state.record or {}
+            report.rows[name] = record.get("rows") or _row_count(conn, name)
     report.rows = {t.name: report.rows[t.name] for t in GOLD_TABLES}
     if progress:
         kept = f", {len(current)} unchanged" if current else ""

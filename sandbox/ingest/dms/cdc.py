@@ -19,7 +19,7 @@ from sandbox.ingest.dms.naming import cdc_key, change_seq, dms_timestamp
 from sandbox.ingest.dms.source import SourceTable
 from sandbox.ingest.dms.target import RawTarget, TableFile
 from sandbox.ingest.dms.types import ColumnType, to_arrow
-from sandbox.platform.settings import DmsSettings
+from sandbox.platform import DmsSettings
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,7 @@ import psycopg
 from psycopg import sql
 
 from sandbox.ingest.dms.errors import RELOAD_HINT, DmsBusyError, DmsSlotLostError
-from sandbox.platform.progress import Progress, quiet
-from sandbox.platform.settings import Settings
+from sandbox.platform import Progress, Settings, quiet
 
 CONTROL_SCHEMA = "sandbox_dms"
 STATE_FIELDS = ("full_load_done", "consistent_lsn", "pending_start", "pending_end", "written_upto")
@@ -115,6 +114,12 @@ class WriterLock:
         name, pid = row
         return f"{name or 'another client'} (backend pid {pid})"
 
+    def _try_lock(self, conn: psycopg.Connection) -> bool:
+        row = conn.execute("select pg_try_advisory_lock(%s, %s)", (LOCK_SPACE, self.key)).fetchone()
+        if row is None:
+            raise RuntimeError("pg_try_advisory_lock returned no row")
+        return row[0]
+
     @contextmanager
     def hold(
         self,
@@ -131,9 +136,7 @@ class WriterLock:
         """
         started = time.monotonic()
         said = False
-        while not conn.execute(
-            "select pg_try_advisory_lock(%s, %s)", (LOCK_SPACE, self.key)
-        ).fetchone()[0]:
+        while not self._try_lock(conn):
             holder = self.holder(conn)
             if wait_s is not None and time.monotonic() - started >= wait_s:
                 raise DmsBusyError(
@@ -189,6 +192,8 @@ def slot_status(conn: psycopg.Connection, slot_name: str) -> SlotStatus:
         "left join pg_replication_slots s on s.slot_name = %s",
         (slot_name,),
     ).fetchone()
+    if row is None:  # the left join keeps the setting's row
+        raise RuntimeError(f"no row from the status query of slot {slot_name}")
     wal_status, retained, safe, confirmed, keep, exists = row
     if not exists:
         return SlotStatus(slot_name, exists=False, keep_size=keep)
@@ -224,7 +229,10 @@ def live_slot(conn: psycopg.Connection, slot_name: str) -> SlotStatus:
 
 def flushed_lsn(conn: psycopg.Connection) -> str:
     """The end of the WAL on disk: every transaction committed before it is decodable."""
-    (lsn,) = conn.execute("select pg_current_wal_flush_lsn()::text").fetchone()
+    row = conn.execute("select pg_current_wal_flush_lsn()::text").fetchone()
+    if row is None:
+        raise RuntimeError("pg_current_wal_flush_lsn() returned no row")
+    (lsn,) = row
     return lsn
 
 

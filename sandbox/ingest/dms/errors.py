@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.platform.errors import SandboxError
+from sandbox.platform import SandboxError
 
 RELOAD_HINT = "run `sandbox ingest dms --reload` for a new full load"
 

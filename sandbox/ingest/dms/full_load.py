@@ -27,8 +27,8 @@ from sandbox.ingest.dms.naming import dms_timestamp, load_key, table_prefixes
 from sandbox.ingest.dms.source import SourceTable
 from sandbox.ingest.dms.target import RawTarget, TableFile
 from sandbox.ingest.dms.types import ColumnType, to_arrow
+from sandbox.platform import DmsSettings, Settings
 from sandbox.platform.services.postgres import postgres_bin_dir
-from sandbox.platform.settings import DmsSettings, Settings
 
 ROW_GROUP_ROWS = 50_000
 
@@ -65,7 +65,7 @@ def copy_out(settings: Settings, snapshot: str, table: SourceTable) -> bytes:
         "-v",
         "ON_ERROR_STOP=1",
         "-d",
-        conninfo.make_conninfo(**params),
+        conninfo.make_conninfo("", **params),
         "-f",
         "-",
     ]
@@ -213,7 +213,7 @@ def biggest_first(
 ) -> list[SourceTable]:
     """``tables``, the largest on disk first (a partitioned table by its partitions), so
     that parallel loads end together rather than on the largest alone."""
-    sizes = dict(
+    sizes: dict[str, int] = dict(
         conn.execute(
             "select t.name, coalesce(sum(pg_total_relation_size(p.relid)), 0) "
             "from unnest(%s::text[]) t(name), "

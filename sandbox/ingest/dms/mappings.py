@@ -27,6 +27,10 @@ PREFIX = "_dms_table_mappings"
 
 @dataclass
 class TableMapping:
+    """A source table as the DMS task last saw it: keys, replica identity, columns
+    (newest order, Arrow types), renames in the order they happened, generated columns.
+    Bronze reads it to apply raw files whatever their age."""
+
     schema: str
     table: str
     primary_key: list[str]

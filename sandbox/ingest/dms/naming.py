@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sandbox.platform.settings import DmsSettings
+from sandbox.platform import DmsSettings
 
 
 def table_prefixes(cfg: DmsSettings, schema: str, table: str) -> list[str]:

@@ -11,7 +11,7 @@ import pyarrow as pa
 from minio import Minio
 
 from sandbox.ingest.dms.naming import table_prefixes
-from sandbox.platform.settings import DmsSettings
+from sandbox.platform import DmsSettings
 
 
 def raw_table_objects(

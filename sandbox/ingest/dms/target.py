@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from typing import cast
 
 from minio import Minio
 from minio.error import S3Error
+from minio.helpers import DictType
 
-from sandbox.platform.services.s3 import remove_prefix
+from sandbox.platform.services import remove_prefix
 
 MISSING = ("NoSuchKey", "NoSuchObject", "ResourceNotFound")
 
@@ -54,7 +56,8 @@ class RawTarget:
             io.BytesIO(body),
             len(body),
             content_type="application/octet-stream",
-            metadata=metadata,
+            # minio asks for its own (invariant) dict type where any str mapping would do
+            metadata=cast("DictType | None", metadata),
         )
 
     def remove_prefix(self, prefix: str) -> None:

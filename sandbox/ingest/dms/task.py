@@ -74,9 +74,8 @@ from sandbox.ingest.dms.pgoutput import lsn_to_int
 from sandbox.ingest.dms.shapes import TableShapes
 from sandbox.ingest.dms.source import SourceCatalog, SourceTable
 from sandbox.ingest.dms.target import IngestReport, RawTarget, TableFile
-from sandbox.platform.progress import Progress, quiet
-from sandbox.platform.services.s3 import s3_client
-from sandbox.platform.settings import Settings
+from sandbox.platform import Progress, Settings, quiet
+from sandbox.platform.services import s3_client
 
 __all__ = [
     "DmsBusyError",
@@ -280,8 +279,13 @@ class DmsTask:
                     f"dms: could not create slot {self.cfg.slot_name}: "
                     f"{res.error_message.decode(errors='replace')}"
                 )
-            consistent_lsn = res.get_value(0, 1).decode()
-            snapshot = res.get_value(0, 2).decode()
+            lsn_value, snapshot_value = res.get_value(0, 1), res.get_value(0, 2)
+            if lsn_value is None or snapshot_value is None:
+                raise DmsSourceError(
+                    f"dms: slot {self.cfg.slot_name} came without a consistent point or snapshot"
+                )
+            consistent_lsn = lsn_value.decode()
+            snapshot = snapshot_value.decode()
             transfer_time = datetime.now(UTC)
             seq = change_seq(lsn_to_int(consistent_lsn), 0)
             with self.connect() as snap:

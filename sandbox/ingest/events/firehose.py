@@ -74,6 +74,9 @@ class BufferHints:
 
 @dataclass
 class DeliveryReport:
+    """What a delivery wrote: the objects under the prefix and the error prefix, records
+    delivered and failed (with the reasons counted), and spool damage found."""
+
     objects: list[str] = field(default_factory=list)
     error_objects: list[str] = field(default_factory=list)
     delivered: int = 0
@@ -330,5 +333,6 @@ class DeliveryStream:
         return self._error_record(report, arrival, code, reason, damage.data)
 
     def _put(self, key: str, body: bytes) -> None:
+        assert self.s3 is not None  # _deliver, the only caller, checked it
         ctype = "application/gzip" if key.endswith(".gz") else "application/x-ndjson"
         self.s3.put_object(self.bucket, key, io.BytesIO(body), len(body), content_type=ctype)

@@ -23,6 +23,8 @@ def _ts(value) -> str:
 
 
 def sample_events(tables: dict[str, pa.Table], seed: int = 42) -> list[dict]:
+    """Events consistent with generated ``tables`` (logins, lobbies, match starts and
+    finishes, payments), deterministic for ``seed``."""
     rng = random.Random(seed)
 
     def event(event_type: str, when, **fields) -> dict:

@@ -16,8 +16,8 @@ from decimal import Decimal
 
 from sandbox.ingest.events.firehose import BufferHints, DeliveryStream
 from sandbox.ingest.events.schemas import STREAM_OF_TYPE, STREAMS
-from sandbox.platform.services.s3 import s3_client
-from sandbox.platform.settings import Settings
+from sandbox.platform import Settings
+from sandbox.platform.services import s3_client
 
 ACCOUNT = "000000000000"  # the account id LocalStack-style emulators use
 
@@ -87,7 +87,7 @@ class EventPublisher:
         for event in events:
             # An unknown type still goes somewhere: the default stream, where
             # delivery sends it to the error prefix with its reason.
-            topic = STREAM_OF_TYPE.get(event.get("event_type"), STREAMS[-1])
+            topic = STREAM_OF_TYPE.get(event.get("event_type", ""), STREAMS[-1])
             by_topic.setdefault(topic, []).append(json.dumps(event, default=_default))
         for topic, messages in by_topic.items():
             self.topics[topic].publish_batch(messages)
@@ -100,6 +100,8 @@ class EventPublisher:
 
 
 def delivery_streams(settings: Settings) -> dict[str, DeliveryStream]:
+    """One Firehose delivery stream per event stream, buffering to the raw bucket with
+    the settings' hints, prefixes and compression."""
     f = settings.firehose
     hints = BufferHints(size_mib=f.buffer_size_mib, interval_s=f.buffer_interval_s)
     s3 = s3_client(settings)

@@ -25,6 +25,8 @@ MAGIC = b"FH"
 HEADER = struct.Struct(">2sIQII")
 _CHECKED = HEADER.size - 4  # the header bytes its own checksum covers
 
+DamageKind = Literal["torn_tail", "corrupt"]
+
 
 def encode_frames(records: Iterable[bytes], arrival_ms: int) -> bytes:
     """The frames for ``records``, all stamped with the same arrival time."""
@@ -44,7 +46,7 @@ class SpoolDamage:
     frames follow, so the bytes were damaged after they were written.
     """
 
-    kind: Literal["torn_tail", "corrupt"]
+    kind: DamageKind
     offset: int  # where the damage starts in the segment
     end: int  # where it stops
     data: bytes  # the record's bytes if its header was intact, else the raw span
@@ -94,7 +96,7 @@ def scan_segment(blob: bytes) -> SegmentScan:
         if head is None:
             # The length cannot be trusted: skip to the next frame that checks out.
             nxt = _next_frame(blob, pos + 1)
-            kind = "torn_tail" if nxt == end else "corrupt"
+            kind: DamageKind = "torn_tail" if nxt == end else "corrupt"
             scan.damage.append(SpoolDamage(kind, pos, nxt, blob[pos:nxt]))
             pos = nxt
             continue

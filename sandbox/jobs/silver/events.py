@@ -5,7 +5,7 @@ The accepted event types are silver's contract with the event streams, declared 
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sandbox.jobs import quality as q
@@ -31,7 +31,7 @@ def player_events(events: DataFrame, players: DataFrame, matches: DataFrame) -> 
     """
     p = F.col("payload")
 
-    def js(path: str, cast: str = "bigint"):
+    def js(path: str, cast: str = "bigint") -> Column:
         return F.get_json_object(p, path).cast(cast)
 
     base = events.select(

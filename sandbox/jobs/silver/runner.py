@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
-from sandbox.ingest.events.schemas import STREAMS
+from sandbox.ingest.events import STREAMS
 from sandbox.jobs import publish
 from sandbox.jobs import quality as q
 from sandbox.jobs.fingerprint import (
@@ -36,8 +36,7 @@ from sandbox.jobs.publish import StagedTable
 from sandbox.jobs.silver import commerce, core, events
 from sandbox.jobs.silver.staging import SilverStaging, recover
 from sandbox.jobs.silver.table import SilverTable
-from sandbox.platform.progress import Progress
-from sandbox.platform.settings import Settings
+from sandbox.platform import Progress, Settings
 
 # Every silver table, domain by domain; each domain module declares its own.
 DOMAINS = (core, commerce, events)
@@ -46,6 +45,9 @@ SILVER_TABLES: list[SilverTable] = [t for domain in DOMAINS for t in domain.TABL
 
 @dataclass
 class SilverReport:
+    """What a silver run did, per table: rows published and quarantined, rows each
+    rule flagged (with its checks), and the tables kept as they were."""
+
     rows: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
     rules: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> rule -> flagged
@@ -126,9 +128,10 @@ def read_bronze(
 
 
 def _refs(table: SilverTable, passed: dict, full: dict) -> dict[str, DataFrame]:
-    refs = {}
+    refs: dict[str, DataFrame] = {}
     for rule in table.rules:
         if rule.ref_frame is not None:
+            assert rule.ref is not None  # ref_frame is derived from ref
             frame = rule.ref.split(".", 1)[0]
             refs[rule.ref_frame] = (passed if rule.cascade else full)[frame]
     return refs
@@ -291,7 +294,7 @@ def run_silver(
         known,
     )
     inputs = {
-        name: [states[u].identity for u in uris if states[u] is not None]
+        name: [state.identity for u in uris if (state := states[u]) is not None]
         for name, uris in sources.items()
     }
     shared, shared_by = shared_digests()
@@ -316,6 +319,7 @@ def run_silver(
             and record_matches(quarantine, fingerprints[table.name])
         ):
             return None
+        assert state is not None and state.record is not None  # record_matches checked both
         record = state.record
         checked = record["passed"] + record["quarantined"]
         rules = [

@@ -32,10 +32,8 @@ from sandbox.jobs import publish
 from sandbox.jobs.fingerprint import KnownStates
 from sandbox.jobs.layers import quarantine_path, silver_path
 from sandbox.jobs.publish import StagedTable
-from sandbox.platform.errors import SandboxError
-from sandbox.platform.progress import Progress
-from sandbox.platform.services.s3 import remove_prefix, s3_client
-from sandbox.platform.settings import Settings
+from sandbox.platform import Progress, SandboxError, Settings
+from sandbox.platform.services import remove_prefix, s3_client
 
 STAGING = "_staging"
 MARKER = "_PUBLISH.json"

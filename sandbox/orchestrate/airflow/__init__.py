@@ -6,3 +6,21 @@ its metadata in a SQLite file under ``<home>/airflow`` and ``dags/`` as its DAG 
 embedded stack; each DAG task runs ``sandbox run <task>`` in a process of its own (see
 ``dags/local_pod.py``), the way production runs each task in its own pod.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sandbox.platform.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from sandbox.orchestrate.airflow.client import AirflowClient
+    from sandbox.orchestrate.airflow.graph import export
+
+_EXPORTS = {
+    "AirflowClient": "client",
+    "export": "graph",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = ["AirflowClient", "export"]

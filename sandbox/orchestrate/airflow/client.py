@@ -9,9 +9,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sandbox.platform.errors import SandboxError
+from sandbox.platform import SandboxError, Settings
 from sandbox.platform.services.airflow_server import DAG_ID
-from sandbox.platform.settings import Settings
 
 FINISHED = {"success", "failed"}
 
@@ -25,6 +24,9 @@ class DagRun:
 
 
 class AirflowClient:
+    """Airflow's REST API (v2) with the sandbox's user: trigger a run, follow its
+    tasks, read their logs."""
+
     def __init__(self, settings: Settings) -> None:
         self.base = settings.airflow_url
         self.user, self.password = settings.airflow_user, settings.airflow_password

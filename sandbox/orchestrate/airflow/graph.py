@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from sandbox.orchestrate.pipeline import TASKS
+from sandbox.platform import PROJECT_ROOT
 from sandbox.platform.services.airflow_server import DAGS_FOLDER
-from sandbox.platform.settings import PROJECT_ROOT
 
 GRAPH_FILE = DAGS_FOLDER / "lakehouse_sandbox.tasks.json"
 MWAA_REQUIREMENTS = PROJECT_ROOT / "mwaa" / "requirements.txt"

@@ -7,3 +7,45 @@ Docker, added in :mod:`sandbox.orchestrate.aws.moto_extensions`: a Lambda invoca
 runs the deployed handler in its own process, an ECS task runs its container's
 command as a process, and schedules and S3 object-created notifications fire.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sandbox.platform.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from sandbox.orchestrate.aws.clients import aws_client
+    from sandbox.orchestrate.aws.deploy import DBT_TASK_DEFINITION, Deployment
+    from sandbox.orchestrate.aws.errors import AwsError, DeployError, ExecutionError, ScheduleError
+    from sandbox.orchestrate.aws.executions import log_lines, start, wait
+    from sandbox.orchestrate.aws.schedules import next_fire
+
+_EXPORTS = {
+    "aws_client": "clients",
+    "DBT_TASK_DEFINITION": "deploy",
+    "Deployment": "deploy",
+    "AwsError": "errors",
+    "DeployError": "errors",
+    "ScheduleError": "errors",
+    "ExecutionError": "errors",
+    "start": "executions",
+    "wait": "executions",
+    "log_lines": "executions",
+    "next_fire": "schedules",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = [
+    "DBT_TASK_DEFINITION",
+    "AwsError",
+    "DeployError",
+    "Deployment",
+    "ExecutionError",
+    "ScheduleError",
+    "aws_client",
+    "log_lines",
+    "next_fire",
+    "start",
+    "wait",
+]

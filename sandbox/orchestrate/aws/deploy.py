@@ -17,11 +17,10 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
-
+from sandbox.orchestrate.aws.clients import aws_client
+from sandbox.orchestrate.aws.errors import DeployError
 from sandbox.orchestrate.aws.layout import notifications_file
-from sandbox.platform.errors import SandboxError
-from sandbox.platform.settings import PROJECT_ROOT, Settings
+from sandbox.platform import PROJECT_ROOT, Settings
 
 AWS_DIR = PROJECT_ROOT / "aws"
 DBT_TASK_DEFINITION = PROJECT_ROOT / "dbt" / "deploy" / "task-definition.json"
@@ -30,27 +29,15 @@ FAILURE_TOPIC = "lakehouse-failures"
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 
-class DeployError(SandboxError):
-    """A definition that cannot be deployed (names the file and what is wrong)."""
-
-
 @dataclass
 class Deployment:
+    """What a deploy created: functions and state machines by name (their ARNs), the
+    schedule rules, and the values substituted into the definitions."""
+
     functions: dict[str, str] = field(default_factory=dict)  # name -> ARN
     state_machines: dict[str, str] = field(default_factory=dict)
     rules: list[str] = field(default_factory=list)
     values: dict[str, str] = field(default_factory=dict)  # the substitutions
-
-
-def aws_client(settings: Settings, service: str):
-    """A boto3 client of the local endpoint (any credentials are accepted)."""
-    return boto3.client(
-        service,
-        endpoint_url=settings.aws_endpoint,
-        region_name=settings.s3_region,
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox",
-    )
 
 
 def substitute(text: str, values: dict[str, str], *, source: str) -> str:

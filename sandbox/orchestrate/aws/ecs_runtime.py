@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sandbox.platform.settings import PROJECT_ROOT
+from sandbox.platform import PROJECT_ROOT
 
 # (group, stream, lines): where a task's output goes.
 LogSink = Callable[[str, str, list[str]], None]
@@ -129,7 +129,7 @@ def sandbox_env() -> dict[str, str]:
 def warehouse_env(container_env: dict[str, str]) -> dict[str, str]:
     """The sandbox's warehouse connection for a container, for the target it asks for."""
     from sandbox.orchestrate.dbt import TARGETS, dbt_env
-    from sandbox.platform.settings import load_settings
+    from sandbox.platform import load_settings
 
     target = container_env.get("DBT_TARGET", "prod")
     return dbt_env(

@@ -6,10 +6,11 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sandbox.orchestrate.aws.deploy import aws_client
-from sandbox.platform.errors import SandboxError
-from sandbox.platform.settings import Settings
+from sandbox.orchestrate.aws.clients import aws_client
+from sandbox.orchestrate.aws.errors import ExecutionError
+from sandbox.platform import Settings
 
 
 @dataclass
@@ -30,12 +31,15 @@ def state_machine_arn(settings: Settings, name: str) -> str:
         if machine["name"] == name:
             return machine["stateMachineArn"]
     known = [m["name"] for m in sfn.list_state_machines()["stateMachines"]]
-    raise SandboxError(
-        f"aws: no state machine {name!r} (deployed: {known}); run `sandbox aws up` to deploy aws/"
+    raise ExecutionError(
+        f"aws: no state machine {name!r} (deployed: {known}); run `sandbox aws up` to deploy aws/",
+        code="StateMachineDoesNotExist",
+        resource=name,
     )
 
 
 def start(settings: Settings, name: str, payload: dict | None = None) -> str:
+    """Start an execution of state machine ``name`` with ``payload``; returns its ARN."""
     sfn = aws_client(settings, "stepfunctions")
     execution = f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
     return sfn.start_execution(
@@ -56,7 +60,9 @@ def wait(
         if d["status"] != "RUNNING":
             break
         if time.monotonic() - started > timeout_s:
-            raise SandboxError(f"aws: execution {arn} still running after {timeout_s:.0f}s")
+            raise ExecutionError(
+                f"aws: execution {arn} still running after {timeout_s:.0f}s", resource=arn
+            )
         time.sleep(poll_s)
     events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     states = []
@@ -70,7 +76,7 @@ def wait(
         for key, d in e.items()
         if key.endswith("FailedEventDetails") and key != "executionFailedEventDetails"
     ]
-    failed = next(
+    failed: dict[str, Any] = next(
         (e["executionFailedEventDetails"] for e in events if "executionFailedEventDetails" in e), {}
     )
     return ExecutionResult(
@@ -97,7 +103,11 @@ def log_lines(
         events = logs.filter_log_events(**kwargs)["events"]
     except logs.exceptions.ResourceNotFoundException as exc:
         groups = [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]]
-        raise SandboxError(f"logs: no log group {group!r}; groups: {groups}") from exc
+        raise ExecutionError(
+            f"logs: no log group {group!r}; groups: {groups}",
+            code="ResourceNotFoundException",
+            resource=group,
+        ) from exc
     events.sort(key=lambda e: (e["timestamp"], e.get("eventId", "")))
     return [
         f"{datetime.fromtimestamp(e['timestamp'] / 1000, UTC):%H:%M:%S} "

@@ -50,8 +50,9 @@ def install(endpoint_url: str, region: str) -> None:
     _ENDPOINT.update(url=endpoint_url, region=region)
     if getattr(LambdaFunction, "_sandbox_patched", False):
         return
-    LambdaFunction._invoke_lambda = _invoke_lambda
-    LambdaFunction._sandbox_patched = True
+    # Deliberate patches of moto's models: mypy rightly flags assigning to a method.
+    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+    LambdaFunction._sandbox_patched = True  # type: ignore[attr-defined]
     original_run_task = EC2ContainerServiceBackend.run_task
 
     def run_task(self, *args, **kwargs):
@@ -60,10 +61,11 @@ def install(endpoint_url: str, region: str) -> None:
             _start_task(self, task)
         return tasks
 
-    EC2ContainerServiceBackend.run_task = run_task
-    Task.last_status = property(_task_status, Task.last_status.fset)
-    StateTaskService._normalise_parameters = _normalise_parameters
-    StateTaskService._normalise_response = _normalise_response
+    EC2ContainerServiceBackend.run_task = run_task  # type: ignore[method-assign]
+    # mypy reads the property (it has a setter) as a method: fset is there at runtime
+    Task.last_status = property(_task_status, Task.last_status.fset)  # type: ignore[method-assign, assignment, attr-defined]
+    StateTaskService._normalise_parameters = _normalise_parameters  # type: ignore[method-assign]
+    StateTaskService._normalise_response = _normalise_response  # type: ignore[method-assign]
     original_describe = EC2ContainerServiceBackend.describe_tasks
 
     def describe_tasks(self, *args, **kwargs):
@@ -72,7 +74,7 @@ def install(endpoint_url: str, region: str) -> None:
             _task_status(task)
         return tasks
 
-    EC2ContainerServiceBackend.describe_tasks = describe_tasks
+    EC2ContainerServiceBackend.describe_tasks = describe_tasks  # type: ignore[method-assign]
     # Every module of the interpreter holds its own reference to extract_json: the
     # function's code is swapped so that all of them see the fix.
     json_path.extract_json.__code__ = _extract_json.__code__
@@ -143,6 +145,8 @@ def _invoke_lambda(self: LambdaFunction, event: object = None) -> tuple[str, boo
         "AWS_SECRET_ACCESS_KEY": "sandbox",
     } | dict(self.environment_vars)
     stream = f"{now:%Y/%m/%d}/[{self.version}]"
+    if self.handler is None:
+        raise ValueError(f"lambda {self.function_name}: no handler (only zip packages run here)")
     result = lambda_runtime.invoke(
         self.code_bytes,
         self.handler,
@@ -214,16 +218,17 @@ def _start_task(backend: EC2ContainerServiceBackend, task: Task) -> None:
         _RUNS[task.task_arn] = runs
 
 
-def _task_status(task: Task) -> str:
+def _task_status(task: Task) -> str | None:
     runs = _RUNS.get(task.task_arn)
     if runs is None:
         return task.status  # a task this sandbox did not start: moto's own states
     if any(r.running for r in runs):
         return "RUNNING"
     for container, run in zip(task.containers, runs, strict=False):
+        assert run.exit_code is not None  # set before the run is done
         container.exitCode = run.exit_code
         container.last_status = "STOPPED"
-        container.reason = run.reason
+        container.reason = run.reason  # type: ignore[attr-defined]  # a field moto leaves out
     task.desired_status = "STOPPED"
     task.stopped_reason = runs[0].reason
     return "STOPPED"

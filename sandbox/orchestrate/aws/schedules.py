@@ -14,13 +14,11 @@ from datetime import UTC, datetime, timedelta
 
 from aws_croniter import AwsCroniter
 
+from sandbox.orchestrate.aws.errors import ScheduleError
+
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
 _UNIT = {"minute": 60, "hour": 3600, "day": 86400}
-
-
-class ScheduleError(ValueError):
-    """A schedule expression EventBridge would refuse (names the expression)."""
 
 
 def next_fire(expression: str, after: datetime, *, created: datetime | None = None) -> datetime:

@@ -106,8 +106,8 @@ class EventLoop:
         path = notifications_file(self.runtime_dir)
         if not path.exists():
             return
-        from sandbox.platform.services.s3 import s3_client
-        from sandbox.platform.settings import load_settings
+        from sandbox.platform import load_settings
+        from sandbox.platform.services import s3_client
 
         s3 = s3_client(load_settings())
         for rule in json.loads(path.read_text()):
@@ -115,7 +115,7 @@ class EventLoop:
             objects = {
                 o.object_name: o for o in s3.list_objects(bucket, prefix=prefix, recursive=True)
             }
-            seen = self._seen_objects.setdefault(f"{bucket}/{prefix}", None)
+            seen = self._seen_objects.get(f"{bucket}/{prefix}")
             if seen is None:  # objects already there when the loop started do not fire
                 self._seen_objects[f"{bucket}/{prefix}"] = set(objects)
                 continue
@@ -191,7 +191,7 @@ def serve(host: str, port: int, region: str) -> None:
             headers={"Content-Type": "application/json"},
         )
     )
-    from sandbox.platform.settings import load_settings
+    from sandbox.platform import load_settings
 
     loop = EventLoop(
         region,

@@ -85,6 +85,8 @@ def airflow_env(settings: Settings, home: Path | None = None) -> dict[str, str]:
 
 
 class AirflowService(EmbeddedService):
+    """Apache Airflow (API server, scheduler, DAG processor) as an on-demand service."""
+
     name = "airflow"
     start_timeout_s = 180.0  # migrating the database and three cold imports of Airflow
 

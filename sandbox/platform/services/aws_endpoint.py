@@ -14,6 +14,8 @@ from sandbox.platform.services.base import EmbeddedService
 
 
 class AwsEndpointService(EmbeddedService):
+    """The local AWS endpoint (moto's server with the sandbox's extensions)."""
+
     name = "aws"
     start_timeout_s = 120.0  # importing moto takes seconds on a busy laptop
 

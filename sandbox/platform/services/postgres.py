@@ -41,6 +41,8 @@ def postgres_bin_dir(version: int) -> Path:
 
 
 class PostgresService(EmbeddedService):
+    """PostgreSQL from the wheel: the DMS source and the warehouse stand-in."""
+
     name = "postgres"
     # SIGINT is Postgres' "fast shutdown": roll back clients, checkpoint, exit.
     stop_signal = signal.SIGINT

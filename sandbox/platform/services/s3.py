@@ -91,6 +91,8 @@ def ensure_buckets(settings: Settings) -> None:
 
 
 class SeaweedS3Service(EmbeddedService):
+    """SeaweedFS's S3 gateway: the raw and lake buckets."""
+
     name = "s3"
 
     @property

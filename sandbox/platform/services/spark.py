@@ -23,6 +23,8 @@ def sail_object_store_env(settings: Settings) -> dict[str, str]:
 
 
 class SailService(EmbeddedService):
+    """Sail's Spark Connect server, the embedded profile's Spark."""
+
     name = "spark"
     start_timeout_s = 30.0
 

@@ -22,8 +22,8 @@ import pytest
 
 from sandbox.app import loader
 from sandbox.ingest.dms.task import DmsTask
-from sandbox.orchestrate.aws import executions
-from sandbox.orchestrate.aws.deploy import Deployment, aws_client, deploy
+from sandbox.orchestrate.aws import Deployment, aws_client, executions
+from sandbox.orchestrate.aws.deploy import deploy
 from sandbox.platform.stack import EmbeddedStack
 from tests.conftest import isolated_settings
 

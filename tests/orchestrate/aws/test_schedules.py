@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sandbox.orchestrate.aws.schedules import ScheduleError, next_fire
+from sandbox.orchestrate.aws import ScheduleError
+from sandbox.orchestrate.aws.schedules import next_fire
 
 T0 = datetime(2026, 11, 23, 10, 7, 30, tzinfo=UTC)  # a Monday
 
