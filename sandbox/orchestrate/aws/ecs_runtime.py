@@ -9,12 +9,20 @@ overrides' ``environment``. So the dbt image's ``["dbt", "build", "--target", "p
 runs the project's dbt against the local warehouse. What
 it prints goes to the container's ``awslogs`` group and stream
 (``<awslogs-stream-prefix>/<container>/<task id>``), as the awslogs driver writes it.
+
+A task stops as ECS stops it: when an essential container (``essential`` is true unless
+set false) exits, the task's other containers are sent SIGTERM, then SIGKILL after the
+container's ``stopTimeout`` (30 s by default); ``StopTask`` does the same to all of
+them. A container killed by a signal reports ``128 + signal`` (137 after SIGKILL), as
+Docker reports it. A command that cannot be started leaves no exit code, and the task
+stops with ``TaskFailedToStart``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -23,6 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.platform import PROJECT_ROOT
+
+# ECS's default for a container without ``stopTimeout``: SIGKILL 30 s after SIGTERM.
+DEFAULT_STOP_TIMEOUT_S = 30.0
 
 # (group, stream, lines): where a task's output goes.
 LogSink = Callable[[str, str, list[str]], None]
@@ -37,9 +48,12 @@ class ContainerRun:
     argv: list[str]
     log_group: str | None
     log_stream: str | None
+    essential: bool = True
+    stop_timeout_s: float = 30.0
     process: subprocess.Popen | None = None
     exit_code: int | None = None
     reason: str = ""
+    started: bool = True  # False: the command could not be started (no exit code)
     output: list[str] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -72,11 +86,18 @@ def start_container(
     prefix = options.get("awslogs-stream-prefix", "ecs")
     name = container_def.get("name", "container")
     run = ContainerRun(
-        task_id, name, list(command), group, f"{prefix}/{name}/{task_id}" if group else None
+        task_id,
+        name,
+        list(command),
+        group,
+        f"{prefix}/{name}/{task_id}" if group else None,
+        essential=container_def.get("essential", True) is not False,
+        stop_timeout_s=float(container_def.get("stopTimeout") or DEFAULT_STOP_TIMEOUT_S),
     )
     exe = shutil.which(command[0], path=env.get("PATH")) if command else None
     if exe is None:
-        run.exit_code, run.reason = 127, f"CannotStartContainerError: {command[:1]} not found"
+        run.started = False
+        run.reason = f"CannotStartContainerError: {command[:1]} not found in the container's PATH"
         run.output.append(run.reason)
         _flush(run, log_sink)
         run.done.set()
@@ -103,10 +124,29 @@ def _watch(run: ContainerRun, log_sink: LogSink) -> None:
         if len(batch) >= 50:
             _send(run, log_sink, batch)
             batch = []
-    run.exit_code = run.process.wait()
-    run.reason = "Essential container in task exited"
+    code = run.process.wait()
+    run.exit_code = 128 - code if code < 0 else code  # killed by a signal: 128 + signal
     _send(run, log_sink, batch)
     run.done.set()
+
+
+def stop_containers(runs: list[ContainerRun]) -> None:
+    """Stop every running container as ECS does: SIGTERM, then SIGKILL after its
+    ``stopTimeout``. Returns at once; each run ends when its process does."""
+    for run in runs:
+        if run.running and run.process is not None:
+            threading.Thread(target=_stop, args=(run,), daemon=True).start()
+
+
+def _stop(run: ContainerRun) -> None:
+    assert run.process is not None
+    for sig, wait_s in ((signal.SIGTERM, run.stop_timeout_s), (signal.SIGKILL, None)):
+        try:
+            os.killpg(run.process.pid, sig)  # its own session: the whole container
+        except ProcessLookupError:
+            return
+        if run.done.wait(wait_s):
+            return
 
 
 def _flush(run: ContainerRun, log_sink: LogSink) -> None:

@@ -6,8 +6,12 @@ reaches into moto's internals (moto 5.2), so an upgrade is checked in one place.
   log goes to ``/aws/lambda/<name>`` and its duration and errors to CloudWatch metrics.
 * ECS: ``run_task`` starts each container's command as a process
   (:mod:`sandbox.orchestrate.aws.ecs_runtime`); a task is ``RUNNING`` while a process
-  runs and ``STOPPED`` with the containers' exit codes after, so ``ecs:runTask.sync``
-  waits for the real work. moto's port of the ASL interpreter leaves the
+  runs and ``STOPPED`` with the containers' exit codes after (one container per
+  definition; an essential one's exit stops the others; ``StopTask`` stops them all),
+  so ``ecs:runTask.sync`` waits for the real work. As on AWS, ``.sync`` then fails the
+  state with ``States.TaskFailed`` if a container exited non-zero or never started,
+  the stopped task as the Cause (moto returns the task whatever its codes). moto's port
+  of the ASL interpreter leaves the
   PascalCase-to-API casing of the ECS and Step Functions integrations' parameters and
   results as stubs;
   they are filled in here from botocore's service model, as the interpreter it was
@@ -24,24 +28,46 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-import boto3
 import botocore.session
 from moto.awslambda.models import LambdaFunction
 from moto.core.utils import unix_time_millis
-from moto.ecs.models import EC2ContainerServiceBackend, Task
+from moto.ecs.models import Container, EC2ContainerServiceBackend, Task
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (  # noqa: E501
     StateTaskService,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (  # noqa: E501
+    StateTaskServiceEcs,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils import json_path
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 from sandbox.orchestrate.aws import ecs_runtime, lambda_runtime
+from sandbox.orchestrate.aws.clients import endpoint_client
 
 log = logging.getLogger(__name__)
 
 _RUNS: dict[str, list[ecs_runtime.ContainerRun]] = {}
+_STOPS: dict[str, tuple[str, str]] = {}  # task ARN -> (stop code, stopped reason)
 _LOCK = threading.Lock()
+_ORIGINAL: dict[str, Callable[..., Any]] = {}
+ESSENTIAL_EXITED = "Essential container in task exited"
 _ENDPOINT: dict[str, str] = {}
 
 
@@ -75,6 +101,11 @@ def install(endpoint_url: str, region: str) -> None:
         return tasks
 
     EC2ContainerServiceBackend.describe_tasks = describe_tasks  # type: ignore[method-assign]
+    _ORIGINAL["stop_task"] = EC2ContainerServiceBackend.stop_task
+    EC2ContainerServiceBackend.stop_task = _stop_task  # type: ignore[method-assign]
+    StateTaskServiceEcs._build_sync_resolver = _ecs_sync_resolver  # type: ignore[method-assign]
+    _ORIGINAL["eval_sync"] = StateTaskServiceEcs._eval_sync
+    StateTaskServiceEcs._eval_sync = _ecs_eval_sync  # type: ignore[method-assign, assignment]
     # Every module of the interpreter holds its own reference to extract_json: the
     # function's code is swapped so that all of them see the fix.
     json_path.extract_json.__code__ = _extract_json.__code__
@@ -121,14 +152,9 @@ def _normalise_response(self, response, boto_service_name=None, service_action_n
     self._from_boto_response(response, op.output_shape)
 
 
-def client(service: str):
-    return boto3.client(
-        service,
-        endpoint_url=_ENDPOINT["url"],
-        region_name=_ENDPOINT["region"],
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox",
-    )
+def client(service: str) -> Any:
+    """A boto3 client of this endpoint, from inside it."""
+    return endpoint_client(service, endpoint_url=_ENDPOINT["url"], region=_ENDPOINT["region"])
 
 
 # -- Lambda ----------------------------------------------------------------------
@@ -203,6 +229,7 @@ def _start_task(backend: EC2ContainerServiceBackend, task: Task) -> None:
     definition = backend.describe_task_definition(task.task_definition_arn)
     overrides = {o.get("name"): o for o in (task.overrides or {}).get("containerOverrides", [])}
     runs = []
+    containers = []
     for container_def in definition.container_definitions:
         runs.append(
             ecs_runtime.start_container(
@@ -214,8 +241,42 @@ def _start_task(backend: EC2ContainerServiceBackend, task: Task) -> None:
                 log_sink=_container_logs,
             )
         )
+        # moto describes one container per task, the first definition's: one per
+        # definition, as ECS does.
+        container = Container(definition)  # type: ignore[abstract]  # moto's own call
+        container.name = container_def.get("name")
+        container.image = container_def.get("image")
+        container.command = container_def.get("command")
+        container.last_status = "RUNNING"
+        container.exitCode = None  # type: ignore[assignment]  # no code until it stops
+        containers.append(container)
+    task.containers = containers
     with _LOCK:
         _RUNS[task.task_arn] = runs
+    threading.Thread(target=_essential_exit, args=(task.task_arn, runs), daemon=True).start()
+
+
+def _essential_exit(task_arn: str, runs: list[ecs_runtime.ContainerRun]) -> None:
+    """When an essential container stops, ECS stops the task's other containers."""
+    essential = [r for r in runs if r.essential] or runs
+    while not any(r.done.wait(0.2) for r in essential):
+        pass
+    with _LOCK:
+        _STOPS.setdefault(task_arn, ("EssentialContainerExited", ESSENTIAL_EXITED))
+    ecs_runtime.stop_containers(runs)
+
+
+def _stop_task(self, cluster_str: str, task_str: str, reason: str) -> Task:
+    """StopTask: SIGTERM to every container, SIGKILL after its stopTimeout."""
+    task = _ORIGINAL["stop_task"](self, cluster_str, task_str, reason)
+    with _LOCK:
+        runs = _RUNS.get(task.task_arn)
+        if runs is not None:
+            _STOPS.setdefault(task.task_arn, ("UserInitiated", reason or "Task stopped by user"))
+    if runs is not None:
+        task.desired_status = "STOPPED"
+        ecs_runtime.stop_containers(runs)
+    return task
 
 
 def _task_status(task: Task) -> str | None:
@@ -225,13 +286,76 @@ def _task_status(task: Task) -> str | None:
     if any(r.running for r in runs):
         return "RUNNING"
     for container, run in zip(task.containers, runs, strict=False):
-        assert run.exit_code is not None  # set before the run is done
-        container.exitCode = run.exit_code
+        container.exitCode = run.exit_code  # type: ignore[assignment]  # None: never started
         container.last_status = "STOPPED"
         container.reason = run.reason  # type: ignore[attr-defined]  # a field moto leaves out
+    unstarted = next((r for r in runs if not r.started), None)
+    stop_code, reason = _STOPS.get(task.task_arn, ("EssentialContainerExited", ESSENTIAL_EXITED))
+    if unstarted is not None and stop_code != "UserInitiated":
+        stop_code, reason = "TaskFailedToStart", unstarted.reason
     task.desired_status = "STOPPED"
-    task.stopped_reason = runs[0].reason
+    task.stop_code = stop_code  # type: ignore[attr-defined]  # a field moto leaves out
+    task.stopped_reason = reason
     return "STOPPED"
+
+
+def task_failed(task: dict) -> bool:
+    """Whether ``ecs:runTask.sync`` fails on this stopped task (DescribeTasks casing):
+    a container that exited non-zero, essential or not, or that never started."""
+    containers = task.get("Containers") or task.get("containers") or []
+    codes = [c.get("ExitCode", c.get("exitCode")) for c in containers]
+    return not codes or any(code != 0 for code in codes)
+
+
+def _ecs_eval_sync(self: StateTaskServiceEcs, **kwargs: Any) -> Any:
+    """moto also listens for a task token in ``.sync``, on an endpoint every attempt of
+    the state shares; the first attempt's end interrupts it, so a Retry's next attempt
+    "timed out" at once (States.Timeout). ``.sync`` has no token: wait on the task only."""
+    return _ORIGINAL["eval_sync"](self, **(kwargs | {"callback_endpoint": None}))
+
+
+def _ecs_sync_resolver(
+    self: StateTaskServiceEcs,
+    env: Any,
+    resource_runtime_part: Any,
+    normalised_parameters: dict,
+    state_credentials: Any,
+) -> Callable[[], Any] | None:
+    """``ecs:runTask.sync`` as Step Functions runs it: wait until the task stops, then
+    fail the state with ``States.TaskFailed`` (the stopped task as the Cause) if a
+    container exited non-zero or never started; otherwise the task is the result."""
+    ecs = boto_client_for(
+        service="ecs", region=resource_runtime_part.region, state_credentials=state_credentials
+    )
+    submitted: dict = env.stack.pop()
+    task_arn: str = submitted["Tasks"][0]["TaskArn"]
+    cluster_arn: str = submitted["Tasks"][0]["ClusterArn"]
+
+    def resolve() -> dict | None:
+        described = ecs.describe_tasks(cluster=cluster_arn, tasks=[task_arn])
+        if described["tasks"][0]["lastStatus"] != "STOPPED":
+            return None
+        self._normalise_response(response=described, service_action_name="describe_tasks")
+        task = described["Tasks"][0]
+        if task_failed(task):
+            raise FailureEventException(
+                FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=EventDetails(  # type: ignore[typeddict-item]
+                        taskFailedEventDetails=TaskFailedEventDetails(
+                            resource=self._get_sfn_resource(),
+                            resourceType=self._get_sfn_resource_type(),
+                            error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                            cause=to_json_str(task),
+                        )
+                    ),
+                )
+            )
+        return task
+
+    return resolve
 
 
 def put_log_lines(group: str, stream: str, lines: list[str], *, at_ms: int | None = None) -> None:
