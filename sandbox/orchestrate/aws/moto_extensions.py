@@ -36,6 +36,8 @@ import botocore.session
 from moto.awslambda.models import LambdaFunction
 from moto.core.utils import unix_time_millis
 from moto.ecs.models import Container, EC2ContainerServiceBackend, Task
+from moto.events.exceptions import ValidationException
+from moto.events.models import EventsBackend
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
@@ -58,8 +60,9 @@ from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-from sandbox.orchestrate.aws import ecs_runtime, lambda_runtime
+from sandbox.orchestrate.aws import ecs_runtime, lambda_runtime, schedules
 from sandbox.orchestrate.aws.clients import endpoint_client
+from sandbox.orchestrate.aws.errors import ScheduleError
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,8 @@ def install(endpoint_url: str, region: str) -> None:
     _ORIGINAL["stop_task"] = EC2ContainerServiceBackend.stop_task
     EC2ContainerServiceBackend.stop_task = _stop_task  # type: ignore[method-assign]
     StateTaskServiceEcs._build_sync_resolver = _ecs_sync_resolver  # type: ignore[method-assign]
+    _ORIGINAL["put_rule"] = EventsBackend.put_rule
+    EventsBackend.put_rule = _put_rule  # type: ignore[method-assign]
     _ORIGINAL["eval_sync"] = StateTaskServiceEcs._eval_sync
     StateTaskServiceEcs._eval_sync = _ecs_eval_sync  # type: ignore[method-assign, assignment]
     # Every module of the interpreter holds its own reference to extract_json: the
@@ -155,6 +160,22 @@ def _normalise_response(self, response, boto_service_name=None, service_action_n
 def client(service: str) -> Any:
     """A boto3 client of this endpoint, from inside it."""
     return endpoint_client(service, endpoint_url=_ENDPOINT["url"], region=_ENDPOINT["region"])
+
+
+# -- EventBridge -------------------------------------------------------------------
+
+
+def _put_rule(self: EventsBackend, name: str, *args: Any, **kwargs: Any) -> Any:
+    """PutRule refuses the schedule expressions EventBridge refuses (moto checks only
+    the ``cron(...)``/``rate(...)`` shape), with AWS's message; the reason is logged."""
+    expression = kwargs.get("scheduled_expression")
+    if expression:
+        try:
+            schedules.validate(expression)
+        except ScheduleError as exc:
+            log.warning("PutRule %s: %s", name, exc)
+            raise ValidationException(schedules.AWS_MESSAGE) from exc
+    return _ORIGINAL["put_rule"](self, name, *args, **kwargs)
 
 
 # -- Lambda ----------------------------------------------------------------------

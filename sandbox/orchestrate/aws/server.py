@@ -26,10 +26,11 @@ import threading
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sandbox.orchestrate.aws import moto_extensions
 from sandbox.orchestrate.aws.layout import notifications_file
-from sandbox.orchestrate.aws.schedules import ScheduleError, next_fire, scheduled_event
+from sandbox.orchestrate.aws.schedules import next_fire, scheduled_event
 
 log = logging.getLogger("sandbox.aws")
 ACCOUNT = "123456789012"  # moto's default account
@@ -43,7 +44,7 @@ class EventLoop:
         self.clock_speed = clock_speed
         self.runtime_dir = runtime_dir
         self.started = datetime.now(UTC)
-        self._next: dict[str, tuple[str, datetime]] = {}
+        self._next: dict[str, tuple[str, datetime | None]] = {}  # rule -> (expression, next)
         self._seen_objects: dict[str, set[str]] = {}
         self._logged: set[str] = set()
         self.stop = threading.Event()
@@ -70,20 +71,25 @@ class EventLoop:
             expression = rule.get("ScheduleExpression")
             if not expression or rule.get("State") != "ENABLED":
                 continue
-            known = self._next.get(rule["Name"])
-            if known is None or known[0] != expression:
-                try:
-                    self._next[rule["Name"]] = (expression, next_fire(expression, now, created=now))
-                except ScheduleError:
-                    log.exception("rule %s", rule["Name"])
-                continue
-            if now < known[1]:
-                continue
-            self._next[rule["Name"]] = (expression, next_fire(expression, now, created=known[1]))
-            event = scheduled_event(rule["Arn"], ACCOUNT, self.region, known[1])
-            for target in events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", []):
-                payload = target.get("Input") or json.dumps(event)
-                self._deliver(target["Arn"], payload, source=f"rule {rule['Name']}")
+            try:  # one rule that cannot be read must not keep the others from firing
+                self._fire_rule(events, rule, expression, now)
+            except Exception:
+                log.exception("rule %s (%s)", rule["Name"], expression)
+                self._next[rule["Name"]] = (expression, None)
+
+    def _fire_rule(self, events: Any, rule: dict, expression: str, now: datetime) -> None:
+        known = self._next.get(rule["Name"])
+        if known is None or known[0] != expression:
+            self._next[rule["Name"]] = (expression, next_fire(expression, now, created=now))
+            return
+        due = known[1]
+        if due is None or now < due:  # None: it never fires again (its years are past)
+            return
+        self._next[rule["Name"]] = (expression, next_fire(expression, now, created=due))
+        event = scheduled_event(rule["Arn"], ACCOUNT, self.region, due)
+        for target in events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", []):
+            payload = target.get("Input") or json.dumps(event)
+            self._deliver(target["Arn"], payload, source=f"rule {rule['Name']}")
 
     def _deliver(self, arn: str, payload: str, *, source: str) -> None:
         if ":states:" in arn:

@@ -177,6 +177,9 @@ def test_a_schedule_rule_fires_while_the_sandbox_runs(endpoint, tmp_path: Path) 
     marker = tmp_path / "m"
     marker.touch()  # no planted failure
     before = len(sfn.list_executions(stateMachineArn=machine)["executions"])
+    # a rule whose years are past never fires again, and must not stop the others
+    events.put_rule(Name="a-past-year", ScheduleExpression="cron(0 6 * * ? 2025)")
+    events.put_targets(Rule="a-past-year", Targets=[{"Id": "dbt", "Arn": machine}])
     events.put_rule(Name="test-every-minute", ScheduleExpression="rate(1 minute)")
     target = {"Id": "dbt", "Arn": machine, "Input": json.dumps(overrides(FAIL_ONCE=str(marker)))}
     events.put_targets(Rule="test-every-minute", Targets=[target])
@@ -188,12 +191,29 @@ def test_a_schedule_rule_fires_while_the_sandbox_runs(endpoint, tmp_path: Path) 
             time.sleep(0.25)
     finally:
         events.disable_rule(Name="test-every-minute")
+        events.disable_rule(Name="a-past-year")
     fired = [
         e
         for e in sfn.list_executions(stateMachineArn=machine)["executions"]
         if e["name"].startswith("test-every-minute")
     ]
     assert fired, "the rule did not fire"
+
+
+def test_put_rule_refuses_what_eventbridge_refuses(endpoint) -> None:
+    """AWS's answer to a five-field cron, as a Terraform user captured it
+    (cds-snc/notification-terraform#344): "ValidationException: Parameter
+    ScheduleExpression is not valid." (status 400)."""
+    stack, _ = endpoint
+    events = aws_client(stack.settings, "events")
+    for expression in ("cron(0 6 * * *)", "cron(0 6 * * * *)", "rate(5 minute)"):
+        with pytest.raises(events.exceptions.ClientError) as refused:
+            events.put_rule(Name="refused", ScheduleExpression=expression)
+        error = refused.value.response["Error"]
+        assert error["Code"] == "ValidationException", expression
+        assert error["Message"] == "Parameter ScheduleExpression is not valid."
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "refused" not in {r["Name"] for r in events.list_rules()["Rules"]}
 
 
 def test_a_dms_file_in_raw_starts_the_pipeline_which_runs_end_to_end(endpoint) -> None:

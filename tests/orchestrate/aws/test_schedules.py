@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from sandbox.orchestrate.aws import ScheduleError
-from sandbox.orchestrate.aws.schedules import next_fire
+from sandbox.orchestrate.aws.schedules import next_fire, validate
 
 T0 = datetime(2026, 11, 23, 10, 7, 30, tzinfo=UTC)  # a Monday
 
@@ -43,15 +43,42 @@ def test_rate_fires_on_its_period_from_creation() -> None:
     )
 
 
+# What EventBridge's PutRule refuses (ValidationException "Parameter ScheduleExpression is
+# not valid."): https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html
+# and public captures of the answer: a five-field cron through Terraform
+# (cds-snc/notification-terraform#344), rate(3 minute) in a CloudTrail record
+# (buildkite/buildkite-agent-scaler#100), both day fields '*' (zappa/Zappa#36).
 @pytest.mark.parametrize(
     "expression",
     [
         "cron(0 6 * * *)",  # Unix cron has five fields; AWS needs six
+        "cron(*/1 * * * *)",  # the Terraform capture
+        "cron(0 6 * * * *)",  # day-of-month and day-of-week both set: one must be '?'
+        "cron(15 * ? * ? *)",  # both '?'
+        "cron(0 6 * * ? 1969)",  # years run 1970-2199
+        "cron(0 6 * * ? 2200)",
+        "cron(0 6 * * ? 2025-2300)",
+        "cron(99 6 * * ? *)",  # minute out of range
         "rate(1 minutes)",  # AWS wants the singular for 1
         "rate(5 minute)",  # and the plural otherwise
+        "rate(3 minute)",  # the CloudTrail capture
+        "rate(0 minutes)",  # a positive value
+        "rate(5 weeks)",  # minute(s), hour(s), day(s) only
+        "rate(1.5 hours)",
         "every 5 minutes",
     ],
 )
 def test_expressions_eventbridge_refuses_are_errors_naming_them(expression: str) -> None:
-    with pytest.raises(ScheduleError, match=re.escape(expression)):
+    with pytest.raises(ScheduleError, match=re.escape(expression)) as refused:
+        validate(expression)
+    assert refused.value.code == "ValidationException"
+    with pytest.raises(ScheduleError):
         next_fire(expression, T0)
+
+
+@pytest.mark.parametrize(
+    "expression", ["cron(0 6 * * ? 2025)", "cron(0 6 1 1 ? 2026)", "cron(0 18 ? * L *)"]
+)
+def test_a_rule_that_never_fires_again_has_no_next_time(expression: str) -> None:
+    validate(expression)  # PutRule accepts it
+    assert next_fire(expression, T0) is None
