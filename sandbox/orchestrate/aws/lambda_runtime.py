@@ -6,6 +6,12 @@ code hash; a fresh Python process imports ``<module>.<function>`` from it and ca
 the handler prints is the invocation's log; the return value (JSON) is the result; an
 exception becomes the runtime's error document (``errorMessage``, ``errorType``,
 ``stackTrace``), and a timeout kills the process, as Lambda does.
+
+The process sees only what Lambda gives a function: the runtime's variables
+(https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html: ``_HANDLER``,
+``AWS_LAMBDA_*``, ``LAMBDA_TASK_ROOT``, ``AWS_EXECUTION_ENV``, ``LANG``, ``TZ``, ``PATH``)
+and the function's ``Environment``; nothing of the host's. Only ``python3.*`` runtimes
+run, on the sandbox's own Python.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CODE_CACHE = Path(tempfile.gettempdir()) / "sandbox-lambda-code"
+# Lambda's PATH for Python runtimes, after this environment's bin (its python).
+LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
 
 
 @dataclass
@@ -64,13 +72,28 @@ def invoke(
     environment: dict[str, str] | None = None,
     log_group: str = "",
     log_stream: str = "",
+    runtime: str = "python3.11",
 ) -> Invocation:
     """Invoke ``handler`` from ``code_zip`` with ``event`` in a new Python process."""
-    folder = unpack(code_zip)
     request_id = str(uuid.uuid4())
+    if runtime and not runtime.startswith("python3"):
+        doc = {
+            "errorMessage": f"runtime {runtime!r} does not run in the sandbox: python3.x only",
+            "errorType": "Runtime.InvalidRuntime",
+        }
+        return Invocation(json.dumps(doc), True, doc["errorMessage"] + "\n", request_id, 0.0)
+    folder = unpack(code_zip)
     result_file = Path(tempfile.mkstemp(prefix="lambda-result-")[1])
     env = (
-        os.environ
+        {
+            "PATH": os.pathsep.join(
+                [str(Path(sys.executable).parent), "/usr/local/bin:/usr/bin:/bin"]
+            ),
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "LAMBDA_RUNTIME_DIR": sys.prefix,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime or 'python3.11'}",
+        }
         | (environment or {})
         | {
             "_HANDLER": handler,

@@ -25,7 +25,9 @@ reaches into moto's internals (moto 5.2), so an upgrade is checked in one place.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -81,6 +83,7 @@ def install(endpoint_url: str, region: str) -> None:
         return
     # Deliberate patches of moto's models: mypy rightly flags assigning to a method.
     LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+    LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
     LambdaFunction._sandbox_patched = True  # type: ignore[attr-defined]
     original_run_task = EC2ContainerServiceBackend.run_task
 
@@ -181,16 +184,36 @@ def _put_rule(self: EventsBackend, name: str, *args: Any, **kwargs: Any) -> Any:
 # -- Lambda ----------------------------------------------------------------------
 
 
+def _invoke(self: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> Any:
+    """Invoke as Lambda does: ``Event`` queues the invocation and answers 202 at once
+    (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html); a function's own
+    exception is ``FunctionError: Unhandled`` (the Python error document's example)."""
+    event = json.loads(body) if body else {}
+    kind = request_headers.get("x-amz-invocation-type", "RequestResponse")
+    if kind == "Event":
+        threading.Thread(target=_invoke_lambda, args=(self, event), daemon=True).start()
+        return b""
+    if kind == "DryRun":
+        return b""
+    payload, errored, logs = _invoke_lambda(self, event)
+    if errored:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    response_headers["x-amz-log-result"] = base64.b64encode(logs[-4096:].encode()).decode()
+    return payload.encode()
+
+
 def _invoke_lambda(self: LambdaFunction, event: object = None) -> tuple[str, bool, str]:
     self.logs_backend.ensure_log_group(self.logs_group_name)
     now = datetime.now(UTC)
-    env = {
+    # What Lambda sets (the execution role's keys are the local ones) plus the function's
+    # own Environment; AWS_ENDPOINT_URL, the sandbox's one addition, points the SDK here.
+    env = dict(self.environment_vars) | {
         "AWS_ENDPOINT_URL": _ENDPOINT["url"],
         "AWS_REGION": self.region,
         "AWS_DEFAULT_REGION": self.region,
         "AWS_ACCESS_KEY_ID": "sandbox",
         "AWS_SECRET_ACCESS_KEY": "sandbox",
-    } | dict(self.environment_vars)
+    }
     stream = f"{now:%Y/%m/%d}/[{self.version}]"
     if self.handler is None:
         raise ValueError(f"lambda {self.function_name}: no handler (only zip packages run here)")
@@ -200,6 +223,7 @@ def _invoke_lambda(self: LambdaFunction, event: object = None) -> tuple[str, boo
         event if event is not None else {},
         function_name=self.function_name,
         function_arn=self.function_arn,
+        runtime=str(self.run_time or ""),
         version=str(self.version),
         memory_mb=int(self.memory_size or 128),
         timeout_s=float(self.timeout or 3),

@@ -449,3 +449,85 @@ def test_stop_task_terminates_then_kills_a_container_that_ignores_sigterm(endpoi
     assert final["lastStatus"] == "STOPPED"
     assert final["stopCode"] == "UserInitiated" and final["stoppedReason"] == "hung"
     assert final["containers"][0]["exitCode"] == 137  # SIGKILL after the 2 s stopTimeout
+
+
+# -- Lambda as AWS runs it -----------------------------------------------------------
+
+LAMBDA_SOURCE = """
+import time
+def handler(event, context):
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("fail"):
+        raise ValueError("planted: " + event["fail"])
+    return {"ok": True}
+"""
+
+
+def _function(endpoint, name: str) -> str:
+    import io
+    import zipfile
+
+    stack, _ = endpoint
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", LAMBDA_SOURCE)
+    return aws_client(stack.settings, "lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role="arn:aws:iam::123456789012:role/sandbox-lambda",  # the deploy's Lambda role
+        Handler="app.handler",
+        Code={"ZipFile": buf.getvalue()},
+        Timeout=30,
+    )["FunctionArn"]
+
+
+def test_a_lambda_exception_is_named_by_its_type_in_step_functions(endpoint) -> None:
+    """Step Functions reports a function's exception by its errorType, the Cause being
+    the runtime's error document: AWS's own recording of this case,
+    https://github.com/localstack/localstack/blob/0d4768330f496af9f630890e34e8b62238c2c429/tests/aws/services/stepfunctions/v2/error_handling/test_task_service_lambda.snapshot.json
+    ("error": "Exception" for `raise Exception(...)`, the cause with errorMessage,
+    errorType, requestId, stackTrace); the Lambda invoke CLI shows FunctionError
+    "Unhandled" (https://docs.aws.amazon.com/lambda/latest/dg/python-exceptions.html)."""
+    stack, _ = endpoint
+    arn = _function(endpoint, "raises")
+    invoked = aws_client(stack.settings, "lambda").invoke(
+        FunctionName="raises", Payload=json.dumps({"fail": "direct"}).encode()
+    )
+    assert invoked["FunctionError"] == "Unhandled"
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": arn, "Payload": {"fail": "from sfn"}},
+                "End": True,
+            }
+        },
+    }
+    sfn = aws_client(stack.settings, "stepfunctions")
+    machine = sfn.create_state_machine(
+        name="lambda-raises",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/test",
+    )["stateMachineArn"]
+    result = _run(endpoint, machine)
+    assert result.status == "FAILED" and result.error == "ValueError"
+    cause = json.loads(result.cause or "{}")
+    assert cause["errorType"] == "ValueError" and cause["errorMessage"] == "planted: from sfn"
+    assert cause["stackTrace"]
+
+
+def test_an_event_invoke_answers_202_at_once(endpoint) -> None:
+    """InvocationType Event: "For the Event invocation type, this status code is 202"
+    (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html): queued, not run
+    while the caller waits."""
+    stack, _ = endpoint
+    _function(endpoint, "slow")
+    started = time.monotonic()
+    answer = aws_client(stack.settings, "lambda").invoke(
+        FunctionName="slow", InvocationType="Event", Payload=json.dumps({"sleep": 5}).encode()
+    )
+    assert answer["StatusCode"] == 202
+    assert time.monotonic() - started < 3, "the caller waited for the function"

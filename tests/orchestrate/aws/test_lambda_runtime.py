@@ -59,6 +59,34 @@ def test_an_exception_is_the_runtime_error_document() -> None:
     assert any("raise KeyError" in line for line in doc["stackTrace"])
 
 
+def test_a_function_sees_lambdas_variables_and_its_own_not_the_hosts(monkeypatch) -> None:
+    """Lambda gives a function its runtime's variables and its Environment, nothing
+    else: https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html"""
+    monkeypatch.setenv("HOST_SECRET", "must-not-leak")
+    source = "import os\ndef handler(event, context):\n    return dict(os.environ)\n"
+    r = invoke(
+        _zip(source),
+        "app.handler",
+        {},
+        function_name="f",
+        function_arn="arn:aws:lambda:us-east-1:1:function:f",
+        environment={"X": "from-config"},
+        runtime="python3.11",
+    )
+    env = json.loads(r.payload)
+    assert "HOST_SECRET" not in env and env["X"] == "from-config"
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "f" and env["_HANDLER"] == "app.handler"
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.11" and env["LANG"] == "en_US.UTF-8"
+    assert env["LAMBDA_TASK_ROOT"] and env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
+
+
+def test_a_runtime_other_than_python_is_refused_by_name() -> None:
+    r = call({}, runtime="nodejs20.x")
+    doc = json.loads(r.payload)
+    assert r.errored and doc["errorType"] == "Runtime.InvalidRuntime"
+    assert "nodejs20.x" in doc["errorMessage"]
+
+
 def test_a_timeout_kills_the_handler() -> None:
     r = call({"sleep": 30}, timeout_s=1)
     assert r.errored and "timed out after 1.00 seconds" in json.loads(r.payload)["errorMessage"]
