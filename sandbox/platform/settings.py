@@ -87,7 +87,7 @@ class FirehoseSettings(BaseModel):
     """SNS subscriptions and Firehose delivery streams (``SANDBOX_FIREHOSE__*``)."""
 
     buffer_size_mib: float = 5.0  # BufferingHints.SizeInMBs (1-128 in AWS)
-    buffer_interval_s: float = 60.0  # BufferingHints.IntervalInSeconds (60-900 in AWS)
+    buffer_interval_s: float = 60.0  # BufferingHints.IntervalInSeconds (0-900 in AWS)
     compress: bool = False  # CompressionFormat GZIP
     newline_delimiter: bool = True  # the AppendDelimiterToRecord processor
     raw_message_delivery: bool = False  # on the SNS subscription
