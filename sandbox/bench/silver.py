@@ -22,7 +22,8 @@ def bench_silver(
     Sail's, table by table, or the benchmark fails.
     """
     from sandbox.app import loader
-    from sandbox.bench.silver_reference import duckdb_silver, polars_silver, same_rows
+    from sandbox.bench.silver_polars import polars_silver
+    from sandbox.bench.silver_reference import duckdb_silver, same_rows
     from sandbox.jobs.silver import SILVER_TABLES
 
     figures = []

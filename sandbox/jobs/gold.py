@@ -387,15 +387,10 @@ def run_gold(
             rows[table.name] = state.record["rows"]
         else:
             changed[table.name] = (df, fp)
-    counted = publish.publish_counted(spark, settings, _located(settings, changed), known)
+    located = {name: (df, outputs[name], fp) for name, (df, fp) in changed.items()}
+    counted = publish.publish_counted(spark, settings, located, known)
     rows = {t.name: counted[t.name] if t.name in counted else rows[t.name] for t in GOLD_TABLES}
     if progress:
         for name, n in rows.items():
             progress(f"gold {name}: {n} rows" + ("" if name in counted else " (unchanged)"))
     return rows
-
-
-def _located(
-    settings: Settings, marts: dict[str, tuple[DataFrame, str]]
-) -> dict[str, tuple[DataFrame, str, str]]:
-    return {name: (df, gold_path(settings, name), fp) for name, (df, fp) in marts.items()}

@@ -19,11 +19,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from sandbox.bench import local_run
+from sandbox.bench.silver_polars import polars_silver
 from sandbox.bench.silver_reference import (
     as_records,
     differences,
     duckdb_silver,
-    polars_silver,
     sail_silver,
     same_rows,
 )

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from sandbox.app.simulator import Simulator
-from sandbox.ingest.dms.task import DmsSlotLostError, DmsTask
+from sandbox.ingest.dms import DmsSlotLostError, DmsTask
 from sandbox.jobs.bronze import BronzeError, run_bronze
 from sandbox.jobs.layers import bronze_path
 from sandbox.platform.services.postgres import postgres_bin_dir

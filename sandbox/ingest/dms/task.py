@@ -59,14 +59,12 @@ from psycopg import sql
 
 from sandbox.ingest.dms.cdc import TableBatch, collect, fill_from_source, write_cdc_file
 from sandbox.ingest.dms.control import (
-    SlotStatus,
     TaskState,
     WriterLock,
     flushed_lsn,
     live_slot,
-    slot_status,
 )
-from sandbox.ingest.dms.errors import DmsBusyError, DmsSlotLostError, DmsSourceError
+from sandbox.ingest.dms.errors import DmsSourceError
 from sandbox.ingest.dms.full_load import biggest_first, load_tables
 from sandbox.ingest.dms.mappings import MappingStore
 from sandbox.ingest.dms.naming import change_seq
@@ -76,17 +74,6 @@ from sandbox.ingest.dms.source import SourceCatalog, SourceTable
 from sandbox.ingest.dms.target import IngestReport, RawTarget, TableFile
 from sandbox.platform import Progress, Settings, quiet
 from sandbox.platform.services import s3_client
-
-__all__ = [
-    "DmsBusyError",
-    "DmsSlotLostError",
-    "DmsSourceError",
-    "DmsTask",
-    "IngestReport",
-    "SlotStatus",
-    "TableFile",
-    "slot_status",
-]
 
 log = logging.getLogger(__name__)
 

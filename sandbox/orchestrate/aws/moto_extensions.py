@@ -26,7 +26,6 @@ reaches into moto's internals (moto 5.2), so an upgrade is checked in one place.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
 import threading
@@ -62,8 +61,7 @@ from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-from sandbox.orchestrate.aws import ecs_runtime, lambda_runtime, schedules
-from sandbox.orchestrate.aws.clients import endpoint_client
+from sandbox.orchestrate.aws import cloudwatch, ecs_runtime, lambda_runtime, schedules
 from sandbox.orchestrate.aws.errors import ScheduleError
 
 log = logging.getLogger(__name__)
@@ -73,7 +71,7 @@ _STOPS: dict[str, tuple[str, str]] = {}  # task ARN -> (stop code, stopped reaso
 _LOCK = threading.Lock()
 _ORIGINAL: dict[str, Callable[..., Any]] = {}
 ESSENTIAL_EXITED = "Essential container in task exited"
-_ENDPOINT: dict[str, str] = {}
+_ENDPOINT = cloudwatch.ENDPOINT  # the endpoint's own URL and region, set by install()
 
 
 def install(endpoint_url: str, region: str) -> None:
@@ -160,11 +158,6 @@ def _normalise_response(self, response, boto_service_name=None, service_action_n
     self._from_boto_response(response, op.output_shape)
 
 
-def client(service: str) -> Any:
-    """A boto3 client of this endpoint, from inside it."""
-    return endpoint_client(service, endpoint_url=_ENDPOINT["url"], region=_ENDPOINT["region"])
-
-
 # -- EventBridge -------------------------------------------------------------------
 
 
@@ -238,33 +231,8 @@ def _invoke_lambda(self: LambdaFunction, event: object = None) -> tuple[str, boo
         stream,
         [{"timestamp": unix_time_millis(), "message": line} for line in result.log.splitlines()],
     )
-    _lambda_metrics(self.function_name, result)
+    cloudwatch.lambda_metrics(self.function_name, result)
     return result.payload, result.errored, result.log
-
-
-def _lambda_metrics(function_name: str, result: lambda_runtime.Invocation) -> None:
-    dims = [{"Name": "FunctionName", "Value": function_name}]
-    try:
-        client("cloudwatch").put_metric_data(
-            Namespace="AWS/Lambda",
-            MetricData=[
-                {"MetricName": "Invocations", "Value": 1, "Unit": "Count", "Dimensions": dims},
-                {
-                    "MetricName": "Errors",
-                    "Value": int(result.errored),
-                    "Unit": "Count",
-                    "Dimensions": dims,
-                },
-                {
-                    "MetricName": "Duration",
-                    "Value": result.duration_ms,
-                    "Unit": "Milliseconds",
-                    "Dimensions": dims,
-                },
-            ],
-        )
-    except Exception:  # metrics must never fail an invocation; the log says why
-        log.exception("could not record Lambda metrics for %s", function_name)
 
 
 # -- ECS --------------------------------------------------------------------------
@@ -283,7 +251,7 @@ def _start_task(backend: EC2ContainerServiceBackend, task: Task) -> None:
                 overrides.get(container_def.get("name")),
                 base_env=ecs_runtime.sandbox_env(),
                 host_env=ecs_runtime.warehouse_env,
-                log_sink=_container_logs,
+                log_sink=cloudwatch.put_log_lines,
             )
         )
         # moto describes one container per task, the first definition's: one per
@@ -401,22 +369,3 @@ def _ecs_sync_resolver(
         return task
 
     return resolve
-
-
-def put_log_lines(group: str, stream: str, lines: list[str], *, at_ms: int | None = None) -> None:
-    """Append ``lines`` to a CloudWatch Logs stream, creating the group and stream."""
-    logs = client("logs")
-    for create, kwargs in (
-        (logs.create_log_group, {"logGroupName": group}),
-        (logs.create_log_stream, {"logGroupName": group, "logStreamName": stream}),
-    ):
-        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-            create(**kwargs)
-    stamp = int(at_ms if at_ms is not None else unix_time_millis())
-    events = [{"timestamp": stamp, "message": m or " "} for m in lines]
-    if events:
-        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
-
-
-def _container_logs(group: str, stream: str, lines: list[str]) -> None:
-    put_log_lines(group, stream, lines)

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.orchestrate.aws import moto_extensions
+from sandbox.orchestrate.aws import cloudwatch, moto_extensions
 from sandbox.orchestrate.aws.layout import notifications_file
 from sandbox.orchestrate.aws.schedules import next_fire, scheduled_event
 
@@ -65,7 +65,7 @@ class EventLoop:
     # -- EventBridge schedules ------------------------------------------------------
 
     def fire_schedules(self) -> None:
-        events = moto_extensions.client("events")
+        events = cloudwatch.client("events")
         now = self.now()
         for rule in events.list_rules().get("Rules", []):
             expression = rule.get("ScheduleExpression")
@@ -94,11 +94,11 @@ class EventLoop:
     def _deliver(self, arn: str, payload: str, *, source: str) -> None:
         if ":states:" in arn:
             name = f"{source.split()[-1]}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"[:80]
-            moto_extensions.client("stepfunctions").start_execution(
+            cloudwatch.client("stepfunctions").start_execution(
                 stateMachineArn=arn, name=name, input=payload
             )
         elif ":lambda:" in arn:
-            moto_extensions.client("lambda").invoke(
+            cloudwatch.client("lambda").invoke(
                 FunctionName=arn, InvocationType="Event", Payload=payload.encode()
             )
         else:
@@ -152,7 +152,7 @@ class EventLoop:
     # -- execution logs -----------------------------------------------------------
 
     def log_executions(self) -> None:
-        sfn = moto_extensions.client("stepfunctions")
+        sfn = cloudwatch.client("stepfunctions")
         for machine in sfn.list_state_machines().get("stateMachines", []):
             arn = machine["stateMachineArn"]
             for ex in sfn.list_executions(stateMachineArn=arn)["executions"]:
@@ -173,9 +173,7 @@ class EventLoop:
                     for e in history
                 ]
                 stream = ex.get("name") or ex["executionArn"].rsplit(":", 1)[-1]
-                moto_extensions.put_log_lines(
-                    f"/aws/vendedlogs/states/{machine['name']}", stream, lines
-                )
+                cloudwatch.put_log_lines(f"/aws/vendedlogs/states/{machine['name']}", stream, lines)
 
 
 def serve(host: str, port: int, region: str) -> None:

@@ -34,14 +34,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from sandbox.app.simulator import Simulator
+from sandbox.ingest.dms import DmsBusyError, DmsSlotLostError, DmsTask, slot_status
 from sandbox.ingest.dms.control import LOCK_SPACE, TaskState, WriterLock
 from sandbox.ingest.dms.replay import raw_table_files, replay
-from sandbox.ingest.dms.task import (
-    DmsBusyError,
-    DmsSlotLostError,
-    DmsTask,
-    slot_status,
-)
 from sandbox.jobs.layers import SOURCE_KEYS
 from sandbox.platform.doctor import run_checks
 from sandbox.platform.services.s3 import read_parquet_objects, s3_client
