@@ -92,8 +92,9 @@ def next_fire(
             return start + step
         periods = (after - start) // step + 1
         return start + periods * step
-    fields = _CRON.match(expression.strip()).group(1).split()  # type: ignore[union-attr]
-    upcoming = AwsCroniter(" ".join(fields)).get_next(after, 1)
+    cron = _CRON.match(expression.strip())
+    assert cron is not None  # validate() accepted it, and it is no rate
+    upcoming = AwsCroniter(" ".join(cron.group(1).split())).get_next(after, 1)
     return upcoming[0] if upcoming else None
 
 
