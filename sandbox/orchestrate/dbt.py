@@ -5,7 +5,8 @@ runner rely on):
 
 - The project is ``dbt/`` at the repository root (``DBT_PROJECT``), with its
   ``profiles.yml`` inside. Targets: ``dev`` (the embedded warehouse), ``ci`` (a
-  throwaway clone of it, ``WAREHOUSE_CI_DB``), ``prod`` (what the ECS task runs).
+  throwaway clone of it, ``WAREHOUSE_CI_DB``), ``prod`` (what the ECS task runs: on
+  ``dbt-redshift`` unless ``WAREHOUSE_TYPE`` says otherwise, as the sandbox does).
 - The profile reads its connection from the environment only: ``WAREHOUSE_HOST``,
   ``WAREHOUSE_PORT``, ``WAREHOUSE_USER``, ``DBT_ENV_SECRET_WAREHOUSE_PASSWORD`` (dbt
   scrubs ``DBT_ENV_SECRET_*`` from its logs), ``WAREHOUSE_DB``, and ``DBT_TARGET``
@@ -74,6 +75,9 @@ def dbt_env(
         "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": settings.postgres_password.get_secret_value(),
         "WAREHOUSE_DB": settings.warehouse_db,
         "DBT_TARGET": target,
+        # prod is Redshift in AWS (profiles.yml); here every target is the embedded
+        # warehouse, a Postgres.
+        "WAREHOUSE_TYPE": "postgres",
         "DBT_PROJECT_DIR": str(project_dir),
         "DBT_PROFILES_DIR": str(project_dir),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

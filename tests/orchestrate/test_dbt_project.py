@@ -150,6 +150,7 @@ def test_dockerfile_pins_the_dbt_of_the_environment() -> None:
     dockerfile = (DBT_PROJECT / "Dockerfile").read_text()
     assert f"dbt-core=={version('dbt-core')}" in dockerfile
     assert f"dbt-postgres=={version('dbt-postgres')}" in dockerfile
+    assert f"dbt-redshift=={version('dbt-redshift')}" in dockerfile
     assert 'CMD ["dbt", "build", "--target", "prod"]' in dockerfile
 
 
@@ -203,3 +204,50 @@ def test_the_script_entry_point_names_bad_input(capsys: pytest.CaptureFixture[st
     assert "unknown target 'qa'" in capsys.readouterr().err
     assert main(["deploy"]) == 2
     assert capsys.readouterr().err.startswith("usage: python -m sandbox.orchestrate.dbt")
+
+
+def test_prod_compiles_for_redshift_with_no_warehouse(tmp_path: Path) -> None:
+    """Production's target is Redshift: the project parses and compiles on dbt-redshift
+    with no server (no relation cache, no introspection), and the marts carry the
+    distribution Redshift's materialization renders (`diststyle even`)."""
+    import os
+    import subprocess
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "DBT_TARGET": "prod",  # WAREHOUSE_TYPE unset: the profile's default, redshift
+        "WAREHOUSE_HOST": "lakehouse.example.invalid",
+        "WAREHOUSE_PORT": "5439",
+        "WAREHOUSE_USER": "dbt",
+        "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": "unused",
+        "WAREHOUSE_DB": "warehouse",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    argv = [
+        *dbt_command(Settings(_env_file=None, home=tmp_path)),
+        "compile",
+        "--target",
+        "prod",
+        "--profiles-dir",
+        str(DBT_PROJECT),
+        "--project-dir",
+        str(DBT_PROJECT),
+        "--target-path",
+        str(tmp_path / "target"),
+        "--log-path",
+        str(tmp_path / "logs"),
+        "--no-populate-cache",
+        "--no-introspect",
+    ]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "Registered adapter: redshift" in done.stdout
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    assert manifest["metadata"]["adapter_type"] == "redshift"
+    models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    marts = [n for n in models if "marts" in n["fqn"]]
+    assert marts and all(n["config"].get("dist") == "even" for n in marts)
+    compiled = tmp_path / "target" / "compiled" / "lakehouse"
+    for model in models:  # every model's SQL compiled
+        assert (compiled / model["original_file_path"]).is_file(), model["name"]
