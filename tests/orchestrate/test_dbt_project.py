@@ -251,3 +251,14 @@ def test_prod_compiles_for_redshift_with_no_warehouse(tmp_path: Path) -> None:
     compiled = tmp_path / "target" / "compiled" / "lakehouse"
     for model in models:  # every model's SQL compiled
         assert (compiled / model["original_file_path"]).is_file(), model["name"]
+
+
+def test_a_deploy_is_never_cancelled_half_way() -> None:
+    """A push to main must not cancel the deploy of the push before it between
+    RegisterTaskDefinition and UpdateStateMachine: only pull requests cancel older
+    runs, and deploys queue in their own group."""
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    cancel = str(workflow["concurrency"]["cancel-in-progress"])
+    assert cancel != "True" and "pull_request" in cancel
+    deploy = workflow["jobs"]["deploy"]["concurrency"]
+    assert deploy["cancel-in-progress"] is False and "deploy" in deploy["group"]
