@@ -264,6 +264,7 @@ def _start_task(backend: EC2ContainerServiceBackend, task: Task) -> None:
         container.exitCode = None  # type: ignore[assignment]  # no code until it stops
         containers.append(container)
     task.containers = containers
+    task.started_at = datetime.now(UTC)  # type: ignore[attr-defined]  # a field moto leaves out
     with _LOCK:
         _RUNS[task.task_arn] = runs
     threading.Thread(target=_essential_exit, args=(task.task_arn, runs), daemon=True).start()
@@ -307,9 +308,23 @@ def _task_status(task: Task) -> str | None:
     if unstarted is not None and stop_code != "UserInitiated":
         stop_code, reason = "TaskFailedToStart", unstarted.reason
     task.desired_status = "STOPPED"
-    task.stop_code = stop_code  # type: ignore[attr-defined]  # a field moto leaves out
+    # Fields moto leaves out, as ECS reports a stopped task (and Step Functions' Cause).
+    task.stop_code = stop_code  # type: ignore[attr-defined]
     task.stopped_reason = reason
+    if getattr(task, "stopped_at", None) is None:
+        task.stopping_at = task.execution_stopped_at = task.stopped_at = datetime.now(UTC)  # type: ignore[attr-defined]
     return "STOPPED"
+
+
+def _epoch_millis(value: Any) -> Any:
+    """Timestamps as Step Functions writes them in a task's description: epoch millis."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: _epoch_millis(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_epoch_millis(v) for v in value]
+    return value
 
 
 def task_failed(task: dict) -> bool:
@@ -349,7 +364,7 @@ def _ecs_sync_resolver(
         if described["tasks"][0]["lastStatus"] != "STOPPED":
             return None
         self._normalise_response(response=described, service_action_name="describe_tasks")
-        task = described["Tasks"][0]
+        task = _epoch_millis(described["Tasks"][0])
         if task_failed(task):
             raise FailureEventException(
                 FailureEvent(

@@ -259,7 +259,11 @@ def test_a_dms_file_in_raw_starts_the_pipeline_which_runs_end_to_end(endpoint) -
 # The rule, as AWS applies it (no AWS page states it in one sentence; these are public
 # captures of real executions):
 # - a container that exits non-zero fails the Task state with States.TaskFailed, its
-#   Cause the stopped task's description: an AWS Copilot maintainer's observations,
+#   Cause the stopped task's description: an error document captured from AWS,
+#   https://github.com/mcattarinussi/step-functions-runtask-retry/blob/fd5822c2b645f804e98154b1bfce71bd6f04e438/test/data/error-events/failed-task-exit-code-1.json
+#   (Containers[].ExitCode 1, StopCode EssentialContainerExited, StoppedReason "Essential
+#   container in task exited", StartedBy "AWS Step Functions"); an AWS Copilot maintainer's
+#   observations,
 #   https://github.com/aws/copilot-cli/issues/3160#issuecomment (2022-01-03): "If an
 #   essential container exits with a non-zero exit code, then the "States.TaskFailed"
 #   error status is returned. If the container fails to come up at all [...] then the
@@ -348,7 +352,10 @@ def test_a_container_exiting_non_zero_fails_a_sync_task_with_no_retry(endpoint) 
     stopped = json.loads(result.cause or "{}")
     assert [c["ExitCode"] for c in stopped["Containers"]] == [3]
     assert stopped["StopCode"] == "EssentialContainerExited"
-    assert stopped["LastStatus"] == "STOPPED"
+    assert stopped["StoppedReason"] == "Essential container in task exited"
+    assert stopped["LastStatus"] == stopped["DesiredStatus"] == "STOPPED"
+    assert stopped["StartedBy"] == "AWS Step Functions"
+    assert stopped["StartedAt"] <= stopped["StoppedAt"]
 
 
 def test_a_zero_exit_succeeds_with_the_stopped_task_as_output(endpoint) -> None:
