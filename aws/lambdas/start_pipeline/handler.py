@@ -2,7 +2,10 @@
 
 Subscribed to the raw bucket's object-created notifications (``dms/`` prefix). A
 batch of DMS files arrives as several events; one execution at a time is enough, so
-an event that finds an execution running is recorded and skipped.
+an event that finds an execution running is recorded and skipped. S3 invokes a
+function asynchronously, so several events can run at once: the function reserves a
+concurrency of 1 (``function.json``), so they run one after the other and the check
+sees the execution the previous one started.
 """
 
 from __future__ import annotations

@@ -180,6 +180,11 @@ def _deploy_function(settings: Settings, folder: Path, role: str, values: dict[s
         arn = lam.create_function(FunctionName=folder.name, Code={"ZipFile": code}, **common)[
             "FunctionArn"
         ]
+    if "ReservedConcurrentExecutions" in config:
+        lam.put_function_concurrency(
+            FunctionName=folder.name,
+            ReservedConcurrentExecutions=int(config["ReservedConcurrentExecutions"]),
+        )
     return arn
 
 

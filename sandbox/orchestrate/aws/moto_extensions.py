@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 
 _RUNS: dict[str, list[ecs_runtime.ContainerRun]] = {}
 _STOPS: dict[str, tuple[str, str]] = {}  # task ARN -> (stop code, stopped reason)
+_SLOTS: dict[str, threading.BoundedSemaphore] = {}  # function ARN -> its reserved concurrency
 _LOCK = threading.Lock()
 _ORIGINAL: dict[str, Callable[..., Any]] = {}
 ESSENTIAL_EXITED = "Essential container in task exited"
@@ -184,7 +185,7 @@ def _invoke(self: LambdaFunction, body: str, request_headers: Any, response_head
     event = json.loads(body) if body else {}
     kind = request_headers.get("x-amz-invocation-type", "RequestResponse")
     if kind == "Event":
-        threading.Thread(target=_invoke_lambda, args=(self, event), daemon=True).start()
+        threading.Thread(target=_queued_invoke, args=(self, event), daemon=True).start()
         return b""
     if kind == "DryRun":
         return b""
@@ -193,6 +194,21 @@ def _invoke(self: LambdaFunction, body: str, request_headers: Any, response_head
         response_headers["x-amz-function-error"] = "Unhandled"
     response_headers["x-amz-log-result"] = base64.b64encode(logs[-4096:].encode()).decode()
     return payload.encode()
+
+
+def _queued_invoke(function: LambdaFunction, event: object) -> None:
+    """An asynchronous invocation waits for a free slot of the function's reserved
+    concurrency, as Lambda's event queue holds (and retries) a throttled one:
+    https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html. A function that
+    must not run twice at once (``start_pipeline``) reserves 1."""
+    limit = int(function.reserved_concurrency or 0)
+    if not limit:
+        _invoke_lambda(function, event)
+        return
+    with _LOCK:
+        slots = _SLOTS.setdefault(function.function_arn, threading.BoundedSemaphore(limit))
+    with slots:
+        _invoke_lambda(function, event)
 
 
 def _invoke_lambda(self: LambdaFunction, event: object = None) -> tuple[str, bool, str]:

@@ -538,3 +538,43 @@ def test_an_event_invoke_answers_202_at_once(endpoint) -> None:
     )
     assert answer["StatusCode"] == 202
     assert time.monotonic() - started < 3, "the caller waited for the function"
+
+
+def test_reserved_concurrency_queues_event_invokes(endpoint, tmp_path: Path) -> None:
+    """Asynchronous invocations beyond a function's reserved concurrency wait in Lambda's
+    event queue (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html):
+    with 1 reserved, two S3-style events run one after the other. start_pipeline relies
+    on it (two DMS files must not start two pipelines)."""
+    import io
+    import zipfile
+
+    stack, _ = endpoint
+    lam = aws_client(stack.settings, "lambda")
+    source = (
+        "import time\n"
+        "def handler(event, context):\n"
+        "    with open(event['log'], 'a') as f:\n"
+        "        f.write(f'{time.time()} start\\n'); f.flush(); time.sleep(1.5)\n"
+        "        f.write(f'{time.time()} end\\n')\n"
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", source)
+    lam.create_function(
+        FunctionName="one-at-a-time",
+        Runtime="python3.11",
+        Role="arn:aws:iam::123456789012:role/sandbox-lambda",
+        Handler="app.handler",
+        Code={"ZipFile": buf.getvalue()},
+        Timeout=30,
+    )
+    lam.put_function_concurrency(FunctionName="one-at-a-time", ReservedConcurrentExecutions=1)
+    log = tmp_path / "calls.log"
+    for _ in range(2):
+        payload = json.dumps({"log": str(log)}).encode()
+        lam.invoke(FunctionName="one-at-a-time", InvocationType="Event", Payload=payload)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not log.exists() or log.read_text().count("end") < 2):
+        time.sleep(0.2)
+    kinds = [line.split()[1] for line in log.read_text().splitlines()]
+    assert kinds == ["start", "end", "start", "end"], "the two invocations overlapped"
