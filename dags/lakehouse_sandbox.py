@@ -3,8 +3,14 @@
 The task graph comes from ``lakehouse_sandbox.tasks.json``, written from the pipeline's
 own definition (``sandbox.orchestrate.pipeline.TASKS``) by ``sandbox airflow export``; a
 test fails when the two differ. Each task runs ``sandbox run <task>`` through
-``pipeline_task`` below, the one place production differs (see its docstring). Nothing
-here knows what a task does: the file needs only Airflow, so it parses on MWAA as well.
+``pipeline_task`` below, the one place production differs. Nothing here knows what a
+task does: the file needs only Airflow (and, in production, the cncf.kubernetes
+provider), so it parses on MWAA as well.
+
+The switch, read when the file is parsed: ``LAKEHOUSE_TASK_OPERATOR=kubernetes`` (set
+in production's Airflow environment) runs every task as a Kubernetes pod of ``IMAGE``;
+unset (or ``local``), as here, each task is a process of this checkout
+(``LocalPodOperator``, same arguments).
 """
 
 from __future__ import annotations
@@ -27,20 +33,25 @@ except ImportError:  # Airflow 2.x, as on MWAA's 2.x environments
     from airflow import DAG
 
 GRAPH = json.loads(Path(__file__).with_name("lakehouse_sandbox.tasks.json").read_text())
-IMAGE = "lakehouse-sandbox:latest"  # what production's pods run; locally, this checkout
+# What production's pods run, pinned: the one place the image is named (locally each task
+# runs this checkout instead).
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lakehouse-sandbox:0.1.0"
+OPERATOR = os.environ.get("LAKEHOUSE_TASK_OPERATOR", "local")
+# Production's pods: their namespace and service account, and the settings and secrets
+# they read (by reference: no value is in this file or in Airflow's rendered fields).
+NAMESPACE = "lakehouse"
+SERVICE_ACCOUNT = "lakehouse-pipeline"
+SETTINGS_CONFIG_MAP = "lakehouse-settings"  # the SANDBOX_* settings of production
+SECRETS = "lakehouse-secrets"  # the passwords and keys
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("SANDBOX_AIRFLOW_RETRY_DELAY_S", "30")))
 
 
 def pipeline_task(name: str, doc: str):
-    """The operator for one pipeline task.
-
-    Production swaps this one call for the pod operator, with the same arguments:
-
-        from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-        return KubernetesPodOperator(task_id=name, name=f"lakehouse-{name}", image=IMAGE,
-                                     cmds=["sandbox"], arguments=["run", name],
-                                     env_vars=..., doc_md=doc)
-    """
+    """The operator for one pipeline task: a pod in production, a process here."""
+    if OPERATOR == "kubernetes":
+        return kubernetes_task(name, doc)
+    if OPERATOR != "local":
+        raise ValueError(f"LAKEHOUSE_TASK_OPERATOR={OPERATOR!r}: use 'kubernetes' or 'local'")
     return LocalPodOperator(
         task_id=name,
         image=IMAGE,
@@ -54,6 +65,35 @@ def pipeline_task(name: str, doc: str):
             for k, v in os.environ.items()
             if k.startswith("SANDBOX_") and not k.startswith("SANDBOX_AIRFLOW_")
         },
+        doc_md=doc,
+    )
+
+
+def kubernetes_task(name: str, doc: str):
+    """The task as production runs it: ``sandbox run <task>`` in a pod of ``IMAGE``."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from kubernetes.client import models as k8s
+
+    return KubernetesPodOperator(
+        task_id=name,
+        name=f"lakehouse-{name.replace('_', '-')}",
+        namespace=NAMESPACE,
+        service_account_name=SERVICE_ACCOUNT,
+        image=IMAGE,
+        cmds=["sandbox"],
+        arguments=["run", name],
+        env_from=[
+            k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=SETTINGS_CONFIG_MAP)),
+            k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=SECRETS)),
+        ],
+        # Spark runs in the pod's driver: room for a day of data, and a hard memory cap.
+        container_resources=k8s.V1ResourceRequirements(
+            requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "2", "memory": "4Gi"}
+        ),
+        labels={"app": "lakehouse", "pipeline-task": name},
+        get_logs=True,  # the pod's output in the task's log
+        on_finish_action="delete_succeeded_pod",  # a failed pod stays for a look
+        startup_timeout_seconds=600,  # pulling the image on a new node
         doc_md=doc,
     )
 

@@ -79,3 +79,54 @@ def test_the_operator_runs_a_process_with_only_the_given_environment(
     )
     with pytest.raises(AirflowException, match="exited with code 3"):
         bad.execute({})
+
+
+def test_the_production_dag_runs_each_task_as_a_pod(tmp_path, monkeypatch) -> None:
+    """LAKEHOUSE_TASK_OPERATOR=kubernetes: the same DAG with the cncf.kubernetes provider's
+    KubernetesPodOperator. Each task's pod request is built offline (``dry_run``: no
+    cluster) and checked field by field."""
+    monkeypatch.setenv("AIRFLOW_HOME", os.environ.get("AIRFLOW_HOME", str(tmp_path)))
+    monkeypatch.setenv("LAKEHOUSE_TASK_OPERATOR", "kubernetes")
+    monkeypatch.setenv("SANDBOX_POSTGRES_PASSWORD", "must-not-be-in-a-pod-spec")
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    assert bag.import_errors == {}
+    dag = bag.dags[DAG_ID]
+    images = set()
+    for task in TASKS:
+        op = dag.get_task(task.name)
+        assert isinstance(op, KubernetesPodOperator), task.name
+        pod = op.build_pod_request_obj(dry_run=True)
+        container = pod.spec.containers[0]
+        images.add(container.image)
+        assert container.command == ["sandbox"] and container.args == ["run", task.name]
+        assert pod.metadata.namespace == "lakehouse"
+        assert pod.spec.service_account_name == "lakehouse-pipeline"
+        assert {
+            "app": "lakehouse",
+            "pipeline-task": task.name,
+        }.items() <= pod.metadata.labels.items()
+        refs = [
+            (e.config_map_ref and e.config_map_ref.name, e.secret_ref and e.secret_ref.name)
+            for e in container.env_from
+        ]
+        assert refs == [("lakehouse-settings", None), (None, "lakehouse-secrets")]
+        assert not container.env, "settings come by reference, never as values"
+        assert container.resources.requests == {"cpu": "1", "memory": "2Gi"}
+        assert container.resources.limits["memory"] == "4Gi"
+        assert op.get_logs and op.on_finish_action.value == "delete_succeeded_pod"
+        assert op.startup_timeout_seconds == 600
+        assert "must-not-be-in-a-pod-spec" not in str(pod.to_dict())
+    (image,) = images  # one pinned image
+    assert ":" in image and not image.endswith(":latest")
+
+
+def test_an_unknown_operator_switch_is_an_import_error_naming_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", os.environ.get("AIRFLOW_HOME", str(tmp_path)))
+    monkeypatch.setenv("LAKEHOUSE_TASK_OPERATOR", "k8s")
+    from airflow.dag_processing.dagbag import DagBag
+
+    errors = DagBag(dag_folder=str(DAGS_FOLDER)).import_errors
+    assert any("LAKEHOUSE_TASK_OPERATOR='k8s'" in e for e in errors.values()), errors

@@ -11,7 +11,7 @@ from sandbox.platform.services.airflow_server import DAGS_FOLDER
 
 GRAPH_FILE = DAGS_FOLDER / "lakehouse_sandbox.tasks.json"
 MWAA_REQUIREMENTS = PROJECT_ROOT / "mwaa" / "requirements.txt"
-# The Airflow line MWAA offers that the DAG is checked against (mwaa/pyproject.toml), and
+# The Airflow line MWAA offers that the DAG is checked against (test_airflow_mwaa.py), and
 # its Python: MWAA pins every requirement with Airflow's constraints for the pair.
 MWAA_AIRFLOW = "3.0.6"
 MWAA_PYTHON = "3.12"
