@@ -43,6 +43,7 @@ NAMESPACE = "lakehouse"
 SERVICE_ACCOUNT = "lakehouse-pipeline"
 SETTINGS_CONFIG_MAP = "lakehouse-settings"  # the SANDBOX_* settings of production
 SECRETS = "lakehouse-secrets"  # the passwords and keys
+MEMORY_LIMIT = "4Gi"  # a task's memory limit, its pod's and its local process's
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("SANDBOX_AIRFLOW_RETRY_DELAY_S", "30")))
 
 
@@ -65,6 +66,7 @@ def pipeline_task(name: str, doc: str):
             for k, v in os.environ.items()
             if k.startswith("SANDBOX_") and not k.startswith("SANDBOX_AIRFLOW_")
         },
+        memory_limit=MEMORY_LIMIT,
         doc_md=doc,
     )
 
@@ -88,7 +90,7 @@ def kubernetes_task(name: str, doc: str):
         ],
         # Spark runs in the pod's driver: room for a day of data, and a hard memory cap.
         container_resources=k8s.V1ResourceRequirements(
-            requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "2", "memory": "4Gi"}
+            requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "2", "memory": MEMORY_LIMIT}
         ),
         labels={"app": "lakehouse", "pipeline-task": name},
         get_logs=True,  # the pod's output in the task's log

@@ -81,6 +81,69 @@ def test_the_operator_runs_a_process_with_only_the_given_environment(
         bad.execute({})
 
 
+def test_the_operators_process_has_the_pods_memory_limit(dagbag) -> None:
+    """A pod's memory limit holds for the local process too (RLIMIT_AS): allocating past
+    it fails the task."""
+    from airflow.exceptions import AirflowException
+    from local_pod import LocalPodOperator, quantity_bytes
+
+    assert quantity_bytes("4Gi") == 4 * 2**30 and quantity_bytes("512Mi") == 512 * 2**20
+    with pytest.raises(ValueError, match="'4 GB'"):
+        quantity_bytes("4 GB")
+    hog = LocalPodOperator(
+        task_id="hog",
+        image="img",
+        cmds=[sys.executable, "-c"],
+        arguments=["b = bytearray(1024 * 2**20)"],  # 1 GiB
+        memory_limit="512Mi",
+    )
+    with pytest.raises(AirflowException, match="exited with code 1"):
+        hog.execute({})
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_operators_process_dies_with_the_task_even_on_sigkill(tmp_path) -> None:
+    """A pod does not outlive its task: SIGKILL the process that runs the operator and
+    its child (which ignores SIGTERM and sleeps) goes too."""
+    import signal
+    import subprocess
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    child = (
+        "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    )
+    runner = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from local_pod import LocalPodOperator;"
+        "LocalPodOperator(task_id='t', image='i', cmds=[sys.executable, '-c'],"
+        " arguments=[sys.argv[2]]).execute({})"
+    )
+    env = os.environ | {"AIRFLOW_HOME": str(tmp_path / "airflow")}
+    task = subprocess.Popen([sys.executable, "-c", runner, str(DAGS_FOLDER), child], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.1)
+        child_pid = int(pid_file.read_text())
+        task.send_signal(signal.SIGKILL)
+        task.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(child_pid, signal.SIGKILL)
+            raise AssertionError("the child outlived its task")
+    finally:
+        task.kill()
+
+
 def test_the_production_dag_runs_each_task_as_a_pod(tmp_path, monkeypatch) -> None:
     """LAKEHOUSE_TASK_OPERATOR=kubernetes: the same DAG with the cncf.kubernetes provider's
     KubernetesPodOperator. Each task's pod request is built offline (``dry_run``: no
