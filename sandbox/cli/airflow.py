@@ -97,3 +97,32 @@ def airflow_export() -> None:
         console.print(f"wrote {path}")
     if not written:
         console.print("dags/ and mwaa/ are up to date")
+
+
+@airflow_app.command(
+    "cli",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def airflow_cli(ctx: typer.Context) -> None:
+    """Run any Airflow CLI command on the sandbox's Airflow: its home, database and DAGs.
+
+    `sandbox airflow cli -- dags list-runs lakehouse_sandbox`. (`uv run airflow ...`
+    alone would use ~/airflow, another database.)
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sandbox.platform.services.airflow_server import airflow_env, airflow_home
+
+    settings = settings_for(None)
+    exe = Path(sys.executable).parent / "airflow"
+    if not exe.exists():
+        raise fail(SandboxError("airflow: not installed here; `uv sync` installs its group"))
+    home = airflow_home(settings)
+    if not (home / "airflow.db").exists():
+        raise fail(
+            SandboxError(f"airflow: no database in {home} yet; `sandbox airflow up` creates it")
+        )
+    done = subprocess.run([str(exe), *ctx.args], env=airflow_env(settings), check=False)
+    raise typer.Exit(done.returncode)

@@ -9,9 +9,12 @@ Chromium logs in and finds the first run green and the second one failed.
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -100,6 +103,29 @@ def test_dags_test_runs_every_task_in_its_own_process_into_the_warehouse(
     assert run_id.startswith("manual__")
     snapshot = warehouse_snapshot(seeded.settings)
     assert all(rows > 0 for rows, _ in snapshot.values()), snapshot
+
+
+def test_the_airflow_cli_runs_on_the_sandboxs_home(seeded: EmbeddedStack, dags_test) -> None:
+    """`sandbox airflow cli -- <args>` is Airflow's own CLI on this home's database, as
+    the README writes it: the run `dags test` made, and its task states."""
+    _, run_id = dags_test
+    sandbox = [str(Path(sys.executable).parent / "sandbox"), "airflow", "cli", "--"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env |= seeded.settings.as_env()
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [*sandbox, *args], env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return done.stdout
+
+    runs = cli("dags", "list-runs", DAG_ID, "-o", "json")
+    listed = next(line for line in runs.splitlines() if line.startswith("[{"))  # after logs
+    assert run_id in [r["run_id"] for r in json.loads(listed)]
+    states = cli("tasks", "states-for-dag-run", DAG_ID, run_id, "-o", "plain")
+    for task in TASKS:
+        assert re.search(rf"\b{task.name}\s+success", states), (task.name, states[-2000:])
 
 
 @pytest.mark.matrix  # 110 s: Airflow's services, a retry and a browser; CI runs it
