@@ -25,6 +25,7 @@ from pathlib import Path
 if str(Path(__file__).parent) not in sys.path:
     sys.path.append(str(Path(__file__).parent))
 
+from alerts import notify_failure
 from local_pod import LocalPodOperator
 
 try:
@@ -45,6 +46,13 @@ SETTINGS_CONFIG_MAP = "lakehouse-settings"  # the SANDBOX_* settings of producti
 SECRETS = "lakehouse-secrets"  # the passwords and keys
 MEMORY_LIMIT = "4Gi"  # a task's memory limit, its pod's and its local process's
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("SANDBOX_AIRFLOW_RETRY_DELAY_S", "30")))
+# Guardrails: a task that hangs is stopped and failed (then retried once), a run that
+# hangs is failed, and every failure is told (alerts.notify_failure).
+TASK_TIMEOUT = timedelta(seconds=float(os.environ.get("SANDBOX_AIRFLOW_TASK_TIMEOUT_S", "1800")))
+RUN_TIMEOUT = timedelta(hours=3)
+# The Spark jobs share one Spark: one at a time (`sandbox airflow up` creates the pool).
+SPARK_POOL = "spark"
+SPARK_TASKS = {"bronze", "silver", "gold"}
 
 
 def pipeline_task(name: str, doc: str):
@@ -107,13 +115,19 @@ with DAG(
     schedule=None,
     catchup=False,
     max_active_runs=1,  # the tasks share one lake and one warehouse
+    dagrun_timeout=RUN_TIMEOUT,
     default_args={
         "retries": 1,
         "retry_delay": RETRY_DELAY,
+        "execution_timeout": TASK_TIMEOUT,
+        "on_failure_callback": notify_failure,
     },
     tags=["sandbox"],
 ) as dag:
     operators = {task["name"]: pipeline_task(task["name"], task["doc"]) for task in GRAPH}
+    for name, operator in operators.items():
+        if name in SPARK_TASKS:
+            operator.pool = SPARK_POOL
     for task in GRAPH:
         for upstream in task["upstream"]:
             operators[upstream] >> operators[task["name"]]

@@ -28,6 +28,12 @@ def main() -> int:
     airflow = str(airflow_bin())
     print("airflow: migrating the metadata database", flush=True)
     subprocess.run([airflow, "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+    # The DAG's Spark tasks share one Spark: its pool, one slot.
+    subprocess.run(
+        [airflow, "pools", "set", "spark", "1", "the Spark jobs, one at a time"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     children: dict[str, subprocess.Popen] = {}
     stopping = False
 

@@ -80,7 +80,17 @@ def airflow_env(settings: Settings, home: Path | None = None) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "SANDBOX_HOME": str(settings.runtime_dir),
+        # The DAG's failure alert (dags/alerts.py): the local AWS endpoint's failure
+        # topic when it runs, else this file.
+        "LAKEHOUSE_FAILURE_TOPIC_ARN": (
+            f"arn:aws:sns:{settings.s3_region}:123456789012:lakehouse-failures"
+        ),
+        "AWS_ENDPOINT_URL_SNS": settings.aws_endpoint,
+        "AWS_DEFAULT_REGION": settings.s3_region,
+        "LAKEHOUSE_ALERTS_FILE": str(settings.runtime_dir / "alerts.jsonl"),
     }
+    env.setdefault("AWS_ACCESS_KEY_ID", "sandbox")  # the endpoint takes any credentials
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "sandbox")
     return env
 
 
