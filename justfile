@@ -17,7 +17,7 @@ test *ARGS:
     uv run ruff check .
     uv run ruff format --check .
     uv run mypy
-    uv run pytest -n 2 --dist loadfile {{ARGS}}
+    uv run pytest -n 2 --dist loadfile --durations=12 {{ARGS}}
 
 # Quick loop: skip the tests that start real services
 test-fast *ARGS:

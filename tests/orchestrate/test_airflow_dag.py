@@ -193,3 +193,24 @@ def test_an_unknown_operator_switch_is_an_import_error_naming_it(tmp_path, monke
 
     errors = DagBag(dag_folder=str(DAGS_FOLDER)).import_errors
     assert any("LAKEHOUSE_TASK_OPERATOR='k8s'" in e for e in errors.values()), errors
+
+
+def test_the_stacks_settings_reach_each_task_and_airflows_login_does_not(
+    tmp_path, monkeypatch
+) -> None:
+    """A task works on the stack of the home Airflow runs for (its SANDBOX_* settings)
+    and never sees Airflow's own login (env_vars show in the UI's rendered fields)."""
+    monkeypatch.setenv("AIRFLOW_HOME", os.environ.get("AIRFLOW_HOME", str(tmp_path)))
+    monkeypatch.setenv("SANDBOX_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SANDBOX_POSTGRES_PORT", "25432")
+    monkeypatch.setenv("SANDBOX_S3_PORT", "28333")
+    monkeypatch.setenv("SANDBOX_AIRFLOW_PASSWORD", "airflow-login-secret")
+    monkeypatch.setenv("SANDBOX_AIRFLOW_USER", "someone")
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS_FOLDER)).dags[DAG_ID]
+    for task in TASKS:
+        env = dag.get_task(task.name).env_vars
+        assert env["SANDBOX_HOME"] == str(tmp_path / "home"), task.name
+        assert env["SANDBOX_POSTGRES_PORT"] == "25432" and env["SANDBOX_S3_PORT"] == "28333"
+        assert "airflow-login-secret" not in env.values() and "someone" not in env.values()

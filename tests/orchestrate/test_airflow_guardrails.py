@@ -40,6 +40,7 @@ with DAG("hangs", start_date=datetime(2026, 1, 1), schedule=None) as dag:
 
 
 @pytest.mark.slow
+@pytest.mark.matrix  # 40 s of Airflow's own start; CI runs it after the default run
 def test_a_task_past_its_timeout_fails_and_is_told(tmp_path: Path) -> None:
     dags = tmp_path / "dags"
     dags.mkdir()

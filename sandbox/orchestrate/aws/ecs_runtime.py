@@ -28,7 +28,9 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sandbox.platform import PROJECT_ROOT
 
@@ -175,3 +177,22 @@ def warehouse_env(container_env: dict[str, str]) -> dict[str, str]:
     return dbt_env(
         load_settings(), target=target if target in TARGETS and target != "ci" else "prod"
     )
+
+
+def epoch_millis(value: Any) -> Any:
+    """Timestamps as Step Functions writes them in a task's description: epoch millis."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: epoch_millis(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [epoch_millis(v) for v in value]
+    return value
+
+
+def task_failed(task: dict) -> bool:
+    """Whether ``ecs:runTask.sync`` fails on this stopped task (DescribeTasks casing):
+    a container that exited non-zero, essential or not, or that never started."""
+    containers = task.get("Containers") or task.get("containers") or []
+    codes = [c.get("ExitCode", c.get("exitCode")) for c in containers]
+    return not codes or any(code != 0 for code in codes)

@@ -80,10 +80,10 @@ def install(endpoint_url: str, region: str) -> None:
     _ENDPOINT.update(url=endpoint_url, region=region)
     if getattr(LambdaFunction, "_sandbox_patched", False):
         return
-    # Deliberate patches of moto's models: mypy rightly flags assigning to a method.
-    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
-    LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
-    LambdaFunction._sandbox_patched = True  # type: ignore[attr-defined]
+    # Deliberate patches of moto's models (mypy does not follow moto: see pyproject).
+    LambdaFunction._invoke_lambda = _invoke_lambda
+    LambdaFunction.invoke = _invoke
+    LambdaFunction._sandbox_patched = True
     original_run_task = EC2ContainerServiceBackend.run_task
 
     def run_task(self, *args, **kwargs):
@@ -92,11 +92,10 @@ def install(endpoint_url: str, region: str) -> None:
             _start_task(self, task)
         return tasks
 
-    EC2ContainerServiceBackend.run_task = run_task  # type: ignore[method-assign]
-    # mypy reads the property (it has a setter) as a method: fset is there at runtime
-    Task.last_status = property(_task_status, Task.last_status.fset)  # type: ignore[method-assign, assignment, attr-defined]
-    StateTaskService._normalise_parameters = _normalise_parameters  # type: ignore[method-assign]
-    StateTaskService._normalise_response = _normalise_response  # type: ignore[method-assign]
+    EC2ContainerServiceBackend.run_task = run_task
+    Task.last_status = property(_task_status, Task.last_status.fset)
+    StateTaskService._normalise_parameters = _normalise_parameters
+    StateTaskService._normalise_response = _normalise_response
     original_describe = EC2ContainerServiceBackend.describe_tasks
 
     def describe_tasks(self, *args, **kwargs):
@@ -105,14 +104,14 @@ def install(endpoint_url: str, region: str) -> None:
             _task_status(task)
         return tasks
 
-    EC2ContainerServiceBackend.describe_tasks = describe_tasks  # type: ignore[method-assign]
+    EC2ContainerServiceBackend.describe_tasks = describe_tasks
     _ORIGINAL["stop_task"] = EC2ContainerServiceBackend.stop_task
-    EC2ContainerServiceBackend.stop_task = _stop_task  # type: ignore[method-assign]
-    StateTaskServiceEcs._build_sync_resolver = _ecs_sync_resolver  # type: ignore[method-assign]
+    EC2ContainerServiceBackend.stop_task = _stop_task
+    StateTaskServiceEcs._build_sync_resolver = _ecs_sync_resolver
     _ORIGINAL["put_rule"] = EventsBackend.put_rule
-    EventsBackend.put_rule = _put_rule  # type: ignore[method-assign]
+    EventsBackend.put_rule = _put_rule
     _ORIGINAL["eval_sync"] = StateTaskServiceEcs._eval_sync
-    StateTaskServiceEcs._eval_sync = _ecs_eval_sync  # type: ignore[method-assign, assignment]
+    StateTaskServiceEcs._eval_sync = _ecs_eval_sync
     # Every module of the interpreter holds its own reference to extract_json: the
     # function's code is swapped so that all of them see the fix.
     json_path.extract_json.__code__ = _extract_json.__code__
@@ -272,15 +271,15 @@ def _start_task(backend: EC2ContainerServiceBackend, task: Task) -> None:
         )
         # moto describes one container per task, the first definition's: one per
         # definition, as ECS does.
-        container = Container(definition)  # type: ignore[abstract]  # moto's own call
+        container = Container(definition)  # moto's own call
         container.name = container_def.get("name")
         container.image = container_def.get("image")
         container.command = container_def.get("command")
         container.last_status = "RUNNING"
-        container.exitCode = None  # type: ignore[assignment]  # no code until it stops
+        container.exitCode = None  # no code until it stops
         containers.append(container)
     task.containers = containers
-    task.started_at = datetime.now(UTC)  # type: ignore[attr-defined]  # a field moto leaves out
+    task.started_at = datetime.now(UTC)  # a field moto leaves out
     with _LOCK:
         _RUNS[task.task_arn] = runs
     threading.Thread(target=_essential_exit, args=(task.task_arn, runs), daemon=True).start()
@@ -316,39 +315,20 @@ def _task_status(task: Task) -> str | None:
     if any(r.running for r in runs):
         return "RUNNING"
     for container, run in zip(task.containers, runs, strict=False):
-        container.exitCode = run.exit_code  # type: ignore[assignment]  # None: never started
+        container.exitCode = run.exit_code  # None: never started
         container.last_status = "STOPPED"
-        container.reason = run.reason  # type: ignore[attr-defined]  # a field moto leaves out
+        container.reason = run.reason  # a field moto leaves out
     unstarted = next((r for r in runs if not r.started), None)
     stop_code, reason = _STOPS.get(task.task_arn, ("EssentialContainerExited", ESSENTIAL_EXITED))
     if unstarted is not None and stop_code != "UserInitiated":
         stop_code, reason = "TaskFailedToStart", unstarted.reason
     task.desired_status = "STOPPED"
     # Fields moto leaves out, as ECS reports a stopped task (and Step Functions' Cause).
-    task.stop_code = stop_code  # type: ignore[attr-defined]
+    task.stop_code = stop_code
     task.stopped_reason = reason
     if getattr(task, "stopped_at", None) is None:
-        task.stopping_at = task.execution_stopped_at = task.stopped_at = datetime.now(UTC)  # type: ignore[attr-defined]
+        task.stopping_at = task.execution_stopped_at = task.stopped_at = datetime.now(UTC)
     return "STOPPED"
-
-
-def _epoch_millis(value: Any) -> Any:
-    """Timestamps as Step Functions writes them in a task's description: epoch millis."""
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    if isinstance(value, dict):
-        return {k: _epoch_millis(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_epoch_millis(v) for v in value]
-    return value
-
-
-def task_failed(task: dict) -> bool:
-    """Whether ``ecs:runTask.sync`` fails on this stopped task (DescribeTasks casing):
-    a container that exited non-zero, essential or not, or that never started."""
-    containers = task.get("Containers") or task.get("containers") or []
-    codes = [c.get("ExitCode", c.get("exitCode")) for c in containers]
-    return not codes or any(code != 0 for code in codes)
 
 
 def _ecs_eval_sync(self: StateTaskServiceEcs, **kwargs: Any) -> Any:
@@ -380,14 +360,14 @@ def _ecs_sync_resolver(
         if described["tasks"][0]["lastStatus"] != "STOPPED":
             return None
         self._normalise_response(response=described, service_action_name="describe_tasks")
-        task = _epoch_millis(described["Tasks"][0])
-        if task_failed(task):
+        task = ecs_runtime.epoch_millis(described["Tasks"][0])
+        if ecs_runtime.task_failed(task):
             raise FailureEventException(
                 FailureEvent(
                     env=env,
                     error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
                     event_type=HistoryEventType.TaskFailed,
-                    event_details=EventDetails(  # type: ignore[typeddict-item]
+                    event_details=EventDetails(
                         taskFailedEventDetails=TaskFailedEventDetails(
                             resource=self._get_sfn_resource(),
                             resourceType=self._get_sfn_resource_type(),
