@@ -41,3 +41,27 @@ def test_package_surface(name: str) -> None:
         if (inspect.isfunction(value) or inspect.isclass(value)) and not _documented(value):
             undocumented.append(export)
     assert not undocumented, f"{name}: no docstring on {undocumented}"
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_a_lazy_surface_says_the_same_in_its_three_places(name: str) -> None:
+    """A lazy package names each export three times: ``_EXPORTS`` (where it lives, for
+    the runtime), the ``TYPE_CHECKING`` imports (for mypy and ruff) and ``__all__``
+    (literal, for static tools). They must agree."""
+    import ast
+
+    package = importlib.import_module(name)
+    exports = getattr(package, "_EXPORTS", None)
+    if exports is None:
+        return
+    assert set(package.__all__) - {"__version__"} == set(exports)
+    tree = ast.parse(inspect.getsource(package))
+    typed = {
+        alias.name: node.module
+        for block in tree.body
+        if isinstance(block, ast.If) and getattr(block.test, "id", "") == "TYPE_CHECKING"
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert typed == {k: f"{name}.{v}" for k, v in exports.items()}

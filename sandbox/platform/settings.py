@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sandbox.platform.errors import SandboxError
-from sandbox.platform.ports import GRPC_OFFSET
+from sandbox.platform.ports import GRPC_OFFSET, HOME_PORTS
 
 Profile = Literal["embedded", "compose"]
 
@@ -244,18 +244,7 @@ class Settings(BaseSettings):
 
     def as_env(self) -> dict[str, str]:
         """This home and its ports as ``SANDBOX_*`` variables, for a child CLI or kernel."""
-        names = [
-            "home",
-            "postgres_port",
-            "s3_port",
-            "seaweed_master_port",
-            "seaweed_volume_port",
-            "seaweed_filer_port",
-            "spark_port",
-            "aws_port",
-            "airflow_port",
-            "app_db",
-        ]
+        names = ["home", *HOME_PORTS, "app_db"]
         env = {f"SANDBOX_{n.upper()}": str(getattr(self, n)) for n in names}
         for field in ("slot_name", "publication", "bucket_folder"):
             env[f"SANDBOX_DMS__{field.upper()}"] = str(getattr(self.dms, field))
