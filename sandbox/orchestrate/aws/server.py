@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.orchestrate.aws import cloudwatch, moto_extensions
+from sandbox.orchestrate.aws.errors import ScheduleError
 from sandbox.orchestrate.aws.layout import notifications_file
 from sandbox.orchestrate.aws.schedules import next_fire, scheduled_event
 
@@ -73,23 +74,34 @@ class EventLoop:
                 continue
             try:  # one rule that cannot be read must not keep the others from firing
                 self._fire_rule(events, rule, expression, now)
-            except Exception:
+            except Exception:  # tried again next tick: a failure here changes no schedule
                 log.exception("rule %s (%s)", rule["Name"], expression)
-                self._next[rule["Name"]] = (expression, None)
 
     def _fire_rule(self, events: Any, rule: dict, expression: str, now: datetime) -> None:
-        known = self._next.get(rule["Name"])
+        name = rule["Name"]
+        known = self._next.get(name)
         if known is None or known[0] != expression:
-            self._next[rule["Name"]] = (expression, next_fire(expression, now, created=now))
+            self._next[name] = (expression, self._next_fire(name, expression, now, now))
             return
         due = known[1]
         if due is None or now < due:  # None: it never fires again (its years are past)
             return
-        self._next[rule["Name"]] = (expression, next_fire(expression, now, created=due))
+        self._next[name] = (expression, self._next_fire(name, expression, now, due))
         event = scheduled_event(rule["Arn"], ACCOUNT, self.region, due)
-        for target in events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", []):
+        for target in events.list_targets_by_rule(Rule=name).get("Targets", []):
             payload = target.get("Input") or json.dumps(event)
-            self._deliver(target["Arn"], payload, source=f"rule {rule['Name']}")
+            try:  # each target on its own, as EventBridge delivers them
+                self._deliver(target["Arn"], payload, source=f"rule {name}")
+            except Exception:
+                log.exception("rule %s: delivery to %s failed", name, target["Arn"])
+
+    @staticmethod
+    def _next_fire(name: str, expression: str, now: datetime, since: datetime) -> datetime | None:
+        try:
+            return next_fire(expression, now, created=since)
+        except ScheduleError as exc:  # put before PutRule refused it: it never fires
+            log.error("rule %s will not fire: %s", name, exc)
+            return None
 
     def _deliver(self, arn: str, payload: str, *, source: str) -> None:
         if ":states:" in arn:

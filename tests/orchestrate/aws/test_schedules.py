@@ -82,3 +82,45 @@ def test_expressions_eventbridge_refuses_are_errors_naming_them(expression: str)
 def test_a_rule_that_never_fires_again_has_no_next_time(expression: str) -> None:
     validate(expression)  # PutRule accepts it
     assert next_fire(expression, T0) is None
+
+
+def test_a_failed_delivery_or_a_dead_rule_never_stops_a_schedule(monkeypatch, tmp_path) -> None:
+    """The endpoint's schedule loop (no server: a stand-in events client). A target
+    whose delivery fails does not keep the other target from its event, nor the rule
+    from firing at its next time; a rule that never fires again holds up nothing."""
+    from datetime import timedelta
+
+    from sandbox.orchestrate.aws import cloudwatch
+    from sandbox.orchestrate.aws.server import EventLoop
+
+    rules = [
+        {"Name": "a-past-year", "Arn": "arn:rule/a", "ScheduleExpression": "cron(0 6 * * ? 2025)",
+         "State": "ENABLED"},
+        {"Name": "hourly", "Arn": "arn:rule/h", "ScheduleExpression": "rate(1 hour)",
+         "State": "ENABLED"},
+    ]  # fmt: skip
+
+    class Events:
+        def list_rules(self):
+            return {"Rules": rules}
+
+        def list_targets_by_rule(self, Rule):
+            return {"Targets": [{"Arn": f"{Rule}:broken"}, {"Arn": f"{Rule}:fine"}]}
+
+    delivered: list[str] = []
+
+    def deliver(arn, payload, *, source):
+        if arn.endswith("broken"):
+            raise RuntimeError("the target's service answered 500")
+        delivered.append(arn)
+
+    monkeypatch.setattr(cloudwatch, "client", lambda service: Events())
+    loop = EventLoop("us-east-1", runtime_dir=tmp_path)
+    monkeypatch.setattr(loop, "_deliver", deliver)
+    clock = [T0]
+    monkeypatch.setattr(loop, "now", lambda: clock[0])
+    loop.fire_schedules()  # learns each rule's next time
+    for hours in (1, 2):
+        clock[0] = T0 + timedelta(hours=hours, seconds=1)
+        loop.fire_schedules()
+    assert delivered == ["hourly:fine", "hourly:fine"]
