@@ -185,6 +185,8 @@ def _deploy_function(settings: Settings, folder: Path, role: str, values: dict[s
             FunctionName=folder.name,
             ReservedConcurrentExecutions=int(config["ReservedConcurrentExecutions"]),
         )
+    else:  # taken out of function.json: the function is unreserved again
+        lam.delete_function_concurrency(FunctionName=folder.name)
     return arn
 
 

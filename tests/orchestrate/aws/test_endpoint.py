@@ -461,10 +461,13 @@ def test_stop_task_terminates_then_kills_a_container_that_ignores_sigterm(endpoi
 # -- Lambda as AWS runs it -----------------------------------------------------------
 
 LAMBDA_SOURCE = """
-import time
+import os, time
 def handler(event, context):
-    if event.get("sleep"):
-        time.sleep(event["sleep"])
+    if event.get("release"):  # wait (at most 30 s) for the caller to say go, then say done
+        deadline = time.time() + 30
+        while not os.path.exists(event["release"]) and time.time() < deadline:
+            time.sleep(0.1)
+        open(event["done"], "w").close()
     if event.get("fail"):
         raise ValueError("planted: " + event["fail"])
     return {"ok": True}
@@ -526,18 +529,24 @@ def test_a_lambda_exception_is_named_by_its_type_in_step_functions(endpoint) -> 
     assert cause["stackTrace"]
 
 
-def test_an_event_invoke_answers_202_at_once(endpoint) -> None:
+def test_an_event_invoke_answers_202_at_once(endpoint, tmp_path: Path) -> None:
     """InvocationType Event: "For the Event invocation type, this status code is 202"
     (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html): queued, not run
     while the caller waits."""
     stack, _ = endpoint
-    _function(endpoint, "slow")
-    started = time.monotonic()
+    _function(endpoint, "waits")
+    release, done = tmp_path / "release", tmp_path / "done"
+    payload = json.dumps({"release": str(release), "done": str(done)}).encode()
     answer = aws_client(stack.settings, "lambda").invoke(
-        FunctionName="slow", InvocationType="Event", Payload=json.dumps({"sleep": 5}).encode()
+        FunctionName="waits", InvocationType="Event", Payload=payload
     )
     assert answer["StatusCode"] == 202
-    assert time.monotonic() - started < 3, "the caller waited for the function"
+    assert not done.exists(), "the caller waited for the function to end"
+    release.touch()
+    deadline = time.monotonic() + 30
+    while not done.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert done.exists(), "the queued invocation never ran"
 
 
 def test_reserved_concurrency_queues_event_invokes(endpoint, tmp_path: Path) -> None:
