@@ -45,10 +45,24 @@ SERVICE_ACCOUNT = "lakehouse-pipeline"
 SETTINGS_CONFIG_MAP = "lakehouse-settings"  # the SANDBOX_* settings of production
 SECRETS = "lakehouse-secrets"  # the passwords and keys
 MEMORY_LIMIT = "4Gi"  # a task's memory limit, its pod's and its local process's
-RETRY_DELAY = timedelta(seconds=float(os.environ.get("SANDBOX_AIRFLOW_RETRY_DELAY_S", "30")))
+
+
+def seconds_from(variable: str, default: float) -> timedelta:
+    """A duration from the environment; a value that is no positive number names itself."""
+    raw = os.environ.get(variable, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ValueError(f"{variable}={raw!r}: expected a number of seconds above 0")
+    return timedelta(seconds=value)
+
+
+RETRY_DELAY = seconds_from("SANDBOX_AIRFLOW_RETRY_DELAY_S", 30)
 # Guardrails: a task that hangs is stopped and failed (then retried once), a run that
 # hangs is failed, and every failure is told (alerts.notify_failure).
-TASK_TIMEOUT = timedelta(seconds=float(os.environ.get("SANDBOX_AIRFLOW_TASK_TIMEOUT_S", "1800")))
+TASK_TIMEOUT = seconds_from("SANDBOX_AIRFLOW_TASK_TIMEOUT_S", 1800)
 RUN_TIMEOUT = timedelta(hours=3)
 # The Spark jobs share one Spark: one at a time (`sandbox airflow up` creates the pool).
 SPARK_POOL = "spark"

@@ -186,6 +186,15 @@ def test_the_production_dag_runs_each_task_as_a_pod(tmp_path, monkeypatch) -> No
     assert ":" in image and not image.endswith(":latest")
 
 
+def test_a_timeout_that_is_no_duration_is_an_import_error_naming_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", os.environ.get("AIRFLOW_HOME", str(tmp_path)))
+    monkeypatch.setenv("SANDBOX_AIRFLOW_TASK_TIMEOUT_S", "half an hour")
+    from airflow.dag_processing.dagbag import DagBag
+
+    errors = DagBag(dag_folder=str(DAGS_FOLDER)).import_errors
+    assert any("SANDBOX_AIRFLOW_TASK_TIMEOUT_S='half an hour'" in e for e in errors.values())
+
+
 def test_an_unknown_operator_switch_is_an_import_error_naming_it(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("AIRFLOW_HOME", os.environ.get("AIRFLOW_HOME", str(tmp_path)))
     monkeypatch.setenv("LAKEHOUSE_TASK_OPERATOR", "k8s")
