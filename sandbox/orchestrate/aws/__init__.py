@@ -16,14 +16,14 @@ from sandbox.platform.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sandbox.orchestrate.aws.clients import aws_client
-    from sandbox.orchestrate.aws.deploy import DBT_TASK_DEFINITION, Deployment
+    from sandbox.orchestrate.aws.deploy import TEMPLATE, Deployment
     from sandbox.orchestrate.aws.errors import AwsError, DeployError, ExecutionError, ScheduleError
     from sandbox.orchestrate.aws.executions import log_lines, start, wait
     from sandbox.orchestrate.aws.schedules import next_fire
 
 _EXPORTS = {
     "aws_client": "clients",
-    "DBT_TASK_DEFINITION": "deploy",
+    "TEMPLATE": "deploy",
     "Deployment": "deploy",
     "AwsError": "errors",
     "DeployError": "errors",
@@ -37,7 +37,7 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
-    "DBT_TASK_DEFINITION",
+    "TEMPLATE",
     "AwsError",
     "DeployError",
     "Deployment",

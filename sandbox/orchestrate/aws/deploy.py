@@ -1,21 +1,37 @@
-"""Deploy the course case to the local endpoint, from the files one would deploy to AWS.
+"""Deploy ``aws/template.yaml`` to the local endpoint, as CloudFormation deploys it on AWS.
 
-``aws/`` holds them: Lambda functions (``aws/lambdas/<name>/`` with ``function.json``,
-zipped as the deployment package), state machines (``aws/stepfunctions/*.asl.json``,
-with ``${Name}`` substitutions as SAM's ``DefinitionSubstitutions``), EventBridge
-schedule rules (``aws/events/rules.json``) and the raw bucket's object-created
-notifications (``aws/s3/notifications.json``). The dbt ECS task definition comes from
-the dbt project (``dbt/deploy/task-definition.json``). Deploying twice updates in place.
+The template is the only description of the course case's resources (state machines,
+Lambda functions, IAM roles, the SNS topic, the schedule, the raw bucket's
+notification, the dbt ECS task definition, the EMR Serverless application). On AWS:
+
+    aws cloudformation package --template-file aws/template.yaml \\
+        --s3-bucket <artifacts> --output-template-file packaged.yaml
+    aws cloudformation deploy --template-file packaged.yaml --stack-name lakehouse-course \\
+        --capabilities CAPABILITY_IAM --parameter-overrides ArtifactsBucketName=<artifacts> ...
+
+Here :func:`deploy` does the same two steps against the endpoint: :func:`package`
+uploads each local path the template names (a function's ``Code``, a state machine's
+``DefinitionS3Location``) to the endpoint's artifacts bucket under a content-hashed key
+and rewrites the property, as ``package`` does; then the stack is created or updated
+through the endpoint's CloudFormation API. The jobs' entry point is copied next to the
+code (``aws s3 cp aws/jobs/lakehouse_job.py s3://<artifacts>/jobs/`` on AWS).
+
+One thing goes around the API: the raw bucket lives on the stack's S3 server, not on
+the endpoint, so its notification configuration (read from the deployed template) is
+written to a file the endpoint watches (:mod:`sandbox.orchestrate.aws.layout`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
-import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from sandbox.orchestrate.aws.clients import aws_client
 from sandbox.orchestrate.aws.errors import DeployError
@@ -23,221 +39,260 @@ from sandbox.orchestrate.aws.layout import notifications_file
 from sandbox.platform import PROJECT_ROOT, Settings
 
 AWS_DIR = PROJECT_ROOT / "aws"
-DBT_TASK_DEFINITION = PROJECT_ROOT / "dbt" / "deploy" / "task-definition.json"
-CLUSTER = "lakehouse"
-FAILURE_TOPIC = "lakehouse-failures"
-_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+TEMPLATE = AWS_DIR / "template.yaml"
+STACK = "lakehouse-course"
+ARTIFACTS_BUCKET = "lakehouse-artifacts"
+JOB_ENTRY_POINT = AWS_DIR / "jobs" / "lakehouse_job.py"
+WAREHOUSE_SECRET = "lakehouse/warehouse/dbt"
+_DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 
 
 @dataclass
 class Deployment:
     """What a deploy created: functions and state machines by name (their ARNs), the
-    schedule rules, and the values substituted into the definitions."""
+    schedule rules, and the stack's parameters and outputs by name."""
 
     functions: dict[str, str] = field(default_factory=dict)  # name -> ARN
     state_machines: dict[str, str] = field(default_factory=dict)
     rules: list[str] = field(default_factory=list)
-    values: dict[str, str] = field(default_factory=dict)  # the substitutions
+    values: dict[str, str] = field(default_factory=dict)
 
 
-def substitute(text: str, values: dict[str, str], *, source: str) -> str:
-    """Replace every ``${Name}``; a name without a value is an error naming the file."""
-    missing = sorted({m for m in _PLACEHOLDER.findall(text) if m not in values})
-    if missing:
-        raise DeployError(
-            f"deploy: {source} uses {missing}, which nothing defines (known: {sorted(values)})"
-        )
-    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+# -- reading a CloudFormation template ---------------------------------------------------
 
 
-def package(folder: Path) -> bytes:
-    """The deployment package of a function folder: its files, zipped."""
+class _TemplateLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short forms (``!Ref X`` is ``{"Ref": "X"}``)."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_TemplateLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """A template as a dict, its short forms expanded; errors name the file."""
+    try:
+        template = yaml.load(path.read_text(), Loader=_TemplateLoader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise DeployError(f"deploy: cannot read the template {path}: {exc}") from exc
+    if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict):
+        raise DeployError(f"deploy: {path} has no Resources section")
+    return template
+
+
+# -- package ---------------------------------------------------------------------------
+
+
+def zip_folder(folder: Path) -> bytes:
+    """A function folder as its deployment package (stable bytes for the same files)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.name != "function.json":
-                zf.write(path, path.relative_to(folder).as_posix())
+            if path.is_file() and "__pycache__" not in path.parts:
+                info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (2020, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
     return buf.getvalue()
 
 
-def _role(settings: Settings, name: str, service: str) -> str:
-    iam = aws_client(settings, "iam")
-    try:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-            ],
-        }
-        created = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policy))
-        return created["Role"]["Arn"]
-
-
-def deploy(
-    settings: Settings, *, aws_dir: Path = AWS_DIR, task_definition: Path = DBT_TASK_DEFINITION
-) -> Deployment:
-    """Create or update everything under ``aws_dir`` on the local endpoint."""
-    out = Deployment()
-    ec2 = aws_client(settings, "ec2")
-    values = {
-        "RawBucket": settings.raw_bucket,
-        "DmsFolder": settings.dms.bucket_folder,
-        "SubnetId": ec2.describe_subnets()["Subnets"][0]["SubnetId"],
-        "SecurityGroupId": ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"],
-    }
-    values["FailureTopicArn"] = aws_client(settings, "sns").create_topic(Name=FAILURE_TOPIC)[
-        "TopicArn"
-    ]
-    cluster = aws_client(settings, "ecs").create_cluster(clusterName=CLUSTER)["cluster"]
-    values["ClusterArn"] = cluster["clusterArn"]
-    values["DbtTaskDefinitionArn"] = _register_task_definition(settings, task_definition)
-    lambda_role = _role(settings, "sandbox-lambda", "lambda.amazonaws.com")
-    states_role = _role(settings, "sandbox-states", "states.amazonaws.com")
-    machines = sorted((aws_dir / "stepfunctions").glob("*.asl.json"))
-    sfn = aws_client(settings, "stepfunctions")
-    region_account = f"{settings.s3_region}:123456789012"
-    for path in machines:  # ARNs are known before creation: functions may name them
-        name = path.name.removesuffix(".asl.json")
-        values[_arn_name(name)] = f"arn:aws:states:{region_account}:stateMachine:{name}"
-    functions = sorted(p.parent for p in (aws_dir / "lambdas").glob("*/function.json"))
-    for folder in functions:
-        values[_arn_name(folder.name)] = f"arn:aws:lambda:{region_account}:function:{folder.name}"
-    for folder in functions:
-        out.functions[folder.name] = _deploy_function(settings, folder, lambda_role, values)
-    for path in machines:
-        name = path.name.removesuffix(".asl.json")
-        definition = substitute(path.read_text(), values, source=str(path))
-        _check_json(definition, path)
-        arn = values[_arn_name(name)]
-        try:
-            sfn.describe_state_machine(stateMachineArn=arn)
-            sfn.update_state_machine(
-                stateMachineArn=arn, definition=definition, roleArn=states_role
+def package(template: dict[str, Any], base: Path, upload: Any, bucket: str) -> dict[str, Any]:
+    """``aws cloudformation package`` for the two properties the template uses: each local
+    path is uploaded (``upload(key, bytes)``) and replaced by its S3 location."""
+    out = json.loads(json.dumps(template))
+    for logical, resource in out["Resources"].items():
+        props = resource.get("Properties", {})
+        kind = resource.get("Type")
+        if kind == "AWS::Lambda::Function" and isinstance(props.get("Code"), str):
+            key = _put(upload, "lambdas", _local(base, props["Code"], logical), bucket)
+            props["Code"] = {"S3Bucket": bucket, "S3Key": key}
+        if kind == "AWS::StepFunctions::StateMachine" and isinstance(
+            props.get("DefinitionS3Location"), str
+        ):
+            key = _put(
+                upload,
+                "stepfunctions",
+                _local(base, props["DefinitionS3Location"], logical),
+                bucket,
             )
-        except sfn.exceptions.StateMachineDoesNotExist:
-            sfn.create_state_machine(name=name, definition=definition, roleArn=states_role)
-        out.state_machines[name] = arn
-    out.rules = _deploy_rules(settings, aws_dir / "events" / "rules.json", values, states_role)
-    _deploy_notifications(settings, aws_dir / "s3" / "notifications.json", values)
-    out.values = values
+            props["DefinitionS3Location"] = {"Bucket": bucket, "Key": key}
     return out
 
 
-def _arn_name(name: str) -> str:
-    """``lake_pipeline`` -> ``LakePipelineArn``: the substitution naming a resource."""
-    return "".join(part.capitalize() for part in re.split(r"[_\-]", name)) + "Arn"
+def _local(base: Path, relative: str, logical: str) -> Path:
+    path = (base / relative).resolve()
+    if not path.exists():
+        raise DeployError(f"deploy: {logical} names {relative}, which is not in {base}")
+    return path
 
 
-def _check_json(text: str, path: Path) -> dict:
+def _put(upload: Any, prefix: str, path: Path, bucket: str) -> str:
+    body = zip_folder(path) if path.is_dir() else path.read_bytes()
+    if path.suffix == ".json":
+        _check_json(body.decode(), path)
+    digest = hashlib.sha256(body).hexdigest()[:16]
+    key = f"{prefix}/{path.name}-{digest}" + (".zip" if path.is_dir() else "")
+    upload(key, body)
+    return key
+
+
+def _check_json(text: str, path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DeployError(f"deploy: {path} is not valid JSON after substitution: {exc}") from exc
+        raise DeployError(f"deploy: {path} is not valid JSON: {exc}") from exc
 
 
-def _register_task_definition(settings: Settings, path: Path) -> str:
-    if not path.exists():
-        raise DeployError(f"deploy: the dbt ECS task definition {path} is missing")
-    spec = _check_json(path.read_text(), path)
-    spec = {k: v for k, v in spec.items() if k not in ("taskDefinitionArn", "revision", "status")}
-    for container in spec.get("containerDefinitions", []):
-        # the local ECS needs a container-level memory figure; Fargate takes the task's
-        container.setdefault("memory", int(spec.get("memory", 512)))
-    ecs = aws_client(settings, "ecs")
-    return ecs.register_task_definition(**spec)["taskDefinition"]["taskDefinitionArn"]
+# -- deploy ----------------------------------------------------------------------------
 
 
-def _deploy_function(settings: Settings, folder: Path, role: str, values: dict[str, str]) -> str:
-    config = _check_json(
-        substitute(
-            (folder / "function.json").read_text(), values, source=str(folder / "function.json")
-        ),
-        folder,
-    )
-    env = (
-        settings.as_env()
-        | {"SANDBOX_HOME": str(settings.runtime_dir)}
-        | config.get("Environment", {})
-    )
-    lam = aws_client(settings, "lambda")
-    common = {
-        "Role": role,
-        "Handler": config["Handler"],
-        "Runtime": config.get("Runtime", "python3.11"),
-        "Timeout": int(config.get("Timeout", 60)),
-        "MemorySize": int(config.get("MemorySize", 256)),
-        "Description": config.get("Description", ""),
-        "Environment": {"Variables": env},
-    }
-    code = package(folder)
+def local_parameters(settings: Settings) -> dict[str, str]:
+    """The template's parameters for this sandbox (on AWS: ``--parameter-overrides``)."""
+    ec2 = aws_client(settings, "ec2")
+    secrets = aws_client(settings, "secretsmanager")
     try:
-        lam.get_function(FunctionName=folder.name)
-        lam.update_function_code(FunctionName=folder.name, ZipFile=code)
-        arn = lam.update_function_configuration(FunctionName=folder.name, **common)["FunctionArn"]
-    except lam.exceptions.ResourceNotFoundException:
-        arn = lam.create_function(FunctionName=folder.name, Code={"ZipFile": code}, **common)[
-            "FunctionArn"
-        ]
-    if "ReservedConcurrentExecutions" in config:
-        lam.put_function_concurrency(
-            FunctionName=folder.name,
-            ReservedConcurrentExecutions=int(config["ReservedConcurrentExecutions"]),
-        )
-    else:  # taken out of function.json: the function is unreserved again
-        lam.delete_function_concurrency(FunctionName=folder.name)
-    return arn
+        secret = secrets.describe_secret(SecretId=WAREHOUSE_SECRET)["ARN"]
+    except secrets.exceptions.ResourceNotFoundException:
+        secret = secrets.create_secret(
+            Name=WAREHOUSE_SECRET, SecretString=settings.postgres_password.get_secret_value()
+        )["ARN"]
+    return {
+        "ArtifactsBucketName": ARTIFACTS_BUCKET,
+        "RawBucketName": settings.raw_bucket,
+        "LakeBucketName": settings.lake_bucket,
+        "DmsFolder": settings.dms.bucket_folder,
+        "SubnetId": ec2.describe_subnets()["Subnets"][0]["SubnetId"],
+        "SecurityGroupId": ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"],
+        "WarehouseHost": settings.host,
+        "WarehousePort": str(settings.postgres_port),
+        "WarehouseDatabase": settings.warehouse_db,
+        "WarehouseUser": settings.postgres_user,
+        "WarehouseSecretArn": secret,
+    }
 
 
-def _deploy_rules(settings: Settings, path: Path, values: dict[str, str], role: str) -> list[str]:
-    if not path.exists():
-        return []
-    events = aws_client(settings, "events")
-    rules = _check_json(substitute(path.read_text(), values, source=str(path)), path)
-    names = []
-    for rule in rules:
-        target = values.get(_arn_name(rule["Target"]))
-        if target is None:
-            raise DeployError(
-                f"deploy: rule {rule['Name']} in {path} targets "
-                f"{rule['Target']!r}, which is not deployed"
+def deploy(
+    settings: Settings,
+    *,
+    template_path: Path = TEMPLATE,
+    parameters: dict[str, str] | None = None,
+    stack_name: str = STACK,
+) -> Deployment:
+    """Package and create (or update) the stack on the local endpoint; what it holds."""
+    s3 = aws_client(settings, "s3")
+    try:
+        s3.head_bucket(Bucket=ARTIFACTS_BUCKET)
+    except s3.exceptions.ClientError:
+        s3.create_bucket(Bucket=ARTIFACTS_BUCKET)
+
+    def upload(key: str, body: bytes) -> None:
+        s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=key, Body=body)
+
+    template = load_template(template_path)
+    packaged = package(template, template_path.parent, upload, ARTIFACTS_BUCKET)
+    upload(f"jobs/{JOB_ENTRY_POINT.name}", JOB_ENTRY_POINT.read_bytes())
+    values = local_parameters(settings) | (parameters or {})
+    declared = template.get("Parameters", {})
+    params = [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items() if k in declared]
+    stack = _apply(settings, stack_name, json.dumps(packaged), params)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    out = Deployment(values=values | outputs)
+    cfn = aws_client(settings, "cloudformation")
+    for res in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]:
+        kind, physical = res["ResourceType"], res.get("PhysicalResourceId", "")
+        if kind == "AWS::Lambda::Function":
+            fn = aws_client(settings, "lambda").get_function(FunctionName=physical)
+            out.functions[physical] = fn["Configuration"]["FunctionArn"]
+        elif kind == "AWS::StepFunctions::StateMachine":
+            out.state_machines[physical.rsplit(":", 1)[-1]] = physical
+        elif kind == "AWS::Events::Rule":
+            out.rules.append(physical.rsplit("/", 1)[-1])
+    _write_notifications(settings, packaged, out)
+    return out
+
+
+def _apply(settings: Settings, name: str, body: str, params: list[dict]) -> dict[str, Any]:
+    cfn = aws_client(settings, "cloudformation")
+    caps = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+    try:
+        cfn.describe_stacks(StackName=name)
+        exists = True
+    except cfn.exceptions.ClientError:
+        exists = False
+    try:
+        if exists:
+            cfn.update_stack(
+                StackName=name, TemplateBody=body, Parameters=params, Capabilities=caps
             )
-        events.put_rule(
-            Name=rule["Name"],
-            ScheduleExpression=rule["ScheduleExpression"],
-            State=rule.get("State", "ENABLED"),
-            Description=rule.get("Description", ""),
+        else:
+            cfn.create_stack(
+                StackName=name, TemplateBody=body, Parameters=params, Capabilities=caps
+            )
+    except cfn.exceptions.ClientError as exc:
+        if "No updates are to be performed" not in str(exc):
+            raise DeployError(f"deploy: stack {name}: {exc}") from exc
+    stack: dict[str, Any] = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    if stack["StackStatus"] not in _DONE:
+        raise DeployError(
+            f"deploy: stack {name} is {stack['StackStatus']}: {stack.get('StackStatusReason', '')}"
         )
-        events.put_targets(
-            Rule=rule["Name"],
-            Targets=[
+    return stack
+
+
+def _write_notifications(settings: Settings, template: dict[str, Any], out: Deployment) -> None:
+    """The raw bucket's Lambda notifications, resolved, for the endpoint to watch."""
+    rules = []
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        if resource.get("Type") != "AWS::S3::Bucket":
+            continue
+        bucket = _resolve(props.get("BucketName"), out)
+        for i, config in enumerate(
+            props.get("NotificationConfiguration", {}).get("LambdaConfigurations", [])
+        ):
+            filters = {
+                r["Name"].lower(): _resolve(r["Value"], out)
+                for r in config.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+            }
+            rules.append(
                 {
-                    "Id": rule["Target"],
-                    "Arn": target,
-                    "RoleArn": role,
-                    "Input": json.dumps(rule.get("Input", {})),
+                    "id": f"{bucket}-{i}",
+                    "bucket": bucket,
+                    "prefix": filters.get("prefix", ""),
+                    "suffix": filters.get("suffix", ""),
+                    "function_arn": _resolve(config["Function"], out),
                 }
-            ],
-        )
-        names.append(rule["Name"])
-    return names
-
-
-def _deploy_notifications(settings: Settings, path: Path, values: dict[str, str]) -> None:
-    if not path.exists():
-        return
-    rules = _check_json(substitute(path.read_text(), values, source=str(path)), path)
-    resolved = [
-        {
-            "id": r["Id"],
-            "bucket": r["Bucket"],
-            "prefix": r.get("Prefix", ""),
-            "suffix": r.get("Suffix", ""),
-            "function_arn": values[_arn_name(r["Function"])],
-        }
-        for r in rules
-    ]
+            )
     target = notifications_file(settings.runtime_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(resolved, indent=1))
+    target.write_text(json.dumps(rules, indent=1))
+
+
+def _resolve(value: Any, out: Deployment) -> str:
+    """The few intrinsic forms a bucket notification uses, against the deployed stack."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return out.values[value["Ref"]]
+    if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        text: str = value["Fn::Sub"]
+        for name, v in out.values.items():
+            text = text.replace("${" + name + "}", v)
+        return text
+    if "Fn::GetAtt" in value and value["Fn::GetAtt"][1] == "Arn":
+        logical = value["Fn::GetAtt"][0]
+        if f"{logical}Arn" in out.values:
+            return out.values[f"{logical}Arn"]
+    raise DeployError(f"deploy: cannot resolve {value} in the raw bucket's notification")

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.orchestrate.aws import cloudwatch, moto_extensions
+from sandbox.orchestrate.aws import cfn_extensions, cloudwatch, emr_runtime, moto_extensions
 from sandbox.orchestrate.aws.errors import ScheduleError
 from sandbox.orchestrate.aws.layout import notifications_file
 from sandbox.orchestrate.aws.schedules import next_fire, scheduled_event
@@ -194,6 +194,8 @@ def serve(host: str, port: int, region: str) -> None:
     os.environ["MOTO_PORT"] = str(port)  # the ASL engine calls Lambda and ECS here
     endpoint = f"http://{host}:{port}"
     moto_extensions.install(endpoint, region)
+    cfn_extensions.install()
+    emr_runtime.install()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     config = json.dumps(

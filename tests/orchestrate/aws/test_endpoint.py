@@ -1,8 +1,9 @@
 """The course case on the local AWS endpoint: boto3 and the AWS CLI against it.
 
-One endpoint per module, on a private stack, with schedules sped up 120 times. The dbt
-task definition here is a stand-in whose command fails on demand (the real one, from
-the dbt project, runs ``dbt build``); everything else is what ``sandbox aws up`` deploys.
+One endpoint per module, on a private stack, with schedules sped up 120 times, and
+``aws/template.yaml`` deployed as ``sandbox aws up`` deploys it. The dbt runs override
+the task's command with a stand-in that fails on demand (the template's runs ``dbt
+build``), as an execution's input may on AWS.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 from sandbox.app import loader
 from sandbox.ingest.dms.task import DmsTask
 from sandbox.orchestrate.aws import Deployment, aws_client, executions
-from sandbox.orchestrate.aws.deploy import deploy
+from sandbox.orchestrate.aws.deploy import ARTIFACTS_BUCKET, TEMPLATE, deploy
 from sandbox.platform.stack import EmbeddedStack
 from tests.conftest import isolated_settings
 
@@ -44,41 +45,26 @@ DBT_STANDIN = (
 def endpoint() -> Iterator[tuple[EmbeddedStack, Deployment]]:
     home = Path(tempfile.mkdtemp(prefix="sandbox-test-"))
     stack = EmbeddedStack(isolated_settings(home, aws_clock_speed=120.0))
-    task_definition = home / "task-definition.json"
-    task_definition.write_text(
-        json.dumps(
-            {
-                "family": "dbt",
-                "requiresCompatibilities": ["FARGATE"],
-                "networkMode": "awsvpc",
-                "cpu": "256",
-                "memory": "512",
-                "containerDefinitions": [
-                    {
-                        "name": "dbt",
-                        "image": "lakehouse/dbt:local",
-                        "essential": True,
-                        "command": [sys.executable, "-c", DBT_STANDIN],
-                        "environment": [{"name": "DBT_TARGET", "value": "prod"}],
-                        "logConfiguration": {
-                            "logDriver": "awslogs",
-                            "options": {
-                                "awslogs-group": "/ecs/dbt",
-                                "awslogs-region": "us-east-1",
-                                "awslogs-stream-prefix": "dbt",
-                            },
-                        },
-                    }
-                ],
-            }
-        )
-    )
     stack.up()
     try:
         stack.start_optional("aws")
-        done = deploy(stack.settings, task_definition=task_definition)
+        done = deploy(stack.settings)  # aws/template.yaml, through CloudFormation
         # the nightly rule would fire within minutes at 120x: these tests fire their own
         aws_client(stack.settings, "events").disable_rule(Name="nightly-dbt-build")
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        role = aws_client(stack.settings, "iam").create_role(
+            RoleName="test-lambda", AssumeRolePolicyDocument=json.dumps(trust)
+        )
+        done.values["TestLambdaRoleArn"] = role["Role"]["Arn"]  # for the tests' own functions
         yield stack, done
     finally:
         stack.down()
@@ -86,8 +72,14 @@ def endpoint() -> Iterator[tuple[EmbeddedStack, Deployment]]:
 
 
 def overrides(**env: str) -> dict:
+    """The execution input that runs the template's dbt task with the stand-in command."""
     pairs = [{"Name": k, "Value": v} for k, v in env.items()]
-    return {"overrides": {"ContainerOverrides": [{"Name": "dbt", "Environment": pairs}]}}
+    container = {
+        "Name": "dbt",
+        "Command": [sys.executable, "-c", DBT_STANDIN],
+        "Environment": pairs,
+    }
+    return {"overrides": {"ContainerOverrides": [container]}}
 
 
 def test_dbt_build_retries_a_transient_failure_and_logs_it(endpoint, tmp_path: Path) -> None:
@@ -102,7 +94,7 @@ def test_dbt_build_retries_a_transient_failure_and_logs_it(endpoint, tmp_path: P
     assert [f.split(":")[0] for f in result.failures] == ["States.TaskFailed"]
     assert entered["RunDbt"] == 1 and entered["NotifyFailure"] == 0
     # the ECS task's output is in its awslogs group, one stream per task
-    lines = executions.log_lines(settings, "/ecs/dbt", stream_prefix="dbt/dbt/")
+    lines = executions.log_lines(settings, "/ecs/lakehouse-dbt", stream_prefix="dbt/dbt/")
     assert any("(planted)" in line for line in lines)
     assert any("all passed" in line for line in lines)
     # and the execution's history in the state machine's log group, one stream per run
@@ -165,7 +157,7 @@ def test_the_aws_cli_reads_executions_and_logs(endpoint) -> None:
         [*cli, "logs", "describe-log-groups"], env=env, capture_output=True, text=True, check=True
     ).stdout
     names = {g["logGroupName"] for g in json.loads(groups)["logGroups"]}
-    assert "/ecs/dbt" in names
+    assert "/ecs/lakehouse-dbt" in names
 
 
 def test_a_schedule_rule_fires_while_the_sandbox_runs(endpoint, tmp_path: Path) -> None:
@@ -478,14 +470,14 @@ def _function(endpoint, name: str) -> str:
     import io
     import zipfile
 
-    stack, _ = endpoint
+    stack, done = endpoint
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("app.py", LAMBDA_SOURCE)
     return aws_client(stack.settings, "lambda").create_function(
         FunctionName=name,
         Runtime="python3.11",
-        Role="arn:aws:iam::123456789012:role/sandbox-lambda",  # the deploy's Lambda role
+        Role=done.values["TestLambdaRoleArn"],
         Handler="app.handler",
         Code={"ZipFile": buf.getvalue()},
         Timeout=30,
@@ -557,7 +549,7 @@ def test_reserved_concurrency_queues_event_invokes(endpoint, tmp_path: Path) -> 
     import io
     import zipfile
 
-    stack, _ = endpoint
+    stack, done = endpoint
     lam = aws_client(stack.settings, "lambda")
     source = (
         "import time\n"
@@ -572,7 +564,7 @@ def test_reserved_concurrency_queues_event_invokes(endpoint, tmp_path: Path) -> 
     lam.create_function(
         FunctionName="one-at-a-time",
         Runtime="python3.11",
-        Role="arn:aws:iam::123456789012:role/sandbox-lambda",
+        Role=done.values["TestLambdaRoleArn"],
         Handler="app.handler",
         Code={"ZipFile": buf.getvalue()},
         Timeout=30,
@@ -587,3 +579,100 @@ def test_reserved_concurrency_queues_event_invokes(endpoint, tmp_path: Path) -> 
         time.sleep(0.2)
     kinds = [line.split()[1] for line in log.read_text().splitlines()]
     assert kinds == ["start", "end", "start", "end"], "the two invocations overlapped"
+
+
+# -- the template, deployed through CloudFormation --------------------------------------
+
+
+def test_a_change_to_a_state_machine_file_deploys(endpoint, tmp_path: Path) -> None:
+    stack, done = endpoint
+    copy = tmp_path / "aws"
+    shutil.copytree(TEMPLATE.parent, copy)
+    asl = copy / "stepfunctions" / "dbt_build.asl.json"
+    definition = json.loads(asl.read_text())
+    definition["States"]["RunDbt"]["TimeoutSeconds"] = 1234
+    asl.write_text(json.dumps(definition))
+    sfn = aws_client(stack.settings, "stepfunctions")
+    arn = done.state_machines["dbt_build"]
+    try:
+        deploy(stack.settings, template_path=copy / "template.yaml")
+        deployed = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
+        assert deployed["States"]["RunDbt"]["TimeoutSeconds"] == 1234
+        # substituted from the stack, as CloudFormation's DefinitionSubstitutions do
+        assert deployed["States"]["RunDbt"]["Parameters"]["Cluster"] == done.values["ClusterArn"]
+    finally:
+        deploy(stack.settings)
+    restored = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
+    assert restored["States"]["RunDbt"]["TimeoutSeconds"] == 3600
+
+
+# -- EMR Serverless job runs ---------------------------------------------------------
+#
+# States as EMR Serverless reports them, SUBMITTED -> RUNNING -> SUCCESS | FAILED, and
+# CANCELLING -> CANCELLED: https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/job-states.html
+
+
+def _job_run(endpoint, code: str, *args: str) -> tuple[str, str]:
+    stack, done = endpoint
+    s3 = aws_client(stack.settings, "s3")
+    key = f"tests/job-{time.monotonic_ns()}.py"
+    s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=key, Body=code.encode())
+    emr = aws_client(stack.settings, "emr-serverless")
+    app = done.values["LakeJobsApplicationId"]
+    run = emr.start_job_run(
+        applicationId=app,
+        executionRoleArn=done.values["TestLambdaRoleArn"],
+        clientToken=key,
+        jobDriver={
+            "sparkSubmit": {
+                "entryPoint": f"s3://{ARTIFACTS_BUCKET}/{key}",
+                "entryPointArguments": list(args),
+            }
+        },
+    )
+    return app, run["jobRunId"]
+
+
+def _wait_job(endpoint, app: str, run_id: str, *, until=("SUCCESS", "FAILED", "CANCELLED")) -> dict:
+    stack, _ = endpoint
+    emr = aws_client(stack.settings, "emr-serverless")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        run = emr.get_job_run(applicationId=app, jobRunId=run_id)["jobRun"]
+        if run["state"] in until:
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"job run {run_id} still {run['state']}")
+
+
+def test_a_job_run_runs_its_entry_point_and_reports_its_exit(endpoint) -> None:
+    app, ok = _job_run(endpoint, "import sys; print('args', sys.argv[1:])", "bronze")
+    assert _wait_job(endpoint, app, ok)["state"] == "SUCCESS"
+    app, bad = _job_run(endpoint, "print('about to fail'); raise SystemExit(3)")
+    run = _wait_job(endpoint, app, bad)
+    assert run["state"] == "FAILED"
+    assert "ExitCode: 3" in run["stateDetails"] and "about to fail" in run["stateDetails"]
+    stack, _ = endpoint
+    lines = executions.log_lines(
+        stack.settings, "/aws/emr-serverless", stream_prefix=f"applications/{app}/jobs/{ok}/"
+    )
+    assert any(f"/jobs/{ok}/" in line and line.endswith("args ['bronze']") for line in lines)
+
+
+def test_cancel_job_run_stops_it(endpoint) -> None:
+    app, run_id = _job_run(endpoint, "import time; print('working', flush=True); time.sleep(60)")
+    _wait_job(endpoint, app, run_id, until=("RUNNING",))
+    stack, _ = endpoint
+    aws_client(stack.settings, "emr-serverless").cancel_job_run(applicationId=app, jobRunId=run_id)
+    assert _wait_job(endpoint, app, run_id)["state"] == "CANCELLED"
+
+
+def test_the_task_function_fails_by_name_when_its_job_run_fails(endpoint) -> None:
+    stack, _ = endpoint
+    out = aws_client(stack.settings, "lambda").invoke(
+        FunctionName="run_pipeline_task", Payload=json.dumps({"task": "no_such_task"}).encode()
+    )
+    doc = json.loads(out["Payload"].read())
+    assert out.get("FunctionError") == "Unhandled"
+    assert doc["errorType"] == "JobRunFailed", doc
+    assert "FAILED" in doc["errorMessage"] and "no_such_task" in doc["errorMessage"]

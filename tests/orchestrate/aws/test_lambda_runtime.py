@@ -7,9 +7,7 @@ import json
 import os
 import zipfile
 
-from sandbox.orchestrate.aws.deploy import package
 from sandbox.orchestrate.aws.lambda_runtime import invoke
-from sandbox.platform.settings import PROJECT_ROOT
 
 HANDLER = """
 import os, time
@@ -90,11 +88,3 @@ def test_a_runtime_other_than_python_is_refused_by_name() -> None:
 def test_a_timeout_kills_the_handler() -> None:
     r = call({"sleep": 30}, timeout_s=1)
     assert r.errored and "timed out after 1.00 seconds" in json.loads(r.payload)["errorMessage"]
-
-
-def test_deployed_functions_package_with_their_handler_and_import() -> None:
-    for folder in sorted((PROJECT_ROOT / "aws" / "lambdas").iterdir()):
-        names = zipfile.ZipFile(io.BytesIO(package(folder))).namelist()
-        config = json.loads((folder / "function.json").read_text())
-        module = config["Handler"].rsplit(".", 1)[0]
-        assert f"{module}.py" in names and "function.json" not in names, folder.name

@@ -1,0 +1,164 @@
+"""EMR Serverless job runs on the local endpoint: each ``StartJobRun`` runs its entry point.
+
+moto records a job run and answers ``SUCCESS`` at once. Here ``StartJobRun`` fetches the
+``sparkSubmit`` entry point from the endpoint's S3 (where ``sandbox aws deploy`` put
+it, as ``aws s3 cp`` does for AWS) and runs it as a process of this project's Python,
+with the sandbox's variables, so its Spark session is the stack's Spark Connect server.
+``GetJobRun`` then reports the states EMR Serverless reports
+(https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/job-states.html):
+``SUBMITTED`` -> ``RUNNING`` -> ``SUCCESS`` on exit 0, ``FAILED`` otherwise (its
+``stateDetails`` with the exit code and the last lines of output), ``CANCELLED`` after
+``CancelJobRun`` (SIGTERM, then SIGKILL), and ``FAILED`` after the run's
+``executionTimeoutMinutes``. The driver's output goes to CloudWatch Logs, group
+``/aws/emr-serverless``, stream ``applications/<app>/jobs/<run>/SPARK_DRIVER/stdout``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from moto.emrserverless.exceptions import ValidationException
+from moto.emrserverless.models import EMRServerlessBackend
+from moto.s3.models import s3_backends
+from moto.utilities.utils import get_partition
+
+from sandbox.orchestrate.aws import cloudwatch, ecs_runtime
+from sandbox.platform import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+LOG_GROUP = "/aws/emr-serverless"
+TERMINAL = ("SUCCESS", "FAILED", "CANCELLED")
+_PROCESSES: dict[str, subprocess.Popen[str]] = {}  # job run id -> its driver
+_CANCELLED: set[str] = set()
+
+
+def install() -> None:
+    """Patch moto's EMR Serverless backend in this process. Idempotent."""
+    if getattr(EMRServerlessBackend, "_sandbox_patched", False):
+        return
+    original = EMRServerlessBackend.start_job_run
+
+    def start_job_run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        run = original(self, *args, **kwargs)
+        _start(self, run)
+        return run
+
+    EMRServerlessBackend.start_job_run = start_job_run
+    EMRServerlessBackend.cancel_job_run = _cancel
+    EMRServerlessBackend._sandbox_patched = True
+
+
+def entry_point_file(backend: Any, entry_point: str, run_id: str) -> Path:
+    """The entry point's object, fetched from the endpoint's S3 into a file."""
+    if not entry_point.startswith("s3://"):
+        raise ValidationException(f"entryPoint must be an s3:// URI, got {entry_point!r}")
+    bucket, _, key = entry_point.removeprefix("s3://").partition("/")
+    s3 = s3_backends[backend.account_id][get_partition(backend.region_name)]
+    try:
+        body = s3.get_object(bucket, key).value
+    except Exception as exc:
+        raise ValidationException(f"entryPoint {entry_point} could not be read: {exc}") from exc
+    folder = Path(tempfile.mkdtemp(prefix=f"emr-{run_id}-"))
+    path = folder / Path(key).name
+    path.write_bytes(body)
+    return path
+
+
+def _start(backend: Any, run: Any) -> None:
+    submit = (run.job_driver or {}).get("sparkSubmit")
+    if not submit:
+        raise ValidationException("only sparkSubmit job drivers run on the local endpoint")
+    script = entry_point_file(backend, submit["entryPoint"], run.id)
+    run.state = "SUBMITTED"
+    process = subprocess.Popen(
+        [sys.executable, str(script), *submit.get("entryPointArguments", [])],
+        cwd=PROJECT_ROOT,
+        env=ecs_runtime.sandbox_env() | {"EMR_SERVERLESS_JOB_RUN_ID": run.id},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    _PROCESSES[run.id] = process
+    threading.Thread(target=_watch, args=(run, process), daemon=True).start()
+
+
+def _watch(run: Any, process: subprocess.Popen[str]) -> None:
+    assert process.stdout is not None
+    started = time.monotonic()
+    run.state = "RUNNING"
+    stream = f"applications/{run.application_id}/jobs/{run.id}/SPARK_DRIVER/stdout"
+    timeout_s = run.execution_timeout_minutes * 60
+    timer = threading.Timer(timeout_s, _stop, args=(process,))
+    timer.daemon = True
+    timer.start()
+    tail: deque[str] = deque(maxlen=5)
+    batch: list[str] = []
+    for line in process.stdout:
+        batch.append(line.rstrip("\n"))
+        tail.append(batch[-1])
+        if len(batch) >= 50:
+            _send(stream, batch)
+            batch = []
+    code = process.wait()
+    timer.cancel()
+    _send(stream, batch)
+    elapsed = time.monotonic() - started
+    run.total_execution_duration_seconds = max(1, round(elapsed))
+    if run.id in _CANCELLED:
+        run.state, run.state_details = "CANCELLED", "Job run was cancelled by the user"
+    elif code == 0:
+        run.state = "SUCCESS"
+    elif elapsed >= timeout_s:
+        run.state = "FAILED"
+        run.state_details = f"Job run timed out after {run.execution_timeout_minutes} minutes"
+    else:
+        run.state = "FAILED"
+        exit_code = 128 - code if code < 0 else code
+        run.state_details = (
+            "Job failed, please check complete logs in configured logging destination. "
+            f"ExitCode: {exit_code}. Last lines: " + " | ".join(tail)
+        )
+    _PROCESSES.pop(run.id, None)
+
+
+def _send(stream: str, lines: list[str]) -> None:
+    if lines:
+        try:
+            cloudwatch.put_log_lines(LOG_GROUP, stream, lines)
+        except Exception:  # the log must never change the job's outcome
+            log.exception("could not write the job run's log to %s", stream)
+
+
+def _stop(process: subprocess.Popen[str], grace_s: float = 10.0) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _cancel(self: Any, application_id: str, job_run_id: str) -> tuple[str, str]:
+    run = self.get_job_run(application_id, job_run_id)
+    if run.state not in TERMINAL:
+        _CANCELLED.add(job_run_id)
+        run.state = "CANCELLING"
+        process = _PROCESSES.get(job_run_id)
+        if process is not None:
+            threading.Thread(target=_stop, args=(process,), daemon=True).start()
+    return application_id, job_run_id
