@@ -75,6 +75,13 @@ class DmsSettings(BaseModel):
     # One writer per task: how long `sandbox ingest dms` waits for another one to
     # finish (a follower holds the task for one batch at a time) before it gives up.
     writer_wait_s: float = Field(default=300.0, ge=0)
+    # How the full load reads the tables. False: all of them in the snapshot the slot
+    # exported, so CDC starts exactly where the load ends. True: each table at the time
+    # it is copied, after the slot was created, as AWS DMS does (it applies the changes
+    # cached during the load afterwards): CDC then re-delivers changes the load already
+    # holds, and the replica must still come out exact. Keyed tables do; a table
+    # without a primary key gets those rows twice (DMS's documented caveat).
+    full_load_overlap: bool = False
 
     @model_validator(mode="after")
     def _one_cdc_filter(self) -> DmsSettings:

@@ -33,8 +33,9 @@ from sandbox.platform.services.postgres import postgres_bin_dir
 ROW_GROUP_ROWS = 50_000
 
 
-def copy_out(settings: Settings, snapshot: str, table: SourceTable) -> bytes:
-    """``table``'s rows as Postgres writes them in CSV, read in the exported ``snapshot``.
+def copy_out(settings: Settings, snapshot: str | None, table: SourceTable) -> bytes:
+    """``table``'s rows as Postgres writes them in CSV, read in the exported ``snapshot``
+    (``None``: as they are now, the ``full_load_overlap`` mode).
 
     The session's time zone, date style and encoding are set here, not inherited from
     the environment (``PGTZ``, ``PGDATESTYLE``, ``PGOPTIONS``, ``~/.psqlrc``), so the
@@ -48,8 +49,8 @@ def copy_out(settings: Settings, snapshot: str, table: SourceTable) -> bytes:
         "set timezone = 'UTC';\n"
         "set datestyle = 'ISO, YMD';\n"
         "begin isolation level repeatable read;\n"
-        f"set transaction snapshot {sql.Literal(snapshot).as_string()};\n"
-        f"{query.as_string()};\n"
+        + (f"set transaction snapshot {sql.Literal(snapshot).as_string()};\n" if snapshot else "")
+        + f"{query.as_string()};\n"
         "commit;\n"
     )
     params = conninfo.conninfo_to_dict(settings.postgres_url(settings.app_db))
@@ -182,7 +183,7 @@ def load_tables(
         # replays changes from before this snapshot.
         for prefix in table_prefixes(cfg, table.schema, table.name):
             target.remove_prefix(prefix)
-        csv = copy_out(settings, snapshot, table)
+        csv = copy_out(settings, None if cfg.full_load_overlap else snapshot, table)
         return load_table(
             csv,
             table,
