@@ -29,9 +29,10 @@ from alerts import notify_failure
 from local_pod import LocalPodOperator
 
 try:
-    from airflow.sdk import DAG
+    from airflow.sdk import DAG, CronDataIntervalTimetable
 except ImportError:  # Airflow 2.x, as on MWAA's 2.x environments
     from airflow import DAG
+    from airflow.timetables.interval import CronDataIntervalTimetable
 
 GRAPH = json.loads(Path(__file__).with_name("lakehouse_sandbox.tasks.json").read_text())
 # What production's pods run, pinned: the one place the image is named (locally each task
@@ -67,6 +68,11 @@ RUN_TIMEOUT = timedelta(hours=3)
 # The Spark jobs share one Spark: one at a time (`sandbox airflow up` creates the pool).
 SPARK_POOL = "spark"
 SPARK_TASKS = {"bronze", "silver", "gold"}
+# A scheduled or backfilled run builds gold from the facts up to its data interval's end
+# (`sandbox run --as-of`), so the run for a past day gives that day's gold whenever it
+# runs. A manual trigger has no interval to honour: it builds from everything up to now.
+AS_OF = "{{ data_interval_end if dag_run.run_type != 'manual' else '' }}"
+ARGUMENTS = ["--as-of", AS_OF]
 
 
 def pipeline_task(name: str, doc: str):
@@ -79,7 +85,7 @@ def pipeline_task(name: str, doc: str):
         task_id=name,
         image=IMAGE,
         cmds=["sandbox"],
-        arguments=["run", name],
+        arguments=["run", name, *ARGUMENTS],
         # The stack the task works on: this home's ports and folders (a ConfigMap in
         # production).
         # Not Airflow's own login: env_vars show in the UI's rendered fields.
@@ -105,7 +111,7 @@ def kubernetes_task(name: str, doc: str):
         service_account_name=SERVICE_ACCOUNT,
         image=IMAGE,
         cmds=["sandbox"],
-        arguments=["run", name],
+        arguments=["run", name, *ARGUMENTS],
         env_from=[
             k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=SETTINGS_CONFIG_MAP)),
             k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=SECRETS)),
@@ -125,8 +131,14 @@ def kubernetes_task(name: str, doc: str):
 with DAG(
     dag_id="lakehouse_sandbox",
     description="raw -> bronze -> silver -> gold -> warehouse -> report",
-    start_date=datetime(2026, 1, 1),
-    schedule=None,
+    # Daily: the marts are daily (and monthly) aggregates, so a day is the smallest
+    # interval that changes one, and a run a day is what the warehouse's readers need.
+    # Data intervals, explicitly (Airflow 3 would read "@daily" as a trigger time with no
+    # interval): the run for a day starts when the day ends, its interval is that day.
+    # Not catchup: a new deployment runs the last day only; older days are a backfill
+    # (`airflow backfill create`), each run with its own interval.
+    start_date=datetime(2025, 1, 1),
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     catchup=False,
     max_active_runs=1,  # the tasks share one lake and one warehouse
     dagrun_timeout=RUN_TIMEOUT,

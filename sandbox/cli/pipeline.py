@@ -46,16 +46,26 @@ def run_tasks(
             "and inputs did not change since they were published (kept by default).",
         ),
     ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Build gold from the facts that had happened by this ISO 8601 time "
+            "(a scheduled Airflow run passes its data interval's end; empty: now).",
+        ),
+    ] = None,
 ) -> None:
     """Run pipeline tasks in DAG order: ingest, bronze, silver, gold, warehouse, report.
 
     Silver tables and gold marts whose code and inputs are those of their published
     version are kept as they are; --force rebuilds them.
     """
+    from sandbox.jobs.as_of import parse_as_of
     from sandbox.orchestrate import select
 
     settings = settings_for(profile)
     try:
+        cut = parse_as_of(as_of)
         chosen = select(tasks)
         if any(t.name == "ingest_dms" for t in chosen):
             require_seeded(settings)
@@ -66,7 +76,7 @@ def run_tasks(
             from sandbox.orchestrate import preload
 
             preload()  # then frozen out of the garbage collector: see ``preload``
-        _run_once(settings, tasks, len(chosen), force)
+        _run_once(settings, tasks, len(chosen), force, cut)
         return
     from sandbox.orchestrate.watch import watch as watch_files
 
@@ -74,7 +84,7 @@ def run_tasks(
         from sandbox.platform import stop_sessions
 
         try:
-            _run_once(settings, tasks, len(chosen), force)
+            _run_once(settings, tasks, len(chosen), force, cut)
         except typer.Exit as exc:
             return exc.exit_code
         finally:
@@ -87,7 +97,9 @@ def run_tasks(
         console.print("watch: stopped")
 
 
-def _run_once(settings, tasks: list[str] | None, count: int, force: bool = False) -> None:
+def _run_once(
+    settings, tasks: list[str] | None, count: int, force: bool = False, as_of=None
+) -> None:
     from sandbox.orchestrate import run_pipeline
 
     try:
@@ -107,6 +119,7 @@ def _run_once(settings, tasks: list[str] | None, count: int, force: bool = False
                 progress=lambda m: bar.console.print(f"  {m}"),
                 on_task=on_task,
                 force=force,
+                as_of=as_of,
             )
             bar.update(job, completed=count, description="pipeline done")
     except SandboxError as exc:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from sandbox.jobs import publish
+from sandbox.jobs.as_of import silver_as_of
 from sandbox.jobs.fingerprint import (
     Inputs,
     KnownStates,
@@ -346,23 +348,23 @@ def run_gold(
     *,
     force: bool = False,
     known: KnownStates | None = None,
+    as_of: datetime | None = None,
 ) -> dict[str, int]:
-    """Rebuild the gold marts from silver; returns rows per mart.
-
-    A mart whose fingerprint (its code, gold's shared code, the versions of the silver
-    tables it reads: ``fingerprint``) is that of its published version is kept, unless
-    ``force``. The others are written side by side as staged Parquet, counted in one
-    query, then published together (one Delta commit each, ``sandbox.jobs.publish``,
-    recording the fingerprint and the count). A mart that fails to build leaves every
+    """Rebuild the gold marts from silver (cut at ``as_of``: ``sandbox.jobs.as_of``);
+    returns rows per mart. A mart whose fingerprint (its code, gold's shared code, the
+    versions of the silver tables it reads, ``as_of``) is that of its published version
+    is kept, unless ``force``. The others are staged side by side, counted in one query,
+    then published together (one Delta commit each recording the fingerprint, the count
+    and ``as_of``: ``sandbox.jobs.publish``). A mart that fails to build leaves every
     published mart as it was. ``known``: the table states of the pipeline run so far
-    (silver's, when it ran in this process); the marts' are added to it.
-    """
+    (silver's, when it ran in this process); the marts' are added to it."""
     _refuse_pending(settings)
     known = {} if known is None else known
     sources = {t.name: silver_path(settings, t.domain, t.name) for t in SILVER_TABLES}
     outputs = {t.name: gold_path(settings, t.name) for t in GOLD_TABLES}
     states = table_states(settings, [*sources.values(), *outputs.values()], known)
     silver = {name: read_delta(spark, uri, states[uri]) for name, uri in sources.items()}
+    silver = silver_as_of(silver, as_of) if as_of else silver
     module = sys.modules[__name__]
     # Silver's own code reaches gold only through its tables, whose versions count.
     shared = shared_digest(module, "GOLD_TABLES", exclude={"sandbox.jobs.silver"})
@@ -376,6 +378,7 @@ def run_gold(
             settings.profile,
             table.name,
             code_digest(table.build, module),
+            as_of.isoformat() if as_of else None,
             {
                 n: None if (found := states[sources[n]]) is None else found.identity
                 for n in sorted(reads.read)
@@ -388,7 +391,8 @@ def run_gold(
         else:
             changed[table.name] = (df, fp)
     located = {name: (df, outputs[name], fp) for name, (df, fp) in changed.items()}
-    counted = publish.publish_counted(spark, settings, located, known)
+    extra = {"as_of": as_of.isoformat()} if as_of else {}
+    counted = publish.publish_counted(spark, settings, located, known, record=extra)
     rows = {t.name: counted[t.name] if t.name in counted else rows[t.name] for t in GOLD_TABLES}
     if progress:
         for name, n in rows.items():

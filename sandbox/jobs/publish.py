@@ -248,9 +248,12 @@ def publish_counted(
     settings: Settings,
     tables: dict[str, tuple[DataFrame, str, str]],
     known: KnownStates,
+    *,
+    record: dict | None = None,
 ) -> dict[str, int]:
     """Stage ``{name: (frame, uri, fingerprint)}`` side by side, count every staged
-    table in one query, then commit them all, each recording its fingerprint and count.
+    table in one query, then commit them all, each recording its fingerprint and count
+    (and ``record``'s fields: gold's ``as_of``).
     Nothing is published if a stage or the count fails (what was staged is discarded).
     Adds the new table states to ``known``; returns the rows by name."""
     if not tables:
@@ -271,7 +274,7 @@ def publish_counted(
         discard(settings, [uri for _, uri in jobs], run)
         raise
     records = [
-        replace(t, record={"fingerprint": fp, "rows": counted[name]})
+        replace(t, record={"fingerprint": fp, "rows": counted[name]} | (record or {}))
         for (name, (_, _, fp)), t in zip(tables.items(), staged, strict=True)
     ]
     known.update(commit_all(settings, records))

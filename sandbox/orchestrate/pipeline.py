@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sandbox.platform import Progress, SandboxError, Settings, quiet
@@ -26,6 +27,9 @@ class Context:
     # Rebuild silver tables and gold marts, and reload the warehouse's marts, even where
     # code and inputs are unchanged.
     force: bool = False
+    # Gold aggregates the facts that had happened by then (``sandbox.jobs.as_of``);
+    # None: everything up to now. A scheduled Airflow run passes its interval's end.
+    as_of: datetime | None = None
     # The lake tables' states read or published by the tasks so far (``table_states``):
     # gold then reads only the silver tables silver did not, the warehouse no gold mart.
     states: dict = field(default_factory=dict)
@@ -96,7 +100,9 @@ def _silver(ctx: Context):
 def _gold(ctx: Context):
     from sandbox.jobs import run_gold
 
-    return run_gold(ctx.spark, ctx.settings, ctx.progress, force=ctx.force, known=ctx.states)
+    return run_gold(
+        ctx.spark, ctx.settings, ctx.progress, force=ctx.force, known=ctx.states, as_of=ctx.as_of
+    )
 
 
 def _warehouse(ctx: Context):
@@ -184,9 +190,10 @@ def run_pipeline(
     on_task: Callable[[Task], None] | None = None,
     context: Context | None = None,
     force: bool = False,
+    as_of: datetime | None = None,
 ) -> PipelineRun:
     """Run the selected tasks in DAG order, timing each (``force``: see ``Context``)."""
-    ctx = context or Context(settings, progress, force)
+    ctx = context or Context(settings, progress, force, as_of)
     run = PipelineRun()
     for task in select(names):
         if on_task:

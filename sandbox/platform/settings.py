@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     airflow_port: int = 8080
     airflow_user: str = "admin"
     airflow_password: str = "admin"
+    # The DAG is scheduled daily, as in production. On a laptop the scheduler does not
+    # start those runs by itself unless this is on: triggered runs and backfills run.
+    airflow_schedule: bool = False
     # Seconds between a failed DAG task and its retry (read by dags/lakehouse_sandbox.py).
     airflow_retry_delay_s: float = 30.0
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sandbox.course.sample_lake import SAMPLES
+from sandbox.jobs.as_of import parse_as_of, silver_as_of
 from sandbox.jobs.gold import GOLD_TABLES, build_gold
 from sandbox.jobs.local_run import jsonable
 from sandbox.jobs.silver import build_silver
+from sandbox.platform import SandboxError
 
 EXPECTED = SAMPLES / "expected_gold"
 
@@ -26,8 +29,12 @@ def rows_of(df) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def gold(sample_bronze) -> dict:
-    silver, _ = build_silver(sample_bronze)
+def silver(sample_bronze) -> dict:
+    return build_silver(sample_bronze)[0]
+
+
+@pytest.fixture(scope="module")
+def gold(silver) -> dict:
     return build_gold(silver)
 
 
@@ -47,3 +54,53 @@ def test_every_mart_documents_grain_and_every_column(gold) -> None:
         assert table.grain
         assert list(table.columns) == gold[table.name].columns, table.name
         assert set(table.key) <= set(table.columns)
+
+
+# -- gold as of a time (`sandbox run gold --as-of`, a scheduled Airflow run's interval end)
+
+
+def test_gold_as_of_after_every_fact_is_gold(silver, gold) -> None:
+    late = build_gold(silver_as_of(silver, datetime(2030, 1, 1, tzinfo=UTC)))
+    for mart in ("matches_per_map_daily", "revenue_by_plan_monthly", "mrr_by_plan_monthly"):
+        assert rows_of(late[mart]) == rows_of(gold[mart]), mart
+
+
+def test_gold_as_of_a_past_day_holds_the_facts_before_it_and_only_those(silver, gold) -> None:
+    cut = datetime(2025, 12, 10, tzinfo=UTC)
+    past = build_gold(silver_as_of(silver, cut))
+    day = cut.date()
+    for mart, column in (
+        ("matches_per_map_daily", "match_date"),
+        ("login_funnel_daily", "event_date"),
+        ("daily_active_players", "activity_date"),
+    ):
+        rows = rows_of(past[mart])
+        assert rows and all(r[column] < str(day) for r in rows), mart
+        # the days that had ended a day before the cut are what today's gold says of them
+        settled = str(day - timedelta(days=1))
+        assert [r for r in rows if r[column] < settled] == [
+            r for r in rows_of(gold[mart]) if r[column] < settled
+        ], mart
+    matches = silver["fct_match"].where(silver["fct_match"].started_at < cut).count()
+    assert sum(r["matches"] for r in rows_of(past["matches_per_map_daily"])) == matches
+    assert rows_of(past["matches_per_map_daily"]) != rows_of(gold["matches_per_map_daily"])
+
+
+def test_a_subscription_cancelled_after_the_cut_was_active_at_it(silver) -> None:
+    subs = silver["fct_subscription"]
+    cancelled = subs.where(subs.cancelled_at.isNotNull()).orderBy("cancelled_at").first()
+    assert cancelled is not None
+    cut = cancelled["cancelled_at"] - timedelta(seconds=1)
+    if cut.tzinfo is None:
+        cut = cut.replace(tzinfo=UTC)
+    seen = silver_as_of(silver, cut)["fct_subscription"]
+    row = seen.where(seen.subscription_id == cancelled["subscription_id"]).first()
+    assert row is not None and row["status"] == "active" and row["cancelled_at"] is None
+
+
+def test_an_as_of_that_is_no_time_is_named() -> None:
+    assert parse_as_of("") is None and parse_as_of("None") is None
+    assert parse_as_of("2026-01-02 00:00:00+00:00") == datetime(2026, 1, 2, tzinfo=UTC)
+    assert parse_as_of("2026-01-02T03:00:00") == datetime(2026, 1, 2, 3, tzinfo=UTC)
+    with pytest.raises(SandboxError, match="--as-of 'yesterday'"):
+        parse_as_of("yesterday")

@@ -43,10 +43,28 @@ def test_the_dag_is_the_pipeline(dagbag) -> None:
     for task in TASKS:
         op = dag.get_task(task.name)
         assert op.upstream_task_ids == set(task.upstream), task.name
-        assert [*op.cmds, *op.arguments] == ["sandbox", "run", task.name]
+        assert [*op.cmds, *op.arguments[:2]] == ["sandbox", "run", task.name]
+        assert op.arguments[2] == "--as-of" and "data_interval_end" in op.arguments[3]
         assert op.retries >= 1
         assert not any(k.startswith("SANDBOX_AIRFLOW_") for k in op.env_vars)
     assert dag.max_active_runs == 1
+
+
+def test_the_schedule_has_daily_data_intervals_and_each_task_gets_its_end(dagbag) -> None:
+    """A scheduled or backfilled run passes its data interval's end as --as-of; a manual
+    trigger (no interval to honour) passes nothing, so gold is built from everything."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    dag = dagbag.dags[DAG_ID]
+    # a data-interval timetable (the run for a day covers that day), not a trigger time
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable" and not dag.catchup
+    assert (dag.timetable.expression, str(dag.timetable.timezone)) == ("0 0 * * *", "UTC")
+    op = dag.get_task("gold")
+    end = datetime(2026, 3, 4, tzinfo=UTC)
+    for run_type, expected in (("scheduled", str(end)), ("backfill", str(end)), ("manual", "")):
+        context = {"dag_run": SimpleNamespace(run_type=run_type), "data_interval_end": end}
+        assert op.render_template(op.arguments, context)[3] == expected, run_type
 
 
 def test_the_committed_graph_and_requirements_are_current() -> None:
@@ -164,7 +182,8 @@ def test_the_production_dag_runs_each_task_as_a_pod(tmp_path, monkeypatch) -> No
         pod = op.build_pod_request_obj(dry_run=True)
         container = pod.spec.containers[0]
         images.add(container.image)
-        assert container.command == ["sandbox"] and container.args == ["run", task.name]
+        assert container.command == ["sandbox"]
+        assert container.args[:3] == ["run", task.name, "--as-of"]
         assert pod.metadata.namespace == "lakehouse"
         assert pod.spec.service_account_name == "lakehouse-pipeline"
         assert {

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -126,6 +127,98 @@ def test_the_airflow_cli_runs_on_the_sandboxs_home(seeded: EmbeddedStack, dags_t
     states = cli("tasks", "states-for-dag-run", DAG_ID, run_id, "-o", "plain")
     for task in TASKS:
         assert re.search(rf"\b{task.name}\s+success", states), (task.name, states[-2000:])
+
+
+def _gold_versions_by_as_of(settings: Settings, mart: str) -> dict[str, int]:
+    """The mart's Delta versions by the ``as_of`` their publish recorded."""
+    from deltalake import DeltaTable
+
+    from sandbox.jobs.fingerprint import RECORD_KEY
+    from sandbox.jobs.layers import gold_path
+
+    table = DeltaTable(gold_path(settings, mart), storage_options=settings.s3_storage_options())
+    found = {}
+    for commit in table.history():
+        record = json.loads(commit.get(RECORD_KEY) or "{}")
+        if record.get("as_of"):
+            found[record["as_of"]] = commit["version"]
+    return found
+
+
+@pytest.mark.matrix  # three pipeline runs by Airflow's scheduler; CI runs it
+def test_a_backfill_of_three_days_gives_each_day_its_own_gold(
+    seeded: EmbeddedStack, dags_test
+) -> None:
+    """`airflow backfill create` over three past days, as the README writes it: three runs,
+    each passing its data interval's end as `--as-of`, each publishing gold built from
+    the facts up to that end (https://airflow.apache.org/docs/apache-airflow/stable/core-concepts/backfill.html)."""
+    from deltalake import DeltaTable
+
+    from sandbox.jobs.layers import gold_path, silver_path
+
+    settings = seeded.settings
+    matches = DeltaTable(
+        silver_path(settings, "core", "fct_match"), storage_options=settings.s3_storage_options()
+    ).to_pyarrow_table(columns=["started_at"])
+    days = {t.date() for t in matches.column("started_at").to_pylist()}
+    # three days whose second and third both had matches: each run's gold then differs
+    first = max(d for d in days if d + timedelta(days=1) in days and d - timedelta(days=1) in days)
+    first -= timedelta(days=2)
+    seeded.start_optional("airflow")
+    try:
+        client = AirflowClient(settings)
+        client.login()
+        client.wait_for_dag()
+        sandbox = [str(Path(sys.executable).parent / "sandbox"), "airflow", "cli", "--"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env |= settings.as_env()
+        created = subprocess.run(
+            [
+                *sandbox,
+                "backfill",
+                "create",
+                "--dag-id",
+                DAG_ID,
+                "--from-date",
+                str(first),
+                "--to-date",
+                str(first + timedelta(days=2)),
+                "--max-active-runs",
+                "1",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-2000:]
+        runs = client._request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns?run_type=backfill")
+        backfill = [r for r in runs["dag_runs"] if r["run_type"] == "backfill"]
+        assert len(backfill) == 3, runs
+        ends = []
+        for run in backfill:
+            done = client.wait(run["dag_run_id"], timeout=1200)
+            assert done.state == "success", done.tasks
+            ends.append(run["data_interval_end"])
+    finally:
+        seeded._stop(seeded.service("airflow"))
+    versions = _gold_versions_by_as_of(settings, "matches_per_map_daily")
+    totals = []
+    for end in sorted(ends):
+        cut = datetime.fromisoformat(end.replace("Z", "+00:00"))
+        as_of = next(k for k in versions if datetime.fromisoformat(k) == cut)
+        mart = DeltaTable(
+            gold_path(settings, "matches_per_map_daily"),
+            storage_options=settings.s3_storage_options(),
+            version=versions[as_of],
+        ).to_pyarrow_table()
+        dates = mart.column("match_date").to_pylist()
+        assert max(dates) < cut.date(), (end, max(dates))
+        started = sum(1 for t in matches.column("started_at").to_pylist() if t < cut)
+        assert sum(mart.column("matches").to_pylist()) == started
+        totals.append(started)
+    assert totals == sorted(totals) and len(set(totals)) == 3, totals  # each day its own
 
 
 @pytest.mark.matrix  # 110 s: Airflow's services, a retry and a browser; CI runs it

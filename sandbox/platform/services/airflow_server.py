@@ -51,7 +51,8 @@ def airflow_env(settings: Settings, home: Path | None = None) -> dict[str, str]:
 
     Metadata in SQLite under ``home``; the API server on 127.0.0.1:``airflow_port``;
     the scheduler's log server off (logs are local files the API server reads); no
-    example DAGs; new DAGs unpaused (the DAG has no schedule: it runs when triggered).
+    example DAGs; new DAGs unpaused, and the daily schedule's runs not started unless
+    ``SANDBOX_AIRFLOW_SCHEDULE`` is on (triggered runs and backfills run either way).
     The ``SANDBOX_*`` values reach the tasks, so they work on this home's stack.
     """
     home = home or airflow_home(settings)
@@ -65,6 +66,7 @@ def airflow_env(settings: Settings, home: Path | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(settings.airflow_schedule),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         # Four task slots: the pipeline is at most two wide; each slot is a process.
         "AIRFLOW__CORE__PARALLELISM": "4",

@@ -208,6 +208,7 @@ def test_put_rule_refuses_what_eventbridge_refuses(endpoint) -> None:
     assert "refused" not in {r["Name"] for r in events.list_rules()["Rules"]}
 
 
+@pytest.mark.matrix  # 55 s: seven Lambda invocations, each an EMR job run process; CI runs it
 def test_a_dms_file_in_raw_starts_the_pipeline_which_runs_end_to_end(endpoint) -> None:
     stack, done = endpoint
     settings = stack.settings
