@@ -7,9 +7,9 @@
 #                                leaves target/ci-build/manifest.json (the artifact)
 #   dbt/ci/run.sh slim STATE     dbt build of state:modified+ only, deferring the rest
 #                                to the production manifest in STATE
-#   dbt/ci/run.sh deploy         docker build + push, ecs register-task-definition,
-#                                stepfunctions update-state-machine (a dry run unless
-#                                DBT_DEPLOY_DRY_RUN=0)
+#   dbt/ci/run.sh deploy         docker build + push, cloudformation package + deploy of
+#                                aws/template.yaml with the image's tag, the deployed
+#                                manifest to S3 (a dry run unless DBT_DEPLOY_DRY_RUN=0)
 #   dbt/ci/run.sh all            lint, build, slim (against $DBT_STATE, else the build's
 #                                manifest), deploy as a dry run: the laptop's CI
 #
@@ -71,38 +71,42 @@ step_slim() {
 
 step_deploy() {
     echo "== deploy"
+    # The dbt task definition lives in aws/template.yaml with the state machine that runs
+    # it: a deploy is the image, then the stack with the image's tag. CloudFormation
+    # registers the new task definition and updates the state machine in one change set,
+    # so an edit to either file deploys too. Then the manifest of what was deployed goes
+    # to S3: the state the next pull requests' slim CI compares to.
     local dry="${DBT_DEPLOY_DRY_RUN:-1}"
-    local sha repo image family out
+    local sha repo image out stack bucket
     sha="$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo local)"
     repo="${DBT_IMAGE_REPOSITORY:-123456789012.dkr.ecr.us-east-1.amazonaws.com/lakehouse-dbt}"
     image="$repo:$sha"
+    stack="${STACK_NAME:-lakehouse-course}"
+    bucket="${ARTIFACTS_BUCKET:-lakehouse-artifacts}"
     out="$PROJECT_DIR/target/deploy"
     mkdir -p "$out"
-    sandbox_dbt task-definition "$image" > "$out/task-definition.json"
-    family="$(python -c "import json, sys; print(json.load(sys.stdin)['family'])" \
-        < "$out/task-definition.json")"
-    echo "dbt-ci: task definition $family for $image at $out/task-definition.json"
+    # The production manifest, compiled for the prod target (no warehouse needed to parse)
+    sandbox_dbt run --target prod --project-dir "$PROJECT_DIR" -- parse --target-path target/deploy
+    local -a package=(aws cloudformation package --template-file "$REPO_DIR/aws/template.yaml"
+        --s3-bucket "$bucket" --output-template-file "$out/packaged.yaml")
+    local -a deploy=(aws cloudformation deploy --template-file "$out/packaged.yaml"
+        --stack-name "$stack" --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset
+        --parameter-overrides "DbtImageTag=$sha" "ArtifactsBucketName=$bucket")
+    local -a state=(aws s3 cp "$out/manifest.json" "s3://$bucket/dbt/manifest.json")
     if [[ "$dry" != 0 ]]; then
         echo "+ (dry run) docker build -t $image $PROJECT_DIR"
         echo "+ (dry run) docker push $image"
-        echo "+ (dry run) aws ecs register-task-definition --cli-input-json file://$out/task-definition.json"
-        echo "+ (dry run) aws stepfunctions describe-state-machine --state-machine-arn \$STATE_MACHINE_ARN"
-        echo "+ (dry run) sandbox.orchestrate.dbt pin-task $family <new task definition ARN>"
-        echo "+ (dry run) aws stepfunctions update-state-machine --state-machine-arn \$STATE_MACHINE_ARN --definition file://$out/state-machine.json"
+        echo "+ (dry run) ${package[*]}"
+        echo "+ (dry run) ${deploy[*]}"
+        echo "+ (dry run) ${state[*]}"
         return
     fi
-    : "${STATE_MACHINE_ARN:?deploy needs STATE_MACHINE_ARN}"
     docker build -t "$image" "$PROJECT_DIR"
     docker push "$image"
-    local arn
-    arn="$(aws ecs register-task-definition --cli-input-json "file://$out/task-definition.json" \
-        --query taskDefinition.taskDefinitionArn --output text)"
-    aws stepfunctions describe-state-machine --state-machine-arn "$STATE_MACHINE_ARN" \
-        --query definition --output text \
-        | sandbox_dbt pin-task "$family" "$arn" > "$out/state-machine.json"
-    aws stepfunctions update-state-machine --state-machine-arn "$STATE_MACHINE_ARN" \
-        --definition "file://$out/state-machine.json"
-    echo "dbt-ci: $STATE_MACHINE_ARN now runs $arn"
+    "${package[@]}"
+    "${deploy[@]}"
+    "${state[@]}"
+    echo "dbt-ci: stack $stack runs $image; production state at s3://$bucket/dbt/manifest.json"
 }
 
 case "${1:-}" in

@@ -11,7 +11,8 @@ runner rely on):
   ``WAREHOUSE_PORT``, ``WAREHOUSE_USER``, ``DBT_ENV_SECRET_WAREHOUSE_PASSWORD`` (dbt
   scrubs ``DBT_ENV_SECRET_*`` from its logs), ``WAREHOUSE_DB``, and ``DBT_TARGET``
   (default ``dev``). :func:`dbt_env` builds them from :class:`Settings`.
-- The ECS task (``dbt/deploy/task-definition.json``) is run locally as a process: its
+- The ECS task (``DbtTaskDefinition`` in ``aws/template.yaml``, the one definition both
+  deploys use) is run locally as a process: its
   ``containerDefinitions[0].command`` (``["dbt", "build", "--target", "prod"]``) is
   executed by :func:`task_command`, with the container's ``environment`` overlaid by
   :func:`dbt_env` (the sandbox's warehouse connection wins). The working directory is
@@ -38,7 +39,6 @@ from psycopg import sql
 from sandbox.platform import PROJECT_ROOT, SandboxError, Settings, load_settings
 
 DBT_PROJECT = PROJECT_ROOT / "dbt"
-TASK_DEFINITION = DBT_PROJECT / "deploy" / "task-definition.json"
 TARGETS = ("dev", "ci", "prod")
 # The schema `sandbox run warehouse` loads; the dbt sources read it.
 SOURCE_SCHEMA = "gold"
@@ -118,14 +118,16 @@ def run_dbt(
 # -- the ECS task, run as a process -------------------------------------------------
 
 
-def task_definition(path: Path = TASK_DEFINITION) -> dict:
-    """The RegisterTaskDefinition input the deploy registers."""
+def task_definition() -> dict:
+    """The dbt ECS task definition of ``aws/template.yaml``, as a RegisterTaskDefinition
+    input (its parameters at their defaults)."""
+    from sandbox.orchestrate.aws.errors import DeployError
+    from sandbox.orchestrate.aws.template import task_definition as from_template
+
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise DbtError(f"dbt: no task definition at {path}") from exc
-    except json.JSONDecodeError as exc:
-        raise DbtError(f"dbt: {path} is not valid JSON: {exc}") from exc
+        return from_template()
+    except DeployError as exc:
+        raise DbtError(f"dbt: {exc}") from exc
 
 
 def task_command(
@@ -151,46 +153,6 @@ def task_command(
         target = command[command.index("--target") + 1]
     env.update(dbt_env(settings, target=target, project_dir=project_dir))
     return dbt_command(settings, *command[1:]), env
-
-
-def render_task_definition(image: str, definition: Mapping | None = None) -> dict:
-    """The task definition to register for a freshly built ``image``."""
-    if not image or any(c.isspace() for c in image):
-        raise DbtError(f"dbt deploy: not an image reference: {image!r}")
-    rendered = json.loads(json.dumps(definition if definition is not None else task_definition()))
-    rendered["containerDefinitions"][0]["image"] = image
-    return rendered
-
-
-def pin_task_definition(asl: Mapping, *, family: str, arn: str) -> dict:
-    """The state machine definition with every ECS task of ``family`` pointing at ``arn``.
-
-    Tasks are found in every state, Parallel branches and Map iterators included; a
-    definition with none is an error, not a silent no-op.
-    """
-    pinned = json.loads(json.dumps(asl))
-    found = 0
-
-    def visit(states: dict) -> None:
-        nonlocal found
-        for state in states.values():
-            params = state.get("Parameters") or state.get("Arguments") or {}
-            current = str(params.get("TaskDefinition", ""))
-            if state.get("Resource", "").startswith("arn:aws:states:::ecs:runTask") and (
-                current == family or current.split("/")[-1].split(":")[0] == family
-            ):
-                params["TaskDefinition"] = arn
-                found += 1
-            for branch in state.get("Branches", []):
-                visit(branch.get("States", {}))
-            for key in ("Iterator", "ItemProcessor"):
-                if key in state:
-                    visit(state[key].get("States", {}))
-
-    visit(pinned.get("States", {}))
-    if not found:
-        raise DbtError(f"dbt deploy: the state machine runs no ECS task of family {family!r}")
-    return pinned
 
 
 # -- the throwaway warehouse of CI ---------------------------------------------------
@@ -255,7 +217,7 @@ def drop_ci_database(settings: Settings, name: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """run [--target T] [--ci-db NAME] [--project-dir D] -- <dbt args>
-    | ci-db create|drop NAME | task-definition IMAGE | pin-task FAMILY ARN < ASL | env"""
+    | ci-db create|drop NAME | env"""
     args = list(sys.argv[1:] if argv is None else argv)
     settings = load_settings()
     try:
@@ -271,13 +233,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args[:1] == ["ci-db"] and len(args) == 3 and args[1] in ("create", "drop"):
             action = create_ci_database if args[1] == "create" else drop_ci_database
             action(settings, args[2])
-            return 0
-        if args[:1] == ["task-definition"] and len(args) == 2:
-            print(json.dumps(render_task_definition(args[1]), indent=2))
-            return 0
-        if args[:1] == ["pin-task"] and len(args) == 3:
-            asl = json.loads(sys.stdin.read())
-            print(json.dumps(pin_task_definition(asl, family=args[1], arn=args[2]), indent=2))
             return 0
         if args == ["env"]:
             for name, value in dbt_env(settings).items():

@@ -171,7 +171,13 @@ def test_dbt_ci_lints_builds_on_a_throwaway_warehouse_and_runs_slim_ci(
         text=True,
     )
     assert ci.returncode == 0, ci.stdout[-3000:] + ci.stderr[-3000:]
-    for step in ("== lint", "== build", "== slim CI", "== deploy", "(dry run) aws ecs"):
+    for step in (
+        "== lint",
+        "== build",
+        "== slim CI",
+        "== deploy",
+        "(dry run) aws cloudformation deploy",
+    ):
         assert step in ci.stdout
     built = warehouse.results("target/ci-build")
     assert len(built) > 40 and set(built.values()) <= OK
@@ -185,5 +191,6 @@ def test_dbt_ci_lints_builds_on_a_throwaway_warehouse_and_runs_slim_ci(
     assert slim == {f"model.lakehouse.{m}" for m in changed}
     # every throwaway warehouse is gone
     assert not warehouse.query("select datname from pg_database where datname like 'warehouse_ci%'")
-    rendered = json.loads((project / "target" / "deploy" / "task-definition.json").read_text())
-    assert rendered["containerDefinitions"][0]["image"].rsplit(":", 1)[1]
+    # the deploy sets the image's tag on the stack and stores the prod manifest it parsed
+    assert "--parameter-overrides DbtImageTag=" in ci.stdout
+    assert (project / "target" / "deploy" / "manifest.json").exists()

@@ -16,14 +16,15 @@ from sandbox.platform.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sandbox.orchestrate.aws.clients import aws_client
-    from sandbox.orchestrate.aws.deploy import TEMPLATE, Deployment
+    from sandbox.orchestrate.aws.deploy import Deployment
     from sandbox.orchestrate.aws.errors import AwsError, DeployError, ExecutionError, ScheduleError
     from sandbox.orchestrate.aws.executions import log_lines, start, wait
     from sandbox.orchestrate.aws.schedules import next_fire
+    from sandbox.orchestrate.aws.template import TEMPLATE
 
 _EXPORTS = {
     "aws_client": "clients",
-    "TEMPLATE": "deploy",
+    "TEMPLATE": "template",
     "Deployment": "deploy",
     "AwsError": "errors",
     "DeployError": "errors",

@@ -30,6 +30,8 @@ from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from moto.utilities.utils import get_partition
 
+from sandbox.orchestrate.aws.template import camel_keys
+
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 
@@ -126,20 +128,6 @@ def _delete_state_machine(
 # -- ECS task definitions ---------------------------------------------------------------
 
 
-def _camel(key: str) -> str:
-    return key[:1].lower() + key[1:]
-
-
-def _camel_keys(value: Any, *, keep: bool = False) -> Any:
-    """CloudFormation's PascalCase properties as the API's camelCase, as moto's own
-    conversion does; the values of a log driver's ``Options`` keep their keys."""
-    if isinstance(value, list):
-        return [_camel_keys(v, keep=keep) for v in value]
-    if isinstance(value, dict) and not keep:
-        return {_camel(k): _camel_keys(v, keep=k == "Options") for k, v in value.items()}
-    return value
-
-
 def _create_task_definition(
     cls: type,
     resource_name: str,
@@ -149,13 +137,13 @@ def _create_task_definition(
     **kwargs: Any,
 ) -> TaskDefinition:
     p = cloudformation_json["Properties"]
-    containers = _camel_keys(p.get("ContainerDefinitions", []))
+    containers = camel_keys(p.get("ContainerDefinitions", []))
     for container in containers:  # moto wants a container figure; Fargate takes the task's
         container.setdefault("memory", int(p.get("Memory", 512)))
     return ecs_backends[account_id][region_name].register_task_definition(
         family=p.get("Family", resource_name),
         container_definitions=containers,
-        volumes=_camel_keys(p.get("Volumes", [])),
+        volumes=camel_keys(p.get("Volumes", [])),
         network_mode=p.get("NetworkMode"),
         requires_compatibilities=p.get("RequiresCompatibilities"),
         cpu=p.get("Cpu"),
@@ -228,9 +216,9 @@ class EmrServerlessApplication(CloudFormationModel):
             initial_capacity=p.get("InitialCapacity"),
             maximum_capacity=p.get("MaximumCapacity"),
             tags=None,
-            auto_start_configuration=_camel_keys(p.get("AutoStartConfiguration")),
-            auto_stop_configuration=_camel_keys(p.get("AutoStopConfiguration")),
-            network_configuration=_camel_keys(p.get("NetworkConfiguration")),
+            auto_start_configuration=camel_keys(p.get("AutoStartConfiguration")),
+            auto_stop_configuration=camel_keys(p.get("AutoStopConfiguration")),
+            network_configuration=camel_keys(p.get("NetworkConfiguration")),
         )
         return cls(application)
 

@@ -31,15 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sandbox.orchestrate.aws.clients import aws_client
 from sandbox.orchestrate.aws.errors import DeployError
 from sandbox.orchestrate.aws.layout import notifications_file
+from sandbox.orchestrate.aws.template import TEMPLATE, load_template
 from sandbox.platform import PROJECT_ROOT, Settings
 
 AWS_DIR = PROJECT_ROOT / "aws"
-TEMPLATE = AWS_DIR / "template.yaml"
 STACK = "lakehouse-course"
 ARTIFACTS_BUCKET = "lakehouse-artifacts"
 JOB_ENTRY_POINT = AWS_DIR / "jobs" / "lakehouse_job.py"
@@ -56,41 +54,6 @@ class Deployment:
     state_machines: dict[str, str] = field(default_factory=dict)
     rules: list[str] = field(default_factory=list)
     values: dict[str, str] = field(default_factory=dict)
-
-
-# -- reading a CloudFormation template ---------------------------------------------------
-
-
-class _TemplateLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short forms (``!Ref X`` is ``{"Ref": "X"}``)."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_TemplateLoader.add_multi_constructor("!", _intrinsic)
-
-
-def load_template(path: Path) -> dict[str, Any]:
-    """A template as a dict, its short forms expanded; errors name the file."""
-    try:
-        template = yaml.load(path.read_text(), Loader=_TemplateLoader)
-    except (OSError, yaml.YAMLError) as exc:
-        raise DeployError(f"deploy: cannot read the template {path}: {exc}") from exc
-    if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict):
-        raise DeployError(f"deploy: {path} has no Resources section")
-    return template
 
 
 # -- package ---------------------------------------------------------------------------

@@ -24,7 +24,8 @@ import pytest
 from sandbox.app import loader
 from sandbox.ingest.dms.task import DmsTask
 from sandbox.orchestrate.aws import Deployment, aws_client, executions
-from sandbox.orchestrate.aws.deploy import ARTIFACTS_BUCKET, TEMPLATE, deploy
+from sandbox.orchestrate.aws.deploy import ARTIFACTS_BUCKET, deploy
+from sandbox.orchestrate.aws.template import TEMPLATE
 from sandbox.platform.stack import EmbeddedStack
 from tests.conftest import isolated_settings
 

@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from sandbox.orchestrate.aws.cfn_extensions import DefinitionError, definition_of
-from sandbox.orchestrate.aws.deploy import TEMPLATE, load_template, package, zip_folder
+from sandbox.orchestrate.aws.deploy import package, zip_folder
 from sandbox.orchestrate.aws.errors import DeployError
+from sandbox.orchestrate.aws.template import TEMPLATE, load_template
 
 # What the Lambda Python runtime has besides the standard library:
 # https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html ("The runtime includes
