@@ -126,6 +126,7 @@ def test_the_scheduler_runs_every_task_in_its_own_process_into_the_warehouse(
     assert all(rows > 0 for rows, _ in snapshot.values()), snapshot
 
 
+@pytest.mark.matrix  # 25 s of Airflow CLI start-ups; CI runs it after the default run
 def test_the_airflow_cli_runs_on_the_sandboxs_home(seeded: EmbeddedStack, green_run: str) -> None:
     """`sandbox airflow cli -- <args>` is Airflow's own CLI on this home's database, as
     the README writes it: the run the scheduler made, and its task states."""

@@ -16,8 +16,9 @@ MWAA_REQUIREMENTS = PROJECT_ROOT / "mwaa" / "requirements.txt"
 MWAA_AIRFLOW = "3.0.6"
 MWAA_PYTHON = "3.12"
 # Every line the DAG must parse on (tests/orchestrate/test_airflow_mwaa.py): MWAA's 3.x
-# and its last 2.x.
-MWAA_AIRFLOW_VERSIONS = [MWAA_AIRFLOW, "2.10.3"]
+# and its last 2.x, 2.11, the one an environment must reach before it can move to 3.x
+# (https://docs.aws.amazon.com/mwaa/latest/userguide/upgrading-environment.html).
+MWAA_AIRFLOW_VERSIONS = [MWAA_AIRFLOW, "2.11.0"]
 # What the production DAG imports beyond Airflow: the pod operator.
 MWAA_PACKAGES = ["apache-airflow-providers-cncf-kubernetes"]
 

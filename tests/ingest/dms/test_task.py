@@ -311,6 +311,7 @@ def test_kill_9_during_the_parallel_full_load_loads_again_and_loses_nothing(
         assert seqs and max(seqs.values()) == 1
 
 
+@pytest.mark.matrix  # 10 s; CI runs it after the default run
 def test_an_overlapping_full_load_still_gives_an_exact_replica(
     source: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
