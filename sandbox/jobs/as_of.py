@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from sandbox.platform import SandboxError
 
 if TYPE_CHECKING:  # PySpark is imported when a cut is made: `sandbox run --as-of` parses without it
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 
 def parse_as_of(text: str | None) -> datetime | None:
@@ -45,11 +45,21 @@ def parse_as_of(text: str | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def instant(as_of: datetime) -> Column:
+    """``as_of`` as a timestamp literal. From microseconds since the epoch: ``F.lit`` of a
+    datetime asks the session which timestamp type it prefers, and an instant is an
+    instant whatever the session's time zone."""
+    from pyspark.sql import functions as F
+
+    micros = round(as_of.astimezone(UTC).timestamp() * 1_000_000)
+    return F.timestamp_micros(F.lit(micros))
+
+
 def silver_as_of(silver: dict[str, DataFrame], as_of: datetime) -> dict[str, DataFrame]:
     """The silver frames gold reads, cut at ``as_of`` (see the module's table)."""
     from pyspark.sql import functions as F
 
-    t = F.lit(as_of).cast("timestamp")
+    t = instant(as_of)
     out = dict(silver)
     match = silver["fct_match"].where(F.col("started_at") < t)
     running = F.col("ended_at") >= t

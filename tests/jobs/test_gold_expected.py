@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sandbox.course.sample_lake import SAMPLES
-from sandbox.jobs.as_of import parse_as_of, silver_as_of
+from sandbox.jobs.as_of import instant, parse_as_of, silver_as_of
 from sandbox.jobs.gold import GOLD_TABLES, build_gold
 from sandbox.jobs.local_run import jsonable
 from sandbox.jobs.silver import build_silver
@@ -81,7 +81,7 @@ def test_gold_as_of_a_past_day_holds_the_facts_before_it_and_only_those(silver, 
         assert [r for r in rows if r[column] < settled] == [
             r for r in rows_of(gold[mart]) if r[column] < settled
         ], mart
-    matches = silver["fct_match"].where(silver["fct_match"].started_at < cut).count()
+    matches = silver["fct_match"].where(silver["fct_match"].started_at < instant(cut)).count()
     assert sum(r["matches"] for r in rows_of(past["matches_per_map_daily"])) == matches
     assert rows_of(past["matches_per_map_daily"]) != rows_of(gold["matches_per_map_daily"])
 
