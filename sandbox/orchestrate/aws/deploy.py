@@ -128,9 +128,10 @@ def local_parameters(settings: Settings) -> dict[str, str]:
     try:
         secret = secrets.describe_secret(SecretId=WAREHOUSE_SECRET)["ARN"]
     except secrets.exceptions.ResourceNotFoundException:
-        secret = secrets.create_secret(
-            Name=WAREHOUSE_SECRET, SecretString=settings.postgres_password.get_secret_value()
-        )["ARN"]
+        # Not the password: the local ECS runtime connects with the sandbox's own
+        # settings and never reads the secret, so the endpoint holds no credential.
+        placeholder = "unused locally: the dbt task connects with the sandbox's settings"
+        secret = secrets.create_secret(Name=WAREHOUSE_SECRET, SecretString=placeholder)["ARN"]
     return {
         "ArtifactsBucketName": ARTIFACTS_BUCKET,
         "RawBucketName": settings.raw_bucket,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,8 +50,10 @@ def install() -> None:
     original = EMRServerlessBackend.start_job_run
 
     def start_job_run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # what cannot run is refused before moto records a run (its runs start SUCCESS)
+        script = _entry_point(self, kwargs.get("job_driver"))
         run = original(self, *args, **kwargs)
-        _start(self, run)
+        _start(run, script)
         return run
 
     EMRServerlessBackend.start_job_run = start_job_run
@@ -58,8 +61,17 @@ def install() -> None:
     EMRServerlessBackend._sandbox_patched = True
 
 
-def entry_point_file(backend: Any, entry_point: str, run_id: str) -> Path:
-    """The entry point's object, fetched from the endpoint's S3 into a file."""
+def _entry_point(backend: Any, job_driver: dict | None) -> tuple[Path, list[str]]:
+    submit = (job_driver or {}).get("sparkSubmit")
+    if not submit or not submit.get("entryPoint"):
+        raise ValidationException("only sparkSubmit job drivers run on the local endpoint")
+    return entry_point_file(backend, submit["entryPoint"]), list(
+        submit.get("entryPointArguments", [])
+    )
+
+
+def entry_point_file(backend: Any, entry_point: str) -> Path:
+    """The entry point's object, fetched from the endpoint's S3 into a file of its own."""
     if not entry_point.startswith("s3://"):
         raise ValidationException(f"entryPoint must be an s3:// URI, got {entry_point!r}")
     bucket, _, key = entry_point.removeprefix("s3://").partition("/")
@@ -68,20 +80,17 @@ def entry_point_file(backend: Any, entry_point: str, run_id: str) -> Path:
         body = s3.get_object(bucket, key).value
     except Exception as exc:
         raise ValidationException(f"entryPoint {entry_point} could not be read: {exc}") from exc
-    folder = Path(tempfile.mkdtemp(prefix=f"emr-{run_id}-"))
+    folder = Path(tempfile.mkdtemp(prefix="emr-job-"))
     path = folder / Path(key).name
     path.write_bytes(body)
     return path
 
 
-def _start(backend: Any, run: Any) -> None:
-    submit = (run.job_driver or {}).get("sparkSubmit")
-    if not submit:
-        raise ValidationException("only sparkSubmit job drivers run on the local endpoint")
-    script = entry_point_file(backend, submit["entryPoint"], run.id)
+def _start(run: Any, entry: tuple[Path, list[str]]) -> None:
+    script, arguments = entry
     run.state = "SUBMITTED"
     process = subprocess.Popen(
-        [sys.executable, str(script), *submit.get("entryPointArguments", [])],
+        [sys.executable, str(script), *arguments],
         cwd=PROJECT_ROOT,
         env=ecs_runtime.sandbox_env() | {"EMR_SERVERLESS_JOB_RUN_ID": run.id},
         stdout=subprocess.PIPE,
@@ -90,10 +99,10 @@ def _start(backend: Any, run: Any) -> None:
         start_new_session=True,
     )
     _PROCESSES[run.id] = process
-    threading.Thread(target=_watch, args=(run, process), daemon=True).start()
+    threading.Thread(target=_watch, args=(run, process, script.parent), daemon=True).start()
 
 
-def _watch(run: Any, process: subprocess.Popen[str]) -> None:
+def _watch(run: Any, process: subprocess.Popen[str], folder: Path) -> None:
     assert process.stdout is not None
     started = time.monotonic()
     run.state = "RUNNING"
@@ -130,6 +139,7 @@ def _watch(run: Any, process: subprocess.Popen[str]) -> None:
             f"ExitCode: {exit_code}. Last lines: " + " | ".join(tail)
         )
     _PROCESSES.pop(run.id, None)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _send(stream: str, lines: list[str]) -> None:

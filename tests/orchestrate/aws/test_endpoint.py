@@ -678,3 +678,18 @@ def test_the_task_function_fails_by_name_when_its_job_run_fails(endpoint) -> Non
     assert out.get("FunctionError") == "Unhandled"
     assert doc["errorType"] == "JobRunFailed", doc
     assert "FAILED" in doc["errorMessage"] and "no_such_task" in doc["errorMessage"]
+
+
+def test_a_job_run_whose_entry_point_cannot_be_read_is_refused(endpoint) -> None:
+    stack, done = endpoint
+    emr = aws_client(stack.settings, "emr-serverless")
+    app = done.values["LakeJobsApplicationId"]
+    before = len(emr.list_job_runs(applicationId=app)["jobRuns"])
+    with pytest.raises(emr.exceptions.ValidationException, match="could not be read"):
+        emr.start_job_run(
+            applicationId=app,
+            executionRoleArn=done.values["TestLambdaRoleArn"],
+            clientToken="missing",
+            jobDriver={"sparkSubmit": {"entryPoint": f"s3://{ARTIFACTS_BUCKET}/no/such.py"}},
+        )
+    assert len(emr.list_job_runs(applicationId=app)["jobRuns"]) == before  # no phantom run
