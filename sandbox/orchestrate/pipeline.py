@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.platform import Progress, SandboxError, Settings, quiet
+from sandbox.platform.locks import task_lock
 
 
 @dataclass
@@ -198,8 +199,12 @@ def run_pipeline(
     for task in select(names):
         if on_task:
             on_task(task)
-        t0 = time.perf_counter()
-        result = task.run(ctx)
+        # one writer per task on this home (another run, --watch, an Airflow task)
+        with task_lock(
+            settings.runtime_dir, task.name, wait_s=settings.task_lock_wait_s, progress=progress
+        ):
+            t0 = time.perf_counter()
+            result = task.run(ctx)
         run.tasks.append(TaskRun(task.name, time.perf_counter() - t0, result))
         if task.name == "warehouse":
             _save_run(settings, run)  # the report shows the timings up to here

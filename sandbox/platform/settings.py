@@ -183,6 +183,9 @@ class Settings(BaseSettings):
         default=8.0,
         description="Grace period after the polite stop signal before SIGKILL.",
     )
+    # A pipeline task waits this long for another writer of the same task on this home
+    # (another `sandbox run`, `--watch`, an Airflow task) before it gives up.
+    task_lock_wait_s: float = Field(default=1800.0, ge=0)
 
     @field_validator("postgres_version")
     @classmethod

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -380,3 +381,31 @@ def test_sigkilled_follow_under_pgbench_load_still_replicates_exactly(running_st
         expected = Counter(tuple(v for k, v in r.items() if k != "n") for r in history.values())
         rows = spark.read.format("delta").load(bronze_path(settings, "public", "pgbench_history"))
         assert Counter(tuple(canon(v) for v in r) for r in rows.collect()) == expected
+
+
+@pytest.mark.matrix  # two bronze processes on one home; CI runs it after the default run
+def test_two_bronze_runs_at_once_write_each_change_once(running_stack) -> None:
+    """Two `sandbox run bronze` at once on the same raw files (a second terminal, an
+    Airflow task): the per-task lock makes the second wait, so no change is applied
+    twice and bronze still equals the source (issue #30's duplicate bronze rows)."""
+    with fresh_source(running_stack) as settings:
+        DmsTask(settings).run()
+        simulate(settings, 300, 17)
+        DmsTask(settings).run()
+        env = {
+            **os.environ,
+            **settings.as_env(),
+            "SANDBOX_LAKE_BUCKET": settings.lake_bucket,
+            "SANDBOX_FIREHOSE__PREFIX": settings.firehose.prefix,
+            "SANDBOX_FIREHOSE__ERROR_PREFIX": settings.firehose.error_prefix,
+        }
+        sandbox = str(Path(sys.executable).parent / "sandbox")
+        command = [sandbox, "run", "bronze"]
+        pipe = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+        runs = [subprocess.Popen(command, env=env, **pipe) for _ in range(2)]
+        outputs = [run.communicate(timeout=600)[0] for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], outputs
+        assert any("bronze: waiting for pid" in out for out in outputs), outputs
+        spark = spark_session(settings)
+        for table in ("players", "matches", "match_players", "payments"):
+            assert_replica(spark, settings, table)

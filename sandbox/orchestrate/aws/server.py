@@ -23,12 +23,11 @@ import json
 import logging
 import os
 import threading
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.orchestrate.aws import cfn_extensions, cloudwatch, emr_runtime, moto_extensions
+from sandbox.orchestrate.aws import cfn_extensions, cloudwatch, emr_runtime, guard, moto_extensions
 from sandbox.orchestrate.aws.errors import ScheduleError
 from sandbox.orchestrate.aws.layout import notifications_file
 from sandbox.orchestrate.aws.schedules import next_fire, scheduled_event
@@ -189,26 +188,28 @@ class EventLoop:
 
 
 def serve(host: str, port: int, region: str) -> None:
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_api._internal.models import moto_api_backend
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
     os.environ["MOTO_PORT"] = str(port)  # the ASL engine calls Lambda and ECS here
     endpoint = f"http://{host}:{port}"
     moto_extensions.install(endpoint, region)
     cfn_extensions.install()
     emr_runtime.install()
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
-    config = json.dumps(
+    # moto's own config, set in this process (its /moto-api is not served: see guard)
+    moto_api_backend.set_config(
         {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": True}}
-    ).encode()
-    urllib.request.urlopen(
-        urllib.request.Request(
-            f"{endpoint}/moto-api/config",
-            data=config,
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
     )
+    app = guard.Guard(
+        DomainDispatcherApplication(create_backend_app), guard.allowed_hosts(host, port)
+    )
+    server = make_server(host, port, app, True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     from sandbox.platform import load_settings
 
     loop = EventLoop(
@@ -223,7 +224,7 @@ def serve(host: str, port: int, region: str) -> None:
     try:
         loop.run()
     finally:
-        server.stop()
+        server.shutdown()
 
 
 def main() -> None:

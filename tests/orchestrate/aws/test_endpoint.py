@@ -693,3 +693,71 @@ def test_a_job_run_whose_entry_point_cannot_be_read_is_refused(endpoint) -> None
             jobDriver={"sparkSubmit": {"entryPoint": f"s3://{ARTIFACTS_BUCKET}/no/such.py"}},
         )
     assert len(emr.list_job_runs(applicationId=app)["jobRuns"]) == before  # no phantom run
+
+
+# -- a web page cannot use the endpoint (#30) ------------------------------------------
+#
+# Unsigned requests are refused as AWS refuses them, `MissingAuthenticationToken`
+# (https://docs.aws.amazon.com/general/latest/gr/signing-aws-api-requests.html); a
+# cross-origin request (an `Origin` header, a preflight) and a Host the endpoint does not
+# serve (DNS rebinding) are refused too, and no CORS header is ever sent.
+
+FAKE_SIGNATURE = (
+    "AWS4-HMAC-SHA256 Credential=x/20261203/us-east-1/ecs/aws4_request, "
+    "SignedHeaders=host;x-amz-date, Signature=00"
+)
+
+
+def _raw(settings, method: str, headers: dict[str, str]) -> tuple[int, dict[str, str], str]:
+    import http.client
+
+    host, port = settings.host, settings.aws_port
+    body = json.dumps(
+        {
+            "family": "from-a-web-page",
+            "containerDefinitions": [
+                {"name": "x", "image": "x", "memory": 64, "command": ["touch", "/tmp/pwned"]}
+            ],
+        }
+    )
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.request(
+        method,
+        "/",
+        body=body if method == "POST" else None,
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition",
+            **headers,
+        },
+    )
+    response = conn.getresponse()
+    return response.status, dict(response.getheaders()), response.read().decode()
+
+
+def test_a_web_page_cannot_use_the_endpoint(endpoint) -> None:
+    stack, _ = endpoint
+    settings = stack.settings
+    ours = f"{settings.host}:{settings.aws_port}"
+    unsigned = _raw(settings, "POST", {"Host": ours})
+    assert unsigned[0] == 403 and "MissingAuthenticationToken" in unsigned[2]
+    attacker = {"Origin": "http://attacker.example", "Authorization": FAKE_SIGNATURE}
+    cross = _raw(settings, "POST", {"Host": ours, **attacker})
+    assert cross[0] == 403 and "cross-origin" in cross[2]
+    preflight = _raw(
+        settings,
+        "OPTIONS",
+        {"Host": ours, **attacker, "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight[0] == 403
+    rebind = f"rebind.attacker.example:{settings.aws_port}"
+    rebound = _raw(settings, "POST", {"Host": rebind, "Authorization": FAKE_SIGNATURE})
+    assert rebound[0] == 403 and "does not serve Host" in rebound[2]
+    for _, headers, _ in (unsigned, cross, preflight, rebound):
+        assert not any(k.lower().startswith("access-control-") for k in headers), headers
+    # nothing was registered, and a signed client (boto3) is served, without CORS headers
+    ecs = aws_client(settings, "ecs")
+    families = ecs.list_task_definition_families(familyPrefix="from-a-web-page")["families"]
+    assert families == []
+    served = ecs.list_clusters()["ResponseMetadata"]["HTTPHeaders"]
+    assert not any(k.startswith("access-control-") for k in served), served
