@@ -91,6 +91,7 @@ def simulated_run(running_stack, tmp_path_factory) -> tuple[dict, Path]:
     return sail_gold(folder, tmp_path_factory.mktemp("sail-simulated"))
 
 
+@pytest.mark.matrix  # the simulated workload: 30 s; CI runs it after the default run
 @pytest.mark.slow
 @ENGINES
 def test_reference_marts_equal_the_spark_marts_on_a_simulated_workload(

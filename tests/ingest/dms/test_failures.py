@@ -218,6 +218,7 @@ def test_a_dropped_slot_stops_the_task_with_one_line_naming_reload(
         assert_replica(settings)
 
 
+@pytest.mark.matrix  # 17 s; CI runs it after the default run (default run < 10 min)
 def test_max_slot_wal_keep_size_invalidates_the_slot_and_doctor_shows_it() -> None:
     # A stack of its own, with the setting as a user sets it: 1 MB.
     home = Path(tempfile.mkdtemp(prefix="sandbox-test-"))
@@ -344,6 +345,7 @@ def test_a_second_writer_waits_for_the_first_or_refuses_naming_it(source: Settin
     assert_replica(source)
 
 
+@pytest.mark.matrix  # 15 s; CI runs it after the default run (default run < 10 min)
 def test_runs_beside_a_follower_take_turns_batch_by_batch(source: Settings) -> None:
     env = {"SANDBOX_DMS__MAX_BATCH_CHANGES": "50", "SANDBOX_DMS__CDC_MAX_BATCH_INTERVAL_S": "0.05"}
     DmsTask(source).run()
