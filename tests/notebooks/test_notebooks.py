@@ -63,6 +63,7 @@ def stack_env(running_stack: EmbeddedStack):
 
 
 @pytest.mark.slow
+@pytest.mark.matrix  # 80-130 s for nine chapters; CI runs it after the default run
 def test_every_notebook_runs_in_order_and_its_assertions_pass(stack_env, tmp_path: Path) -> None:
     for path in NOTEBOOKS:  # in order: each chapter builds on the previous one
         book = nbformat.read(path, as_version=4)
