@@ -5,9 +5,11 @@ this file per pipeline task (``ingest_dms``, ``bronze``, ``silver``, ``gold``,
 ``warehouse``, ...). It runs the task as ``sandbox run <task>`` does, and exits 1 if
 the task failed, so the job run ends FAILED with the error in its log.
 
-It needs the ``sandbox`` package on the driver's Python path: on EMR Serverless, a
-custom image built from this project (``FROM public.ecr.aws/emr-serverless/spark/emr-7.5.0``
-plus ``pip install .``); on the local endpoint, this project's environment.
+Locally the endpoint runs it with this project's environment, against the stack's Spark
+Connect server. It does not yet run on AWS as written: EMR Serverless would need a custom
+image with the ``sandbox`` package (the template's application names none) and the
+pipeline would need to take the cluster's own ``SparkSession`` and real S3 endpoints
+instead of the sandbox's ``host:port`` services (issue #35, every endpoint as a URL).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # the job run's stateDetails carry the last lines
         print(f"{task} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(f"{task}: {run.result(task)}")
+    for done in run.tasks:  # a layer name ("ingest") runs several tasks
+        print(f"{done.name}: {done.result}")
     return 0
 
 

@@ -79,7 +79,13 @@ step_deploy() {
     local dry="${DBT_DEPLOY_DRY_RUN:-1}"
     local sha repo image out stack bucket
     sha="$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo local)"
-    repo="${DBT_IMAGE_REPOSITORY:-123456789012.dkr.ecr.us-east-1.amazonaws.com/lakehouse-dbt}"
+    # The repository the template's task definition names: lakehouse-dbt in the ECR of
+    # the account and region deployed to (so the pushed image is the one ECS pulls).
+    if [[ "$dry" != 0 ]]; then
+        repo="<account>.dkr.ecr.<region>.amazonaws.com/lakehouse-dbt"
+    else
+        repo="$(aws sts get-caller-identity --query Account --output text).dkr.ecr.${AWS_REGION:?deploy needs AWS_REGION}.amazonaws.com/lakehouse-dbt"
+    fi
     image="$repo:$sha"
     stack="${STACK_NAME:-lakehouse-course}"
     bucket="${ARTIFACTS_BUCKET:-lakehouse-artifacts}"
@@ -92,11 +98,15 @@ step_deploy() {
     local -a deploy=(aws cloudformation deploy --template-file "$out/packaged.yaml"
         --stack-name "$stack" --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset
         --parameter-overrides "DbtImageTag=$sha" "ArtifactsBucketName=$bucket")
+    # the lake jobs' entry point, which the stack's EMR job runs name (package uploads
+    # only Code and DefinitionS3Location)
+    local -a job=(aws s3 cp "$REPO_DIR/aws/jobs/lakehouse_job.py" "s3://$bucket/jobs/lakehouse_job.py")
     local -a state=(aws s3 cp "$out/manifest.json" "s3://$bucket/dbt/manifest.json")
     if [[ "$dry" != 0 ]]; then
         echo "+ (dry run) docker build -t $image $PROJECT_DIR"
         echo "+ (dry run) docker push $image"
         echo "+ (dry run) ${package[*]}"
+        echo "+ (dry run) ${job[*]}"
         echo "+ (dry run) ${deploy[*]}"
         echo "+ (dry run) ${state[*]}"
         return
@@ -104,6 +114,7 @@ step_deploy() {
     docker build -t "$image" "$PROJECT_DIR"
     docker push "$image"
     "${package[@]}"
+    "${job[@]}"
     "${deploy[@]}"
     "${state[@]}"
     echo "dbt-ci: stack $stack runs $image; production state at s3://$bucket/dbt/manifest.json"

@@ -18,7 +18,11 @@ what changes in place is today's value):
   and subscription (not their values at ``T``).
 
 Ingest, bronze and silver always bring everything up to now: CDC and Firehose cannot go
-back in time, and the cut is applied where the marts read silver.
+back in time, and the cut is applied where the marts read silver. So a past day's gold is
+rebuilt from today's rows: a payment refunded since counts as refunded, a row deleted at
+the source is gone from every cut. And there is one gold: a backfill or a cleared past
+run republishes it (and the warehouse) at that day's cut; the next plain or scheduled run
+brings it back to now.
 """
 
 from __future__ import annotations

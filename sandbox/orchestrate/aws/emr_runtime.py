@@ -52,8 +52,16 @@ def install() -> None:
     def start_job_run(self: Any, *args: Any, **kwargs: Any) -> Any:
         # what cannot run is refused before moto records a run (its runs start SUCCESS)
         script = _entry_point(self, kwargs.get("job_driver"))
-        run = original(self, *args, **kwargs)
-        _start(run, script)
+        try:
+            run = original(self, *args, **kwargs)
+        except BaseException:
+            shutil.rmtree(script[0].parent, ignore_errors=True)
+            raise
+        try:
+            _start(run, script)
+        except OSError as exc:  # the driver could not start: the run fails, as on EMR
+            run.state, run.state_details = "FAILED", f"Job failed to start: {exc}"
+            shutil.rmtree(script[0].parent, ignore_errors=True)
         return run
 
     EMRServerlessBackend.start_job_run = start_job_run
@@ -96,6 +104,7 @@ def _start(run: Any, entry: tuple[Path, list[str]]) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        errors="replace",  # a job may print any bytes; the watcher must not die of them
         start_new_session=True,
     )
     _PROCESSES[run.id] = process
@@ -103,6 +112,18 @@ def _start(run: Any, entry: tuple[Path, list[str]]) -> None:
 
 
 def _watch(run: Any, process: subprocess.Popen[str], folder: Path) -> None:
+    try:
+        _follow(run, process)
+    except Exception as exc:  # never leave a run RUNNING: it would be waited on forever
+        log.exception("job run %s: following its driver failed", run.id)
+        _stop(process)
+        run.state, run.state_details = "FAILED", f"the local runtime lost the job: {exc}"
+    finally:
+        _PROCESSES.pop(run.id, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _follow(run: Any, process: subprocess.Popen[str]) -> None:
     assert process.stdout is not None
     started = time.monotonic()
     run.state = "RUNNING"
@@ -138,8 +159,6 @@ def _watch(run: Any, process: subprocess.Popen[str], folder: Path) -> None:
             "Job failed, please check complete logs in configured logging destination. "
             f"ExitCode: {exit_code}. Last lines: " + " | ".join(tail)
         )
-    _PROCESSES.pop(run.id, None)
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _send(stream: str, lines: list[str]) -> None:

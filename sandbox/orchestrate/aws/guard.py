@@ -4,12 +4,16 @@ The endpoint runs code on request (a registered ECS task's command, an uploaded
 Lambda), so a web page open in the user's browser must not be able to call it. moto's
 server answers every origin with permissive CORS and needs no signature. In front of it:
 
-* **A SigV4 signature is required** (any credentials, as the endpoint checks none, but a
-  signed request: an ``Authorization: AWS4-HMAC-SHA256 ...`` header or a presigned URL's
-  ``X-Amz-Signature``). boto3, the AWS CLI and every SDK sign; a browser's ``fetch`` or
-  form post cannot produce one without credentials, and a page that has them is no
-  longer a drive-by. Unsigned: ``403 MissingAuthenticationToken``, as AWS answers
+* **A SigV4 ``Authorization`` header is required** (any credentials, as the endpoint
+  checks none: ``Authorization: AWS4-HMAC-SHA256 ...``). boto3, the AWS CLI and every SDK
+  send one. A page cannot: ``Authorization`` is not a CORS-safelisted header, so a
+  cross-origin ``fetch`` that sets it needs a preflight, refused below, and an ``<img>``
+  or a form cannot set it at all. Presigned URLs are refused too: their query signature
+  is not verified here, so accepting one would let any ``<img src>`` through. Unsigned:
+  ``403 MissingAuthenticationToken``, as AWS answers
   (https://docs.aws.amazon.com/general/latest/gr/signing-aws-api-requests.html).
+* **Nothing a browser sends.** A request with a ``Sec-Fetch-*`` header (every current
+  browser adds them, to loopback too; SDKs never do) is refused.
 * **No CORS.** A request that carries an ``Origin`` header is refused, preflights
   included, and no ``Access-Control-*`` header is ever sent, so a cross-origin page can
   neither send nor read. SDKs and the CLI send no ``Origin``.
@@ -35,10 +39,8 @@ def allowed_hosts(host: str, port: int) -> set[str]:
 
 
 def signed(environ: dict[str, Any]) -> bool:
-    """Whether the request carries a SigV4 signature (header or presigned query)."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    query = environ.get("QUERY_STRING", "")
-    return auth.startswith("AWS4-HMAC-SHA256 ") or "X-Amz-Signature=" in query
+    """Whether the request carries a SigV4 ``Authorization`` header."""
+    return str(environ.get("HTTP_AUTHORIZATION", "")).startswith("AWS4-HMAC-SHA256 ")
 
 
 class Guard:
@@ -72,6 +74,8 @@ class Guard:
             return "AccessDeniedException", f"the local endpoint does not serve Host {host!r}"
         if environ.get("HTTP_ORIGIN") is not None or environ["REQUEST_METHOD"] == "OPTIONS":
             return "AccessDeniedException", "cross-origin requests are refused (no CORS)"
+        if any(key.startswith("HTTP_SEC_FETCH_") for key in environ):
+            return "AccessDeniedException", "requests from a browser are refused"
         if environ.get("PATH_INFO", "").startswith("/moto-api"):
             return "AccessDeniedException", "moto's own API is not served"
         if not signed(environ):

@@ -708,7 +708,9 @@ FAKE_SIGNATURE = (
 )
 
 
-def _raw(settings, method: str, headers: dict[str, str]) -> tuple[int, dict[str, str], str]:
+def _raw(
+    settings, method: str, headers: dict[str, str], path: str = "/"
+) -> tuple[int, dict[str, str], str]:
     import http.client
 
     host, port = settings.host, settings.aws_port
@@ -723,7 +725,7 @@ def _raw(settings, method: str, headers: dict[str, str]) -> tuple[int, dict[str,
     conn = http.client.HTTPConnection(host, port, timeout=10)
     conn.request(
         method,
-        "/",
+        path,
         body=body if method == "POST" else None,
         headers={
             "Content-Type": "application/x-amz-json-1.1",
@@ -753,7 +755,28 @@ def test_a_web_page_cannot_use_the_endpoint(endpoint) -> None:
     rebind = f"rebind.attacker.example:{settings.aws_port}"
     rebound = _raw(settings, "POST", {"Host": rebind, "Authorization": FAKE_SIGNATURE})
     assert rebound[0] == 403 and "does not serve Host" in rebound[2]
-    for _, headers, _ in (unsigned, cross, preflight, rebound):
+    # a page's <img src>: a GET with a fake query signature, to a moto-internal route
+    # that would otherwise run CloudFormation's CreateStack, and the Sec-Fetch headers
+    # every browser adds
+    img = _raw(
+        settings,
+        "GET",
+        {"Host": ours, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"},
+        path="/cloudformation_us-east-1/cfnresponse?X-Amz-Signature=x&Action=CreateStack"
+        "&StackName=from-a-web-page&TemplateBody=%7B%7D",
+    )
+    assert img[0] == 403, img
+    forged = _raw(
+        settings,
+        "GET",
+        {"Host": ours},
+        path="/cloudformation_us-east-1/cfnresponse?X-Amz-Signature=x&Action=CreateStack"
+        "&StackName=from-a-web-page&TemplateBody=%7B%7D",
+    )
+    assert forged[0] == 403 and "MissingAuthenticationToken" in forged[2], forged
+    stacks = aws_client(settings, "cloudformation").list_stacks()["StackSummaries"]
+    assert "from-a-web-page" not in {st["StackName"] for st in stacks}
+    for _, headers, _ in (unsigned, cross, preflight, rebound, img, forged):
         assert not any(k.lower().startswith("access-control-") for k in headers), headers
     # nothing was registered, and a signed client (boto3) is served, without CORS headers
     ecs = aws_client(settings, "ecs")
