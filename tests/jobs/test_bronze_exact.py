@@ -335,6 +335,7 @@ def test_a_second_full_load_does_not_bring_deleted_rows_back(running_stack) -> N
 # -- SIGKILLs under concurrent writers ------------------------------------------------
 
 
+@pytest.mark.matrix  # 15 s of pgbench and SIGKILLs; CI runs it after the default run
 def test_sigkilled_follow_under_pgbench_load_still_replicates_exactly(running_stack) -> None:
     with fresh_source(running_stack, seed=False, **AWS_DEFAULTS) as settings:
         bindir = postgres_bin_dir(settings.postgres_version)

@@ -92,6 +92,7 @@ def warehouse(running_stack: EmbeddedStack) -> Iterator[Warehouse]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.matrix  # the module's dbt builds: 50 s; CI runs them after the default run
 def test_dbt_build_after_a_load_passes(warehouse: Warehouse) -> None:
     assert warehouse.dbt("build") == 0
     results = warehouse.results()
@@ -119,6 +120,7 @@ def test_a_second_load_is_picked_up_by_the_ecs_task_command(warehouse: Warehouse
     assert second[0][0] > warehouse.first_totals[0][0]
 
 
+@pytest.mark.matrix  # see test_dbt_build_after_a_load_passes
 def test_a_planted_bad_row_fails_the_build_before_the_marts(warehouse: Warehouse) -> None:
     # a day where more players finished a match than logged in: impossible
     warehouse.query("insert into gold.login_funnel_daily values ('1999-01-01', 1, 0, 0, 5)")

@@ -70,6 +70,7 @@ def test_cli_up_status_down_cycle(tmp_path: Path) -> None:
             sock.bind(("127.0.0.1", port))  # free again
 
 
+@pytest.mark.matrix  # 20 s: a full down and up; CI runs it after the default run
 def test_data_survives_down_and_up(tmp_path: Path) -> None:
     stack = EmbeddedStack(isolated_settings(tmp_path / "home"))
     s = stack.settings

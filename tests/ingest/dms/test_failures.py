@@ -375,6 +375,7 @@ def test_runs_beside_a_follower_take_turns_batch_by_batch(source: Settings) -> N
 # -- the follower outlives the source ---------------------------------------------------
 
 
+@pytest.mark.matrix  # 14 s; CI runs it after the default run
 def test_the_follower_outlives_a_source_crash(running_stack: EmbeddedStack) -> None:
     # AWS DMS treats "source not available" as an environmental, recoverable error and
     # resumes the task by itself (ErrorBehavior RecoverableErrorCount -1: retry without
