@@ -11,6 +11,10 @@ runner rely on):
   ``WAREHOUSE_PORT``, ``WAREHOUSE_USER``, ``DBT_ENV_SECRET_WAREHOUSE_PASSWORD`` (dbt
   scrubs ``DBT_ENV_SECRET_*`` from its logs), ``WAREHOUSE_DB``, and ``DBT_TARGET``
   (default ``dev``). :func:`dbt_env` builds them from :class:`Settings`.
+- ``dev`` writes a schema of its own per developer (``DBT_DEV_SCHEMA``, default
+  ``dbt_<login>``, see :func:`dev_schema`), so one developer's half-finished model never
+  replaces the ``analytics_*`` relations that ``prod`` (the ECS task) and ``ci`` build
+  and that slim CI defers to.
 - The ECS task (``DbtTaskDefinition`` in ``aws/template.yaml``, the one definition both
   deploys use) is run locally as a process: its
   ``containerDefinitions[0].command`` (``["dbt", "build", "--target", "prod"]``) is
@@ -25,8 +29,10 @@ runner rely on):
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -46,6 +52,30 @@ SOURCE_SCHEMA = "gold"
 
 class DbtError(SandboxError):
     """dbt could not be set up or run; the message names what was wrong."""
+
+
+def dev_schema(login: str | None = None) -> str:
+    """The ``dev`` target's schema: ``DBT_DEV_SCHEMA`` if set, else ``dbt_<login>``.
+
+    A login becomes a plain lower-case identifier (``Ana.Souza`` -> ``dbt_ana_souza``),
+    so it needs no quoting on Postgres or Redshift. A ``DBT_DEV_SCHEMA`` that is not
+    such an identifier is an error naming it.
+    """
+    chosen = os.environ.get("DBT_DEV_SCHEMA", "")
+    if chosen:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", chosen):
+            raise DbtError(
+                f"dbt: DBT_DEV_SCHEMA={chosen!r} is not a lower-case identifier "
+                "(letters, digits, _; at most 63)"
+            )
+        return chosen
+    if login is None:
+        try:
+            login = getpass.getuser()
+        except (KeyError, OSError):  # no login name (a container without /etc/passwd)
+            login = "dev"
+    name = re.sub(r"[^a-z0-9_]+", "_", login.lower()).strip("_") or "dev"
+    return f"dbt_{name}"[:63]
 
 
 def dbt_executable() -> Path:
@@ -87,6 +117,8 @@ def dbt_env(
     }
     if ci_database:
         env["WAREHOUSE_CI_DB"] = ci_database
+    if target == "dev":
+        env["DBT_DEV_SCHEMA"] = dev_schema()
     return env
 
 

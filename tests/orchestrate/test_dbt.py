@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sandbox.orchestrate.dbt import DBT_PROJECT, run_dbt, task_command
+from sandbox.orchestrate.dbt import DBT_PROJECT, dev_schema, run_dbt, task_command
 from sandbox.orchestrate.demo import run_demo
 from sandbox.platform.settings import PROJECT_ROOT, Settings
 from sandbox.platform.stack import EmbeddedStack
@@ -36,13 +36,17 @@ OFFLINE = {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
 }
 
+# `dbt build` (the dev target) writes the developer's schema; the ECS task (prod) and CI
+# write analytics_*.
+DEV = dev_schema()
+
 TOTALS = {
-    # dbt mart -> (gold table, the same total computed from gold)
-    "select sum(matches_started), sum(logins) from analytics_marts.fct_engagement_daily": (
+    # dbt mart ({schema}: the target's) -> the same total computed from gold
+    "select sum(matches_started), sum(logins) from {schema}_marts.fct_engagement_daily": (
         "select (select sum(matches) from gold.matches_per_map_daily),"
         " (select sum(logins) from gold.daily_active_players)"
     ),
-    "select sum(payments), sum(revenue_brl) from analytics_marts.fct_business_monthly": (
+    "select sum(payments), sum(revenue_brl) from {schema}_marts.fct_business_monthly": (
         "select sum(payments), sum(revenue_brl) from gold.revenue_by_plan_monthly"
     ),
 }
@@ -67,10 +71,11 @@ class Warehouse:
             cur = conn.execute(sql)
             return cur.fetchall() if cur.description else []
 
-    def totals(self) -> list[tuple]:
-        marts = [self.query(m)[0] for m in TOTALS]
+    def totals(self, schema: str = DEV) -> list[tuple]:
+        """The marts' totals in ``schema`` (the dev target's by default)."""
+        marts = [self.query(m.format(schema=schema))[0] for m in TOTALS]
         gold = [self.query(g)[0] for g in TOTALS.values()]
-        assert marts == gold, "the marts add up to gold"
+        assert marts == gold, f"the marts in {schema}_marts add up to gold"
         return marts
 
     def results(self, target_path: str = "target") -> dict[str, str]:
@@ -114,10 +119,13 @@ def test_a_second_load_is_picked_up_by_the_ecs_task_command(warehouse: Warehouse
     assert command[1:] == ["build", "--target", "prod"]
     env = {**os.environ, **task_env, **OFFLINE}
     assert subprocess.run(command, env=env, cwd=warehouse.project).returncode == 0
-    second = warehouse.totals()
+    second = warehouse.totals("analytics")
     assert second != warehouse.first_totals
     # the simulator only adds matches and logins; it never removes them
     assert second[0][0] > warehouse.first_totals[0][0]
+    # prod wrote analytics_*; the developer's schema still holds what dev built
+    marts = [warehouse.query(m.format(schema=DEV))[0] for m in TOTALS]
+    assert marts == warehouse.first_totals
 
 
 @pytest.mark.matrix  # see test_dbt_build_after_a_load_passes

@@ -17,6 +17,7 @@ from sandbox.orchestrate.dbt import (
     DbtError,
     dbt_command,
     dbt_env,
+    dev_schema,
     main,
     task_command,
     task_definition,
@@ -73,6 +74,26 @@ def test_dbt_env_carries_the_warehouse_connection(settings: Settings) -> None:
     cmd = dbt_command(settings, "build")
     assert cmd[-1] == "build" and Path(cmd[0]).name == "dbt"
     assert "sandbox" not in " ".join(cmd[1:])
+
+
+def test_dev_writes_a_schema_per_developer(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DBT_DEV_SCHEMA", raising=False)
+    assert dev_schema("Ana.Souza") == "dbt_ana_souza"
+    assert dev_schema("joão-silva") == "dbt_jo_o_silva"
+    assert dev_schema("---") == "dbt_dev"
+    assert dbt_env(settings)["DBT_DEV_SCHEMA"].startswith("dbt_")
+    # prod and ci keep the profile's analytics schema: no per-developer variable
+    assert "DBT_DEV_SCHEMA" not in dbt_env(settings, target="prod")
+    profile = yaml.safe_load((DBT_PROJECT / "profiles.yml").read_text())["lakehouse"]
+    assert "DBT_DEV_SCHEMA" in profile["outputs"]["dev"]["schema"]
+    assert profile["outputs"]["prod"]["schema"] == profile["outputs"]["ci"]["schema"] == "analytics"
+    monkeypatch.setenv("DBT_DEV_SCHEMA", "dbt_review_42")
+    assert dbt_env(settings)["DBT_DEV_SCHEMA"] == "dbt_review_42"
+    monkeypatch.setenv("DBT_DEV_SCHEMA", "Analytics; drop")
+    with pytest.raises(DbtError, match="DBT_DEV_SCHEMA='Analytics; drop'"):
+        dbt_env(settings)
 
 
 def test_task_definition_is_a_register_task_definition_input() -> None:
