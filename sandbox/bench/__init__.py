@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from sandbox.bench.airflow_runs import bench_airflow
 from sandbox.bench.aws_runs import bench_aws
+from sandbox.bench.course import bench_course
 from sandbox.bench.demo import bench_demo, bench_inner_loop, bench_scaling
 from sandbox.bench.dms import bench_dms
 from sandbox.bench.engines import bench_engines, bench_reference
@@ -31,6 +32,7 @@ GROUPS: dict[str, Callable[..., list[Figure]]] = {
     "scaling": bench_scaling,
     "aws": bench_aws,
     "airflow": bench_airflow,
+    "course": bench_course,
 }
 
 __all__ = ["GROUPS", "Figure", "local_run", "machine", "private_home", "write_results"]

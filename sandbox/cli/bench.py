@@ -22,7 +22,7 @@ def bench(
         list[str] | None,
         typer.Option(
             help="Groups: stack, dms, firehose, engines, demo, inner, silver, reference, "
-            "scaling, aws, airflow."
+            "scaling, aws, airflow, course."
         ),
     ] = None,
     json_path: Annotated[

@@ -26,11 +26,23 @@ class CourseError(SandboxError):
 
 @dataclass(frozen=True)
 class Check:
-    """One graded point: its name, whether it passed, and what to do next if not."""
+    """One graded point: its name, whether it passed, and what to do next if not.
+
+    ``name`` is the check's stable English id (tests and scripts key on it); ``title``
+    is what a student reads, from the catalogue's ``title.<name>`` in their language.
+    ``message`` is already in their language (built with ``catalogue.t``).
+    """
 
     name: str
     passed: bool
     message: str
+
+    @property
+    def title(self) -> str:
+        from sandbox.course.catalogue import MESSAGES, t
+
+        key = "title." + self.name.replace(" ", "_")
+        return t(key) if key in MESSAGES else self.name
 
 
 # -- CI workflows (both exercises grade one) -------------------------------------------

@@ -1,230 +1,360 @@
-"""Exercise 2: CI/CD for the case's dbt project, graded by what a reviewer would look at.
+"""Exercise 2: CI/CD for the case's dbt project, graded from what the workflows really run.
 
 The student's folder is a repository root: ``dbt/`` (the project) and
-``.github/workflows/`` (the CI/CD). A workflow must lint the SQL, build the project
-against a throwaway warehouse, run slim CI (``state:modified+``) on pull requests and
-deploy on main; its steps must call a script or recipe of the repository, so the same
-steps run on a laptop. Commands are read from the workflow and from the files its
-steps call.
+``.github/workflows/`` (the CI/CD). Every workflow is read into a model
+(:mod:`sandbox.course.workflow_model`): triggers, the ``needs``/``if`` graph, and each
+job's commands resolved through local composite actions, reusable workflows, scripts,
+Makefile and justfile recipes. Each requirement is judged on those commands (argv, not
+text): lint can fail the job, the build runs on a throwaway target, slim CI runs
+``--select state:modified+ --defer --state``, deploy runs only on pushes to main after
+the build, and no secret is written in the repository
+(:mod:`sandbox.course.exercise2_secrets`).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
-from sandbox.course.checks import Check, CourseError, Job, Workflow, workflows
+import yaml
 
-_LINT = re.compile(r"sqlfluff\s+lint|sqlfmt\s+--check")
+from sandbox.course.catalogue import t
+from sandbox.course.checks import Check
+from sandbox.course.exercise2_secrets import check_no_secrets
+from sandbox.course.workflow_model import (
+    PULL_REQUEST,
+    PUSH_MAIN,
+    PUSH_OTHER,
+    Command,
+    Job,
+    Repository,
+    dbt_args,
+    load_repository,
+    may_run,
+)
+
 _THROWAWAY = re.compile(
-    r"sandbox\s+(up|demo)|create\s+(database|schema)|createdb|ci-db\s+create|drop_ci_schema",
+    r"sandbox\s+(up|demo)|create\s+(database|schema)|createdb|ci-db\s+create|drop_ci_schema"
+    r"|docker\s+(run|compose\s+up).*postgres|pg_ctl|initdb|testcontainers",
     re.IGNORECASE,
 )
-_PROD_TARGET = re.compile(r"--target\s+prod")
+_CI_TARGET = re.compile(r"^(ci|test|tests|pr|throwaway|tmp|temp|ephemeral)([_-]\w*)?$", re.I)
+_PROD = re.compile(r"^prod(uction)?$", re.I)
+_DEPLOY = re.compile(
+    r"docker push|aws ecs register-task-definition|aws stepfunctions update-state-machine"
+    r"|cloudformation deploy|sam deploy|cdk deploy|terraform apply"
+)
 
 
-def _dbt_build_lines(text: str) -> list[str]:
-    return [
-        line
-        for line in text.splitlines()
-        if "dbt" in line and re.search(r"(^|\s)build(\s|$)", line) and "docker" not in line
-    ]
+def _repo(root: Path) -> tuple[Repository | None, str | None]:
+    repo = load_repository(root)
+    if repo.errors and not any(_dbt_jobs(repo)):
+        file, line, error = repo.errors[0]
+        return None, t("ex2.workflow.yaml", file=file, line=line, error=error)
+    if not _dbt_jobs(repo):
+        return None, t("ex2.workflow.none", folder=f"{root}/.github/workflows")
+    return repo, None
 
 
-def _ranked(flows: list[Workflow], word: str) -> list[tuple[Workflow, Job]]:
-    """Every job, those whose own steps name ``word`` first (a called script holds all steps)."""
-    pairs = [(f, j) for f in flows for j in f.jobs]
-    return sorted(pairs, key=lambda fj: word not in fj[1].run)
+def _dbt_jobs(repo: Repository) -> list[Job]:
+    return [j for j in repo.jobs() if any(dbt_args(c) is not None for c in j.commands)]
 
 
-def _flows(root: Path) -> tuple[list[Workflow], str | None]:
-    try:
-        flows = [f for f in workflows(root) if any("dbt" in j.text for j in f.jobs)]
-    except CourseError as exc:
-        return [], str(exc)
-    if not flows:
-        return [], (
-            f"no workflow in {root}/.github/workflows runs dbt: add "
-            ".github/workflows/dbt.yml (lint, build, slim CI, deploy)"
-        )
-    return flows, None
+def _files(repo: Repository) -> str:
+    return ", ".join(f.rel for f in repo.workflows) or ".github/workflows/"
 
 
 def check_dbt_project(root: Path) -> Check:
     name = "dbt project"
     project = root / "dbt" / "dbt_project.yml"
     if not project.is_file():
-        return Check(
-            name,
-            False,
-            f"no dbt project: {project} is missing (the case's dbt "
-            "project lives in dbt/; `sandbox course start 2` copies one to work on)",
-        )
+        return Check(name, False, t("ex2.project.missing", path=project))
     models = sorted((root / "dbt" / "models").rglob("*.sql"))
     if not models:
-        return Check(name, False, f"{root / 'dbt' / 'models'} has no .sql model")
-    return Check(name, True, f"dbt/ with {len(models)} models")
+        return Check(name, False, t("ex2.project.no_models", path=root / "dbt" / "models"))
+    return Check(name, True, t("ex2.project.ok", count=len(models)))
+
+
+def actionlint(root: Path, files: list[str]) -> list[str] | None:
+    """actionlint's errors on ``files`` as ``file:line: message``; None if not installed."""
+    exe = shutil.which("actionlint")
+    if exe is None or not files:
+        return None if exe is None else []
+    proc = subprocess.run(
+        [exe, "-format", "{{json .}}", "-shellcheck=", "-pyflakes=", *files],
+        cwd=root, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    try:
+        errors = json.loads(proc.stdout or "[]")
+    except json.JSONDecodeError:
+        return [proc.stdout.strip()[:300] or proc.stderr.strip()[:300]] if proc.returncode else []
+    return [f"{e.get('filepath')}:{e.get('line')}: {e.get('message')}" for e in errors or []]
 
 
 def check_workflow(root: Path) -> Check:
     name = "workflow"
-    flows, problem = _flows(root)
-    if problem:
-        return Check(name, False, problem)
-    flow = flows[0]
-    missing = [t for t in ("pull_request", "push") if t not in flow.triggers]
-    if missing:
-        return Check(
-            name,
-            False,
-            f"{flow.path.name} does not run on {missing}: CI runs on "
-            "pull requests, CD on pushes to main",
-        )
-    return Check(name, True, f"{flow.path.name}: jobs {[j.name for j in flow.jobs]}")
+    repo = load_repository(root)
+    if repo.errors:
+        file, line, error = repo.errors[0]
+        return Check(name, False, t("ex2.workflow.yaml", file=file, line=line, error=error))
+    jobs = _dbt_jobs(repo)
+    if not jobs:
+        return Check(name, False, t("ex2.workflow.none", folder=f"{root}/.github/workflows"))
+    problems = actionlint(root, [f.rel for f in repo.workflows])
+    if problems:
+        return Check(name, False, t("ex2.workflow.actionlint", problems="; ".join(problems[:3])))
+    if not any(may_run(repo, j, PULL_REQUEST) for j in jobs):
+        return Check(name, False, t("ex2.workflow.no_pr", files=_files(repo)))
+    if not any(may_run(repo, j, PUSH_MAIN) for j in repo.jobs()):
+        return Check(name, False, t("ex2.workflow.no_push", files=_files(repo)))
+    note = t("ex2.workflow.no_actionlint") if problems is None else ""
+    jobs_list = [j.id for j in repo.jobs()]
+    return Check(name, True, t("ex2.workflow.ok", files=_files(repo), jobs=jobs_list, note=note))
+
+
+def _printed(repo: Repository, pattern: str) -> Command | None:
+    return next(
+        (c for j in repo.jobs() for c in j.commands if c.printed and pattern in c.text()), None
+    )
+
+
+def _lints(cmd: Command) -> bool:
+    words = cmd.words
+    if cmd.printed or not words:
+        return False
+    head = Path(words[0]).name
+    return (head == "sqlfluff" and "lint" in words[1:2]) or (
+        head == "sqlfmt" and "--check" in words
+    )
 
 
 def check_lint(root: Path) -> Check:
     name = "lint"
-    flows, problem = _flows(root)
-    if problem:
-        return Check(name, False, problem)
-    if any(_LINT.search(j.text) for f in flows for j in f.jobs):
-        return Check(name, True, "the SQL is linted (sqlfluff)")
-    return Check(
-        name,
-        False,
-        "no lint step: run `sqlfluff lint` on the models (dbt templater, "
-        "Redshift dialect) before building",
+    repo, problem = _repo(root)
+    if repo is None:
+        return Check(name, False, problem or "")
+    found = [(j, c) for j in repo.jobs() for c in j.commands if _lints(c)]
+    on_pr = [(j, c) for j, c in found if may_run(repo, j, PULL_REQUEST)]
+    real = [(j, c) for j, c in on_pr if c.can_fail and "--nofail" not in c.argv]
+    if real:
+        job, cmd = real[0]
+        return Check(name, True, t("ex2.lint.ok", where=cmd.where, job=job.id))
+    if on_pr:
+        return Check(name, False, t("ex2.lint.neutralised", where=on_pr[0][1].where))
+    if found:
+        job, cmd = found[0]
+        return Check(name, False, t("ex2.lint.not_on_pr", where=cmd.where, job=job.id))
+    printed = _printed(repo, "sqlfluff lint")
+    if printed:
+        return Check(name, False, t("ex2.lint.printed", where=printed.where))
+    return Check(name, False, t("ex2.lint.none"))
+
+
+def _selector(args: list[str]) -> str:
+    out = []
+    for i, word in enumerate(args):
+        if word in {"-s", "--select", "-m", "--models", "--model"} and i + 1 < len(args):
+            out.append(args[i + 1])
+        elif word.startswith(("--select=", "--models=")):
+            out.append(word.split("=", 1)[1])
+    return " ".join(out)
+
+
+def _slim(cmd: Command) -> bool:
+    args = dbt_args(cmd)
+    return args is not None and "state:modified" in _selector(args)
+
+
+def _builds(cmd: Command) -> bool:
+    args = dbt_args(cmd)
+    return bool(args) and args[0] in {"build", "test"} and not _slim(cmd)  # type: ignore[index]
+
+
+def _default_target(root: Path) -> str:
+    try:
+        data = yaml.safe_load((root / "dbt" / "profiles.yml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return ""
+    profile = next((v for v in data.values() if isinstance(v, dict) and "target" in v), {})
+    return str(profile.get("target", ""))
+
+
+def _target(cmd: Command, job: Job, default: str) -> tuple[str, str]:
+    """The dbt target of ``cmd`` and how it is chosen (``--target x``, ``DBT_TARGET=x``)."""
+    argv = cmd.argv
+    for i, word in enumerate(argv):
+        if word in {"--target", "-t"} and i + 1 < len(argv):
+            return argv[i + 1], f"{word} {argv[i + 1]}"
+        if word.startswith("--target="):
+            return word.split("=", 1)[1], word
+    env = {**job.env, **cmd.env}
+    for c in job.commands:  # `export DBT_TARGET=prod`, `echo DBT_TARGET=prod >> $GITHUB_ENV`
+        for word in c.argv:
+            if word.startswith("DBT_TARGET="):
+                env.setdefault("DBT_TARGET", word.split("=", 1)[1])
+    if env.get("DBT_TARGET"):
+        return env["DBT_TARGET"], f"DBT_TARGET={env['DBT_TARGET']}"
+    return default, f"profiles.yml target: {default}"
+
+
+def _throwaway(job: Job, target: str) -> str:
+    if job.services:
+        return f"services: {', '.join(job.services)}"
+    for cmd in job.commands:
+        if not cmd.printed and _THROWAWAY.search(cmd.text()):
+            return cmd.text()[:60]
+    if _CI_TARGET.match(target):
+        return f"--target {target}"
+    schema = {**job.env}.get("DBT_SCHEMA", "") + " ".join(
+        w for c in job.commands for w in c.argv if w.startswith("DBT_SCHEMA=")
     )
+    if re.search(r"ci|run_id|RUN_ID|pr_", schema):
+        return "DBT_SCHEMA " + schema[:40]
+    return ""
 
 
 def check_build_on_throwaway_warehouse(root: Path) -> Check:
     name = "build on a throwaway warehouse"
-    flows, problem = _flows(root)
-    if problem:
-        return Check(name, False, problem)
-    builders = [j for _, j in _ranked(flows, "build") if _dbt_build_lines(j.text)]
-    if not builders:
-        return Check(name, False, "no `dbt build` step: build (run + test) the project in CI")
-    for job in builders:
-        if any(_PROD_TARGET.search(line) for line in _dbt_build_lines(job.text)):
-            return Check(
-                name,
-                False,
-                f"job {job.name!r} builds with --target prod: CI must "
-                "never write to production; build on a throwaway warehouse",
-            )
-        if job.spec.get("services") or _THROWAWAY.search(job.text):
-            return Check(name, True, f"job {job.name!r} builds on a warehouse of its own")
-    return Check(
-        name,
-        False,
-        f"job {builders[0].name!r} runs dbt build on no warehouse of its "
-        "own: start one on the runner (a `services: postgres` container, or "
-        "`uv run sandbox demo`) or create a throwaway schema and drop it after",
-    )
+    repo, problem = _repo(root)
+    if repo is None:
+        return Check(name, False, problem or "")
+    default = _default_target(root)
+    on_pr = [j for j in repo.jobs() if may_run(repo, j, PULL_REQUEST)]
+    for job in on_pr:  # no dbt command of CI may reach production
+        for cmd in job.commands:
+            if dbt_args(cmd) is not None and not cmd.printed:
+                target, how = _target(cmd, job, default)
+                if _PROD.match(target):
+                    return Check(
+                        name, False, t("ex2.build.prod", where=cmd.where, job=job.id, how=how)
+                    )
+    builds = [(j, c) for j in on_pr for c in j.commands if _builds(c) and not c.printed]
+    if not builds:
+        return Check(name, False, t("ex2.build.none"))
+    real = [(j, c) for j, c in builds if c.can_fail]
+    if not real:
+        return Check(name, False, t("ex2.build.neutralised", where=builds[0][1].where))
+    for job, cmd in real:  # every build of CI, not only one, on a warehouse of its own
+        if not _throwaway(job, _target(cmd, job, default)[0]):
+            return Check(name, False, t("ex2.build.no_warehouse", where=cmd.where, job=job.id))
+    job, cmd = real[0]
+    how = _throwaway(job, _target(cmd, job, default)[0])
+    return Check(name, True, t("ex2.build.ok", where=cmd.where, job=job.id, how=how))
+
+
+def _defers(cmd: Command) -> tuple[bool, bool]:
+    args = dbt_args(cmd) or []
+    env = cmd.env
+    defer = "--defer" in args or env.get("DBT_DEFER", "").lower() in {"1", "true"}
+    state = any(
+        (w == "--state" and i + 1 < len(args) and not args[i + 1].startswith("-"))
+        or w.startswith("--state=")
+        for i, w in enumerate(args)
+    ) or bool(env.get("DBT_STATE") or env.get("DBT_DEFER_STATE"))
+    return defer, state
 
 
 def check_slim_ci(root: Path) -> Check:
     name = "slim CI"
-    flows, problem = _flows(root)
-    if problem:
-        return Check(name, False, problem)
-    for flow, job in _ranked(flows, "slim"):
-        if "state:modified+" in job.text and "--state" in job.text:
-            if "pull_request" not in flow.triggers:
-                return Check(
-                    name,
-                    False,
-                    f"{flow.path.name} runs slim CI but not on pull_request, where it saves time",
-                )
-            defer = " with --defer" if "--defer" in job.text else " (add --defer)"
-            return Check(name, True, f"job {job.name!r} builds state:modified+{defer}")
-    return Check(
-        name,
-        False,
-        "no slim CI: on pull requests build only what changed, "
-        "`dbt build --select state:modified+ --defer --state <production manifest>`",
+    repo, problem = _repo(root)
+    if repo is None:
+        return Check(name, False, problem or "")
+    found = [(j, c) for j in repo.jobs() for c in j.commands if _slim(c) and not c.printed]
+    on_pr = [(j, c) for j, c in found if may_run(repo, j, PULL_REQUEST)]
+    complete = [(j, c) for j, c in on_pr if all(_defers(c))]
+    real = [(j, c) for j, c in complete if c.can_fail]
+    if real:
+        job, cmd = real[0]
+        return Check(name, True, t("ex2.slim.ok", where=cmd.where, job=job.id))
+    if complete:
+        return Check(name, False, t("ex2.slim.neutralised", where=complete[0][1].where))
+    if on_pr:
+        cmd = on_pr[0][1]
+        defer, state = _defers(cmd)
+        missing = " and ".join(w for w, ok in (("--defer", defer), ("--state", state)) if not ok)
+        return Check(name, False, t("ex2.slim.missing", where=cmd.where, missing=missing))
+    if found:
+        job, cmd = found[0]
+        return Check(name, False, t("ex2.slim.not_on_pr", where=cmd.where, job=job.id))
+    printed = _printed(repo, "state:modified")
+    if printed:
+        return Check(name, False, t("ex2.slim.printed", where=printed.where))
+    return Check(name, False, t("ex2.slim.none"))
+
+
+def _deploys(job: Job) -> bool:
+    if "deploy" in job.id.lower() or "deploy" in str(job.spec.get("name", "")).lower():
+        return True
+    return any(
+        not c.printed and (_DEPLOY.search(c.text()) or "deploy" in c.words[1:2])
+        for c in job.commands
     )
 
 
 def check_deploy_on_main(root: Path) -> Check:
     name = "deploy on main"
-    flows, problem = _flows(root)
-    if problem:
-        return Check(name, False, problem)
-    for flow in flows:
-        for job in flow.jobs:
-            if "deploy" not in job.name.lower() and "deploy" not in job.run.lower():
-                continue
-            cond = job.condition.replace(" ", "")
-            on_main = (
-                "refs/heads/main" in cond
-                or "ref_name=='main'" in cond
-                or ("push" in cond and flow.push_branches() == ["main"])
+    repo, problem = _repo(root)
+    if repo is None:
+        return Check(name, False, problem or "")
+    deploys = [j for j in repo.jobs() if _deploys(j)]
+    if not deploys:
+        return Check(name, False, t("ex2.deploy.none"))
+    for job in deploys:
+        where = job.where
+        if job.condition:
+            where = f"{job.workflow.rel}:{job.spec['__lines__'].get('if', (job.line,))[0]}"
+        if may_run(repo, job, PULL_REQUEST):
+            return Check(name, False, t("ex2.deploy.on_pr", where=where, job=job.id))
+        if may_run(repo, job, PUSH_OTHER):
+            return Check(name, False, t("ex2.deploy.on_branch", where=where, job=job.id))
+        if not may_run(repo, job, PUSH_MAIN):
+            return Check(name, False, t("ex2.deploy.never", where=where, job=job.id))
+        upstream = repo.upstream(job)
+        built = [c for j in upstream for c in j.commands if _builds(c) and c.can_fail]
+        needs = [j.id for j in upstream] or "[]"
+        if not built:
+            return Check(
+                name, False, t("ex2.deploy.needs", where=job.where, job=job.id, needs=needs)
             )
-            if not on_main:
-                return Check(
-                    name,
-                    False,
-                    f"job {job.name!r} deploys without `if:` on main "
-                    "(e.g. `if: github.ref == 'refs/heads/main'`): a pull request "
-                    "must never deploy",
-                )
-            if not job.spec.get("needs"):
-                return Check(
-                    name,
-                    False,
-                    f"job {job.name!r} deploys without `needs:` the "
-                    "build: deploy only what passed CI",
-                )
-            return Check(name, True, f"job {job.name!r} deploys on main after {job.spec['needs']}")
-    return Check(
-        name,
-        False,
-        "no deploy job: on a push to main, build the dbt image, register "
-        "the ECS task definition and update the state machine",
-    )
+    job = deploys[0]
+    return Check(name, True, t("ex2.deploy.ok", where=job.where, job=job.id, needs=job.needs))
 
 
 def check_runs_locally(root: Path) -> Check:
-    """The workflow's steps call a script or recipe of the repository holding the steps."""
+    """The lint, build and slim CI commands live in a script or recipe, not in YAML."""
     name = "same steps run locally"
-    flows, problem = _flows(root)
-    if problem:
-        return Check(name, False, problem)
-    scripts = {k: v for f in flows for k, v in f.scripts.items()}
-    if not scripts:
-        return Check(
-            name,
-            False,
-            "the workflow's steps are inline YAML: put them in a script "
-            "(e.g. dbt/ci/run.sh lint|build|slim|deploy) that the workflow and your "
-            "laptop both call",
-        )
-    text = "\n".join(scripts.values())
-    lacking = [
-        what
-        for what, found in (
-            ("lint", _LINT.search(text)),
-            ("build", _dbt_build_lines(text)),
-            ("slim CI", "state:modified+" in text),
-        )
-        if not found
-    ]
+    repo, problem = _repo(root)
+    if repo is None:
+        return Check(name, False, problem or "")
+    kinds = {"lint": _lints, "build": _builds, "slim CI": _slim}
+    found = {
+        kind: [c for j in repo.jobs() for c in j.commands if test(c) and not c.printed]
+        for kind, test in kinds.items()
+    }
+    scripted = {c.file for cmds in found.values() for c in cmds if not _yaml(c.file)}
+    if not scripted:
+        return Check(name, False, t("ex2.local.inline"))
+    lacking = {
+        kind: cmds[0].where
+        for kind, cmds in found.items()
+        if cmds and all(_yaml(c.file) for c in cmds)
+    }
     if lacking:
-        return Check(
-            name,
-            False,
-            f"{', '.join(scripts)} lack(s) {lacking}: the script the "
-            "workflow calls should hold every step, so a laptop runs the same ones",
-        )
-    for script in (s for s in scripts if s.endswith(".sh")):
+        wheres = ", ".join(lacking.values())
+        return Check(name, False, t("ex2.local.lacking", lacking=", ".join(lacking), wheres=wheres))
+    for script in sorted(f for f in scripted if f.endswith(".sh")):
         proc = subprocess.run(["bash", "-n", str(root / script)], capture_output=True, text=True)
         if proc.returncode != 0:
-            return Check(name, False, f"{script} has a syntax error: {proc.stderr.strip()[:200]}")
-    return Check(name, True, f"the workflow calls {', '.join(sorted(scripts))}")
+            error = proc.stderr.strip()[:200]
+            return Check(name, False, t("ex2.local.syntax", file=script, error=error))
+    return Check(name, True, t("ex2.local.ok", files=", ".join(sorted(scripted))))
+
+
+def _yaml(file: str) -> bool:
+    return file.endswith((".yml", ".yaml"))
 
 
 CHECKS = [
@@ -235,4 +365,5 @@ CHECKS = [
     check_slim_ci,
     check_deploy_on_main,
     check_runs_locally,
+    check_no_secrets,
 ]

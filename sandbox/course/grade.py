@@ -6,14 +6,15 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sandbox.course import exercise1, exercise2
+from sandbox.course import exercise1_wiring, exercise2
+from sandbox.course.catalogue import t
 from sandbox.course.checks import COURSE_DIR, EXERCISES, Check, CourseError
 
 
 def exercise_dir(number: int) -> Path:
     """The folder of exercise ``number`` in ``course/``; unknown numbers raise."""
     if number not in EXERCISES:
-        raise CourseError(f"course: no exercise {number}; choose from {sorted(EXERCISES)}")
+        raise CourseError(t("error.no_exercise", number=number, choices=sorted(EXERCISES)))
     return COURSE_DIR / EXERCISES[number]
 
 
@@ -22,7 +23,7 @@ def start_work(number: int, *, force: bool = False) -> Path:
     folder = exercise_dir(number)
     work = folder / "work"
     if work.exists() and not force:
-        raise CourseError(f"course: {work} already exists; check it, or pass --force to restart")
+        raise CourseError(t("error.work_exists", work=work))
     if work.exists():
         shutil.rmtree(work)
     shutil.copytree(folder / "start", work, ignore=shutil.ignore_patterns("__pycache__"))
@@ -35,6 +36,14 @@ def check_exercise(number: int, path: Path | None = None) -> list[Check]:
     path = (path or folder / "work").resolve()
     if not path.is_dir():
         hint = f"`sandbox course start {number}`" if path == folder / "work" else "--path"
-        raise CourseError(f"course: {path} is not a folder; create it with {hint}")
-    checks: Sequence[Callable[[Path], Check]] = {1: exercise1.CHECKS, 2: exercise2.CHECKS}[number]
+        raise CourseError(t("error.not_a_folder", path=path, hint=hint))
+    checks: Sequence[Callable[[Path], Check]] = {
+        1: exercise1_wiring.CHECKS,
+        2: exercise2.CHECKS,
+    }[number]
+    if number == 1:
+        from sandbox.course.exercise1_run import lab
+
+        with lab():  # one Spark session for the checks that run the work
+            return [check(path) for check in checks]
     return [check(path) for check in checks]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +18,9 @@ from sandbox.platform.settings import PROJECT_ROOT
 EX1, EX2 = COURSE_DIR / "exercise-1", COURSE_DIR / "exercise-2"
 
 
-def check(exercise: int, path: Path) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["course", "check", str(exercise), "--path", str(path)])
+def check(exercise: int, path: Path, *args: str) -> tuple[int, str]:
+    command = ["course", "check", str(exercise), "--path", str(path), *args]
+    result = CliRunner().invoke(app, command)
     return result.exit_code, " ".join(result.output.split())
 
 
@@ -35,9 +39,37 @@ def test_check_1_fails_on_the_start_saying_what_is_missing() -> None:
 def test_check_1_passes_on_the_solution() -> None:
     code, out = check(1, EX1 / "solution")
     assert code == 0, out
-    assert "same result as the prototype: 12 rows" in out
-    assert "unit tests: 5 passed" in out
+    assert "same result as the prototype: the prototype's rows, no more, no fewer: 12" in out
+    assert "unit tests: 5 passed" in out and "catch all 5 planted mistakes" in out
+    assert "wrote the prototype's result to s3://lake/gold/retention_by_cohort" in out
     assert "6/6 checks pass" in out
+
+
+def test_check_1_speaks_portuguese_by_flag_or_locale(monkeypatch) -> None:
+    code, out = check(1, EX1 / "start", "--lang", "pt-BR")
+    assert code == 1
+    assert "FALHA módulo do job: nenhum módulo do job" in out
+    assert "0/6 critérios passam" in out
+    monkeypatch.setenv("LANG", "pt_BR.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    assert "0/6 critérios passam" in check(1, EX1 / "start")[1]
+    code, out = check(1, EX1 / "start", "--lang", "fr")
+    assert code == 1 and "unknown language 'fr'" in out
+
+
+def test_every_message_exists_in_both_languages_with_the_same_placeholders() -> None:
+    import string
+
+    from sandbox.course.catalogue import MESSAGES
+
+    def fields(text: str) -> set[str]:
+        return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+
+    assert len(MESSAGES) > 50
+    for key, (en, pt) in MESSAGES.items():
+        assert en.strip() and pt.strip(), key
+        assert fields(en) == fields(pt), key
 
 
 def test_check_2_fails_on_the_start_saying_what_is_missing() -> None:
@@ -45,15 +77,15 @@ def test_check_2_fails_on_the_start_saying_what_is_missing() -> None:
     assert code == 1
     assert "PASS dbt project" in out
     assert "no workflow in" in out and "runs dbt: add .github/workflows/dbt.yml" in out
-    assert "1/7 checks pass" in out
+    assert "2/8 checks pass" in out
 
 
 def test_check_2_passes_on_the_solution() -> None:
     code, out = check(2, EX2 / "solution")
     assert code == 0, out
-    assert "job 'slim-ci' builds state:modified+ with --defer" in out
-    assert "job 'deploy' deploys on main after build" in out
-    assert "7/7 checks pass" in out
+    assert "job 'slim-ci' builds state:modified+ with --defer --state" in out
+    assert "job 'deploy' deploys on main after ['build']" in out
+    assert "8/8 checks pass" in out
 
 
 def test_check_2_grades_the_repository_dbt_project_or_names_what_is_missing() -> None:
@@ -85,3 +117,58 @@ def test_start_copies_the_starting_point_where_check_looks(tmp_path, monkeypatch
     assert again.exit_code == 1 and "already exists" in " ".join(again.output.split())
     graded = runner.invoke(app, ["course", "check", "1"])
     assert graded.exit_code == 1 and "no job module" in graded.output
+
+
+def _pack(tmp_path: Path) -> Path:
+    pack = tmp_path / "students"
+    result = CliRunner().invoke(app, ["course", "pack", "--student", str(pack)])
+    assert result.exit_code == 0, result.output
+    return pack
+
+
+def _checker_in(pack: Path, *args: str) -> subprocess.CompletedProcess:
+    """The pack's own checker (its sandbox package first on the path), as a student runs it."""
+    env = {**os.environ, "PYTHONPATH": str(pack), "LANG": "C.UTF-8"}
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox", "course", "check", *args],
+        cwd=pack,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_the_student_pack_has_no_solution_and_its_checker_works(tmp_path: Path) -> None:
+    pack = _pack(tmp_path)
+    files = [p.relative_to(pack).as_posix() for p in pack.rglob("*") if p.is_file()]
+    files = [f for f in files if not f.startswith(".git/")]
+    assert not [f for f in files if "/solution/" in f or f.startswith("tests/course/")]
+    assert "course/exercise-1/start/retencao_prototipo.ipynb" in files
+    assert "for instructors" not in (pack / "course" / "README.md").read_text()
+    assert (pack / ".git").is_dir(), "a repository to push"
+    # the checker there is the pack's own, and grades without any solution
+    which = subprocess.run(
+        [sys.executable, "-c", "import sandbox; print(sandbox.__file__)"],
+        cwd=pack,
+        env={**os.environ, "PYTHONPATH": str(pack)},
+        capture_output=True,
+        text=True,
+    )
+    assert which.stdout.startswith(str(pack))
+    one = _checker_in(pack, "1", "--path", "course/exercise-1/start")
+    assert one.returncode == 1 and "no job module" in one.stdout, one.stdout + one.stderr
+    two = _checker_in(pack, "2", "--path", "course/exercise-2/start")
+    assert two.returncode == 1 and "PASS dbt project" in " ".join(two.stdout.split())
+    again = CliRunner().invoke(app, ["course", "pack", "--student", str(pack)])
+    assert again.exit_code == 1 and "is not empty" in " ".join(again.output.split())
+
+
+@pytest.mark.matrix  # 15 s: the whole exercise 1 check, Spark and the tests' mutants
+def test_the_student_pack_grades_a_right_answer_without_the_solution(tmp_path: Path) -> None:
+    pack = _pack(tmp_path)
+    shutil.copytree(EX1 / "solution", pack / "course" / "exercise-1" / "work")
+    done = _checker_in(pack, "1")
+    out = " ".join(done.stdout.split())
+    assert done.returncode == 0, out + done.stderr[-2000:]
+    assert "6/6 checks pass" in out

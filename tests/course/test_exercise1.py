@@ -1,38 +1,44 @@
-"""Exercise 1's checks on variants of the solution: each mistake gets its own message."""
+"""Exercise 1's checks on variants of the solution: each mistake gets its own verdict and
+message, and right work in another style passes.
+
+The static variants (shape of the module, purity, the task's upstream) run in the
+default run; those that run the work (the transform on three lakes, the student's tests
+against the planted mistakes, the task on the sample) share one Sail session.
+"""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sandbox.course import exercise1
-from sandbox.course.checks import COURSE_DIR
+from sandbox.course import exercise1, exercise1_wiring
+from sandbox.course.checks import COURSE_DIR, Check
+from sandbox.course.exercise1_run import check_same_result_as_prototype, check_unit_tests, lab
 
 SOLUTION = COURSE_DIR / "exercise-1" / "solution"
 MODULE = "retention.py"
+TESTS = "test_retention.py"
+WORKFLOW = ".github/workflows/retention.yml"
 
 
-def variant(tmp_path: Path, *edits: tuple[str, str]) -> Path:
-    """A copy of the solution with each (old, new) replaced in its module."""
+def variant(tmp_path: Path, *edits: tuple[str, str], file: str = MODULE) -> Path:
+    """A copy of the solution with each (old, new) replaced in ``file``."""
     work = tmp_path / "work"
-    shutil.copytree(SOLUTION, work, ignore=shutil.ignore_patterns("__pycache__"))
-    text = (work / MODULE).read_text()
+    if not work.exists():
+        shutil.copytree(SOLUTION, work, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (work / file).read_text()
     for old, new in edits:
         assert old in text, f"the solution no longer has {old!r}: update the case"
         text = text.replace(old, new)
-    (work / MODULE).write_text(text)
+    (work / file).write_text(text)
     return work
 
 
-def test_the_solution_is_found_pure_and_wired() -> None:
-    for check in (
-        exercise1.check_job_module,
-        exercise1.check_transform_is_pure,
-        exercise1.check_wired_as_task,
-        exercise1.check_ci_runs_tests,
-    ):
+def test_the_solution_is_found_pure_and_wired_statically() -> None:
+    for check in (exercise1.check_job_module, exercise1.check_transform_is_pure):
         assert check(SOLUTION).passed, check(SOLUTION).message
 
 
@@ -51,6 +57,13 @@ MISTAKES = {
         exercise1.check_transform_is_pure,
         "calls table()",
     ),
+    # Reading in a helper the transform calls is the same mistake, one call away.
+    "I/O in a helper of the transform": (
+        "def _month_number(col: str):\n",
+        "def _month_number(col: str):\n    load_settings()\n",
+        exercise1.check_transform_is_pure,
+        "_month_number calls load_settings()",
+    ),
     # Without type hints the checker (and a reader) cannot tell the transform.
     "no type hints": (
         ') -> DataFrame:\n    """One row per signup',
@@ -61,14 +74,21 @@ MISTAKES = {
     "unknown upstream": (
         '("silver",), run_retention',
         '("silverr",), run_retention',
-        exercise1.check_wired_as_task,
+        exercise1_wiring.check_wired_as_task,
         "depends on ['silverr']",
     ),
     "no upstream": (
         '("silver",), run_retention',
         "(), run_retention",
-        exercise1.check_wired_as_task,
+        exercise1_wiring.check_wired_as_task,
         "has no upstream",
+    ),
+    # bronze is a known task, but silver may not be built yet when it has run
+    "upstream is bronze": (
+        '("silver",), run_retention',
+        '("bronze",), run_retention',
+        exercise1_wiring.check_wired_as_task,
+        "can be before silver is built",
     ),
     "module does not import": (
         "from pyspark.sql import DataFrame\n",
@@ -101,54 +121,240 @@ def test_a_mistake_fails_its_check_with_what_to_do(tmp_path: Path, mistake: str)
     assert words in result.message
 
 
+def test_a_docstring_naming_the_old_path_is_not_a_hard_coded_path(tmp_path: Path) -> None:
+    work = variant(
+        tmp_path,
+        (
+            '    """One row per signup',
+            '    """Was s3://lake/gold/retention_by_cohort. One row per signup',
+        ),
+    )
+    assert exercise1.check_transform_is_pure(work).passed
+
+
+def test_a_public_helper_typed_like_the_transform_is_not_taken_for_it(tmp_path: Path) -> None:
+    # alphabetically first, DataFrame -> DataFrame, called by the transform
+    work = variant(
+        tmp_path,
+        (
+            "def retention_by_cohort(",
+            "def add_cohort_month(dim_player: DataFrame) -> DataFrame:\n"
+            '    return dim_player.select("player_id", F.trunc("signup_date", "month")'
+            '.alias("cohort_month"))\n\n\ndef retention_by_cohort(',
+        ),
+        (
+            '    cohort = dim_player.select("player_id", F.trunc("signup_date", "month")'
+            '.alias("cohort_month"))',
+            "    cohort = add_cohort_month(dim_player)",
+        ),
+    )
+    found = exercise1.find_transform(work)
+    assert found.name == "retention_by_cohort"
+
+
 def test_a_state_machine_wires_the_job_too(tmp_path: Path) -> None:
     work = variant(tmp_path, ("TASK = Task(", "_TASK = Task("))
     (work / "retention.asl.json").write_text(
         '{"StartAt": "Run", "States": {"Run": {"Type": "Task", "Resource": "arn:aws:states:::'
         'lambda:invoke", "Parameters": {"Payload": {"task": "retention_by_cohort"}}, "End": true}}}'
     )
-    assert exercise1.check_wired_as_task(work).passed
+    assert exercise1_wiring.check_wired_as_task(work).passed
 
 
-def test_a_different_result_fails_with_an_example_row(tmp_path: Path) -> None:
-    # Counting matches instead of players: the classic mistake the prototype avoids.
-    work = variant(
-        tmp_path,
-        (
-            '.agg(F.countDistinct("player_id").alias("active_players"))',
-            '.agg(F.count(F.lit(1)).alias("active_players"))',
+# -- variants graded by running the work ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[None]:
+    with lab():
+        yield
+
+
+def _edits(*pairs: str) -> tuple[tuple[str, str], ...]:
+    return tuple(zip(pairs[::2], pairs[1::2], strict=True))
+
+
+# name -> (file, edits, the check, passes?, words of its message)
+BEHAVIOUR = {
+    # rows repeated by a join: every row the prototype has is there, but 2-4 times
+    "a join that fans out": (
+        MODULE,
+        _edits(
+            '        active.join(sizes, "cohort_month")',
+            '        active.join(sizes, "cohort_month")'
+            '.join(cohort.select("cohort_month"), "cohort_month")',
         ),
-        ("        .distinct()\n", "\n"),
+        check_same_result_as_prototype,
+        False,
+        "differs from the prototype on the committed sample",
+    ),
+    # the sample has no year boundary: only the edge cases tell
+    "months that ignore the year": (
+        MODULE,
+        _edits("    return F.year(col) * 12 + F.month(col)", "    return F.month(col)"),
+        check_same_result_as_prototype,
+        False,
+        "on the edge cases",
+    ),
+    # the sample's players all sign up before any match: only the edge cases tell
+    "activity before the signup kept": (
+        MODULE,
+        _edits('        .where(F.col("months_since_signup") >= 0)\n', ""),
+        check_same_result_as_prototype,
+        False,
+        "on the edge cases",
+    ),
+    "cohort sized from the players who played": (
+        MODULE,
+        _edits(
+            '    sizes = cohort.groupBy("cohort_month")',
+            '    sizes = cohort.join(fct_match_player.select("player_id").distinct(), "player_id")'
+            '.groupBy("cohort_month")',
+        ),
+        check_same_result_as_prototype,
+        False,
+        "differs from the prototype",
+    ),
+    # tests that run the transform and assert nothing: they pass, and catch nothing
+    "tests that assert nothing": (
+        TESTS,
+        _edits(
+            "    assert run(spark, players, match_players, matches) == expected",
+            "    run(spark, players, match_players, matches)",
+        ),
+        check_unit_tests,
+        False,
+        "they catch 0 of 5 planted mistakes",
+    ),
+    # no year-boundary case: the mutant that ignores the year survives
+    "tests without the year boundary": (
+        TESTS,
+        _edits(
+            '    "months count across a year boundary": (',
+            '    "_": (',
+            "    assert run(spark, players, match_players, matches) == expected",
+            '    if case != "_":\n'
+            "        assert run(spark, players, match_players, matches) == expected",
+        ),
+        check_unit_tests,
+        False,
+        "year boundary",
+    ),
+    # the transform itself as the task's run: called with a Context, it fails
+    "the task runs the transform directly": (
+        MODULE,
+        _edits('("silver",), run_retention', '("silver",), retention_by_cohort'),
+        exercise1_wiring.check_wired_as_task,
+        False,
+        "fails",
+    ),
+    "the task writes a silver table to gold": (
+        MODULE,
+        _edits("    mart.write.format", '    silver("core", "dim_player").write.format'),
+        exercise1_wiring.check_wired_as_task,
+        False,
+        "not the transform's result",
+    ),
+    "the task reads bronze": (
+        MODULE,
+        _edits(
+            'return spark.read.format("delta").load(silver_path(settings, domain, table))',
+            'return spark.read.format("delta").load(settings.lake_uri("bronze", table))',
+        ),
+        exercise1_wiring.check_wired_as_task,
+        False,
+        "which is not a silver table",
+    ),
+    # right work in other styles
+    "tests that import the module": (
+        TESTS,
+        _edits(
+            "from retention import retention_by_cohort",
+            "import retention",
+            "    out = retention_by_cohort(",
+            "    out = retention.retention_by_cohort(",
+        ),
+        check_unit_tests,
+        True,
+        "they catch all 5 planted mistakes",
+    ),
+    "a transform of another name": (
+        MODULE,
+        _edits(
+            "def retention_by_cohort(",
+            "def build_mart(",
+            "    mart = retention_by_cohort(",
+            "    mart = build_mart(",
+        ),
+        check_same_result_as_prototype,
+        True,
+        "no more, no fewer",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", BEHAVIOUR, ids=list(BEHAVIOUR))
+def test_what_the_work_does_gives_the_verdict(session, tmp_path: Path, name: str) -> None:
+    file, edits, check, passes, words = BEHAVIOUR[name]
+    result: Check = check(variant(tmp_path, *edits, file=file))
+    assert result.passed is passes, result.message
+    assert words in result.message
+
+
+def test_tests_in_a_tests_folder_are_found_and_graded(session, tmp_path: Path) -> None:
+    work = variant(tmp_path)
+    (work / "tests").mkdir()
+    for name in (TESTS, "conftest.py"):
+        (work / name).rename(work / "tests" / name)
+    result = check_unit_tests(work)
+    assert result.passed, result.message
+    assert exercise1.find_transform(work).name == "retention_by_cohort"
+
+
+def test_a_ci_workflow_on_push_only_fails(tmp_path: Path) -> None:
+    work = variant(
+        tmp_path, ("on:\n  pull_request:\n", "on:\n  workflow_dispatch:\n"), file=WORKFLOW
     )
-    result = exercise1.check_same_result_as_prototype(work)
-    assert not result.passed
-    assert "differs from the prototype on the sample" in result.message
-    assert "missing {" in result.message
+    result = exercise1_wiring.check_ci_runs_tests(work)
+    assert not result.passed and "pull_request" in result.message
 
 
-def test_the_reference_computes_what_the_prototype_notebook_computes() -> None:
-    # The checker grades against the reference function: it must be the prototype's
-    # result. Run the notebook's transformation cell on the same sample frames.
-    import nbformat
-    from pyspark.sql import functions as F
+def test_the_prototype_oracle_is_the_notebook_and_every_mutant_differs(session) -> None:
+    # The checker's oracle is the start notebook's own cells; the mutants must each
+    # differ from it on the edge cases, or a student's tests could not catch them.
+    from sandbox.course.exercise1_run import _LAB, result_rows
+    from sandbox.course.prototype import MUTANTS, run_prototype
 
-    from sandbox.course.sample_lake import sample_silver
-    from sandbox.platform.session import in_process_sail
+    edge = _LAB.lakes()["edge"]
+    base = result_rows(run_prototype(edge))
+    assert base
+    for mutant in MUTANTS:
+        assert result_rows(run_prototype(edge, mutant.name)) != base, mutant.name
 
-    book = nbformat.read(COURSE_DIR / "exercise-1" / "start" / "retencao_prototipo.ipynb", 4)
-    cell = next(c.source for c in book.cells if "retencao = (" in c.source)
-    reference = exercise1.load_module(exercise1.REFERENCE).retention_by_cohort
-    with in_process_sail(quiet=True) as spark:
-        silver = sample_silver(spark)
-        scope = {
-            "F": F,
-            "jogadores": silver["dim_player"],
-            "participacoes": silver["fct_match_player"],
-            "partidas": silver["fct_match"],
-        }
-        exec(cell.replace("retencao.show(50)", ""), scope)
-        prototype = exercise1.result_rows(scope["retencao"])
-        ours = exercise1.result_rows(
-            reference(silver["dim_player"], silver["fct_match_player"], silver["fct_match"])
-        )
-    assert prototype == ours and len(ours) > 5
+
+CI_VARIANTS = {
+    # (old, new) in the workflow -> passes?, words
+    "pytest only echoed": (
+        ("      - run: uv run pytest test_retention.py -q", '      - run: echo "pytest"'),
+        False,
+        "runs nothing",
+    ),
+    "pytest that cannot fail": (
+        ("uv run pytest test_retention.py -q", "uv run pytest test_retention.py -q || true"),
+        False,
+        "cannot fail the job",
+    ),
+    "python -m pytest in a tests folder": (
+        ("uv run pytest test_retention.py -q", "uv run python -m pytest tests/ -q"),
+        True,
+        "runs pytest on pull requests",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CI_VARIANTS, ids=list(CI_VARIANTS))
+def test_ci_is_graded_from_the_commands_it_runs(tmp_path: Path, name: str) -> None:
+    edit, passes, words = CI_VARIANTS[name]
+    result = exercise1_wiring.check_ci_runs_tests(variant(tmp_path, edit, file=WORKFLOW))
+    assert result.passed is passes, result.message
+    assert words in result.message
