@@ -1,5 +1,5 @@
 """Exercise 1's wiring: the job as a pipeline task (run on the sample) or a state
-machine, and the CI workflow that runs its tests. :data:`CHECKS` lists the exercise."""
+machine, and the CI workflow that runs its tests."""
 
 from __future__ import annotations
 
@@ -9,21 +9,8 @@ from pathlib import Path
 
 from sandbox.course.catalogue import t
 from sandbox.course.checks import Check, CourseError
-from sandbox.course.exercise1 import (
-    Transform,
-    check_job_module,
-    check_transform_is_pure,
-    find_transform,
-    job_modules,
-    load_module,
-)
-from sandbox.course.exercise1_run import (
-    _LAB,
-    check_same_result_as_prototype,
-    check_unit_tests,
-    compare,
-    result_rows,
-)
+from sandbox.course.exercise1 import Transform, find_transform, job_modules, load_module
+from sandbox.course.exercise1_run import _LAB, compare, result_rows
 from sandbox.course.prototype import run_prototype
 
 
@@ -174,13 +161,3 @@ def check_ci_runs_tests(root: Path) -> Check:
         return Check(name, False, t("ex1.ci.not_on_prs", where=job.where, job=job.name))
     job, cmd = on_prs[0]
     return Check(name, True, t("ex1.ci.ok", where=cmd.where, job=job.name))
-
-
-CHECKS = [
-    check_job_module,
-    check_transform_is_pure,
-    check_same_result_as_prototype,
-    check_unit_tests,
-    check_wired_as_task,
-    check_ci_runs_tests,
-]

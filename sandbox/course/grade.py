@@ -6,9 +6,23 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sandbox.course import exercise1_wiring, exercise2
+from sandbox.course import exercise1, exercise1_product, exercise1_run, exercise1_wiring, exercise2
 from sandbox.course.catalogue import t
 from sandbox.course.checks import COURSE_DIR, EXERCISES, Check, CourseError
+
+# Exercise 1's checks, in the order a student works: the module, what it computes, its
+# tests, the task, CI, then productizing.
+EXERCISE1: list[Callable[[Path], Check]] = [
+    exercise1.check_job_module,
+    exercise1.check_transform_is_pure,
+    exercise1_run.check_same_result_as_prototype,
+    exercise1_run.check_unit_tests,
+    exercise1_wiring.check_wired_as_task,
+    exercise1_wiring.check_ci_runs_tests,
+    exercise1_product.check_retries,
+    exercise1_product.check_alert,
+    exercise1_product.check_schedule,
+]
 
 
 def exercise_dir(number: int) -> Path:
@@ -37,10 +51,7 @@ def check_exercise(number: int, path: Path | None = None) -> list[Check]:
     if not path.is_dir():
         hint = f"`sandbox course start {number}`" if path == folder / "work" else "--path"
         raise CourseError(t("error.not_a_folder", path=path, hint=hint))
-    checks: Sequence[Callable[[Path], Check]] = {
-        1: exercise1_wiring.CHECKS,
-        2: exercise2.CHECKS,
-    }[number]
+    checks: Sequence[Callable[[Path], Check]] = EXERCISE1 if number == 1 else exercise2.CHECKS
     if number == 1:
         from sandbox.course.exercise1_run import lab
 

@@ -32,7 +32,7 @@ def test_check_1_fails_on_the_start_saying_what_is_missing() -> None:
     assert "FAIL unit tests: no test_*.py" in out
     assert "FAIL wired as a pipeline task: the job is not wired" in out
     assert "FAIL CI runs the tests: no workflow" in out
-    assert "0/6 checks pass" in out
+    assert "0/9 checks pass" in out
 
 
 @pytest.mark.slow  # runs the solution's own tests in a subprocess, with its own Sail
@@ -42,18 +42,21 @@ def test_check_1_passes_on_the_solution() -> None:
     assert "same result as the prototype: the prototype's rows, no more, no fewer: 12" in out
     assert "unit tests: 5 passed" in out and "catch all 5 planted mistakes" in out
     assert "wrote the prototype's result to s3://lake/gold/retention_by_cohort" in out
-    assert "6/6 checks pass" in out
+    assert "retries: retention.asl.json: a planted transient failure" in out
+    assert "failure alert: retention.asl.json: a planted permanent failure" in out
+    assert "schedule: template.yaml (RetentionSchedule): cron(0 7 * * ? *)" in out
+    assert "9/9 checks pass" in out
 
 
 def test_check_1_speaks_portuguese_by_flag_or_locale(monkeypatch) -> None:
     code, out = check(1, EX1 / "start", "--lang", "pt-BR")
     assert code == 1
     assert "FALHA módulo do job: nenhum módulo do job" in out
-    assert "0/6 critérios passam" in out
+    assert "0/9 critérios passam" in out
     monkeypatch.setenv("LANG", "pt_BR.UTF-8")
     monkeypatch.delenv("LC_ALL", raising=False)
     monkeypatch.delenv("LC_MESSAGES", raising=False)
-    assert "0/6 critérios passam" in check(1, EX1 / "start")[1]
+    assert "0/9 critérios passam" in check(1, EX1 / "start")[1]
     code, out = check(1, EX1 / "start", "--lang", "fr")
     assert code == 1 and "unknown language 'fr'" in out
 
@@ -171,4 +174,4 @@ def test_the_student_pack_grades_a_right_answer_without_the_solution(tmp_path: P
     done = _checker_in(pack, "1")
     out = " ".join(done.stdout.split())
     assert done.returncode == 0, out + done.stderr[-2000:]
-    assert "6/6 checks pass" in out
+    assert "9/9 checks pass" in out

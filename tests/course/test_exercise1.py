@@ -16,6 +16,7 @@ import pytest
 
 from sandbox.course import exercise1, exercise1_wiring
 from sandbox.course.checks import COURSE_DIR, Check
+from sandbox.course.exercise1_product import check_alert, check_retries, check_schedule
 from sandbox.course.exercise1_run import check_same_result_as_prototype, check_unit_tests, lab
 
 SOLUTION = COURSE_DIR / "exercise-1" / "solution"
@@ -293,6 +294,7 @@ BEHAVIOUR = {
 }
 
 
+@pytest.mark.matrix  # 40 s of Spark and the tests' mutants; CI runs it after the default run
 @pytest.mark.parametrize("name", BEHAVIOUR, ids=list(BEHAVIOUR))
 def test_what_the_work_does_gives_the_verdict(session, tmp_path: Path, name: str) -> None:
     file, edits, check, passes, words = BEHAVIOUR[name]
@@ -358,3 +360,142 @@ def test_ci_is_graded_from_the_commands_it_runs(tmp_path: Path, name: str) -> No
     result = exercise1_wiring.check_ci_runs_tests(variant(tmp_path, edit, file=WORKFLOW))
     assert result.passed is passes, result.message
     assert words in result.message
+
+
+# -- productizing: retries, alert and schedule, graded by running the state machine ----
+
+ASL = "retention.asl.json"
+TEMPLATE = "template.yaml"
+_ASL_TEXT = (SOLUTION / ASL).read_text()
+# the solution's Retry block, and the list of errors it retries
+RETRY = _ASL_TEXT[_ASL_TEXT.index('      "Retry": [') : _ASL_TEXT.index("\n      ],\n") + 10]
+RETRY_ON = RETRY[RETRY.index('"ErrorEquals": [') : RETRY.index("],") + 1]
+CATCH = _ASL_TEXT[_ASL_TEXT.index('      "Catch": [') : _ASL_TEXT.index('      "End": true')]
+# name -> (file, edits, check, passes?, words). Each check runs the state machine in
+# moto's interpreter (the local endpoint's) with a planted Lambda failure.
+PRODUCT = {
+    "no Retry": (
+        ASL,
+        _edits(RETRY, ""),
+        check_retries,
+        False,
+        "no second attempt",
+    ),
+    # States.Timeout does not match a Lambda.ServiceException
+    "Retry on the wrong error": (
+        ASL,
+        _edits(RETRY_ON, '"ErrorEquals": ["States.Timeout"]'),
+        check_retries,
+        False,
+        "no second attempt",
+    ),
+    "no Catch": (
+        ASL,
+        _edits(CATCH, ""),
+        check_alert,
+        False,
+        "published nothing",
+    ),
+    # the alert goes out, but the run ends green: nobody sees it failed
+    "a Catch that swallows the failure": (
+        ASL,
+        _edits('      "Next": "Failed"', '      "End": true'),
+        check_alert,
+        False,
+        "ended SUCCEEDED",
+    ),
+    "a five-field cron": (
+        TEMPLATE,
+        _edits("Default: cron(0 7 * * ? *)", "Default: cron(0 7 * * *)"),
+        check_schedule,
+        False,
+        "six fields",
+    ),
+    "a disabled rule": (
+        TEMPLATE,
+        _edits("      State: ENABLED", "      State: DISABLED"),
+        check_schedule,
+        False,
+        "is DISABLED",
+    ),
+    "a rule that targets the Lambda": (
+        TEMPLATE,
+        _edits(
+            "          Arn: !Ref RetentionStateMachine", "          Arn: !Ref RunPipelineTaskArn"
+        ),
+        check_schedule,
+        False,
+        "targets none of the template's state machines",
+    ),
+    "a state machine that is not JSON": (
+        ASL,
+        _edits('"StartAt"', "StartAt"),
+        check_retries,
+        False,
+        "retention.asl.json:3 is not valid JSON",
+    ),
+    # AWS refuses this definition at CreateStateMachine: so does the interpreter
+    "States.ALL beside other errors": (
+        ASL,
+        _edits('"Lambda.ServiceException",', '"States.ALL",'),
+        check_retries,
+        False,
+        "States.ALL must appear alone",
+    ),
+    "a state machine for another task": (
+        ASL,
+        _edits('"Payload": {"task": "retention_by_cohort"}', '"Payload": {"task": "retention"}'),
+        check_retries,
+        False,
+        "no state machine runs task 'retention_by_cohort'",
+    ),
+    # right work in other styles
+    "Retry on States.ALL": (
+        ASL,
+        _edits(RETRY_ON, '"ErrorEquals": ["States.ALL"]'),
+        check_retries,
+        True,
+        "was retried",
+    ),
+    "Retry on States.TaskFailed": (
+        ASL,
+        _edits(RETRY_ON, '"ErrorEquals": ["States.TaskFailed"]'),
+        check_retries,
+        True,
+        "was retried",
+    ),
+    "EventBridge Scheduler at a rate": (
+        TEMPLATE,
+        _edits(
+            "    Type: AWS::Events::Rule\n",
+            "    Type: AWS::Scheduler::Schedule\n",
+            "      ScheduleExpression: !Ref Schedule\n",
+            "      ScheduleExpression: rate(1 day)\n      FlexibleTimeWindow: {Mode: 'OFF'}\n",
+            "      Targets:\n        - Id: retention\n          Arn:",
+            "      Target:\n          Arn:",
+        ),
+        check_schedule,
+        True,
+        "rate(1 day)",
+    ),
+}
+
+
+@pytest.mark.matrix  # 30 s of state machine runs; CI runs it after the default run
+@pytest.mark.parametrize("name", PRODUCT, ids=list(PRODUCT))
+def test_productizing_is_graded_by_running_the_state_machine(
+    session, tmp_path: Path, name: str
+) -> None:
+    file, edits, check, passes, words = PRODUCT[name]
+    result: Check = check(variant(tmp_path, *edits, file=file))
+    assert result.passed is passes, result.message
+    assert words in result.message
+
+
+def test_the_solution_template_passes_cfn_lint() -> None:
+    import subprocess
+    import sys
+
+    lint = Path(sys.executable).parent / "cfn-lint"
+    done = subprocess.run([str(lint), str(SOLUTION / TEMPLATE)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -253,4 +253,77 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "nenhum workflow em {root}/.github/workflows roda o pytest (um `echo` não roda nada): crie "
         "um em pull_request com um passo `uv run pytest <seus testes>`",
     ),
+    # -- productizing
+    "title.retries": ("retries", "retentativas"),
+    "title.failure_alert": ("failure alert", "alerta de falha"),
+    "title.schedule": ("schedule", "agendamento"),
+    "ex1.product.no_task": (
+        "needs the pipeline task first (TASK = Task(...)): the state machine runs it by name",
+        "precisa primeiro da tarefa do pipeline (TASK = Task(...)): a state machine a roda pelo nome",
+    ),
+    "ex1.product.no_machine": (
+        'no state machine runs task {task!r}: add <name>.asl.json with a Task state "Resource": '
+        '"arn:aws:states:::lambda:invoke", "Parameters": {{"FunctionName": "${{RunPipelineTaskArn}}", '
+        '"Payload": {{"task": "{task}"}}}} (as aws/stepfunctions/lake_pipeline.asl.json does)',
+        'nenhuma state machine roda a tarefa {task!r}: crie <nome>.asl.json com um estado Task "Resource": '
+        '"arn:aws:states:::lambda:invoke", "Parameters": {{"FunctionName": "${{RunPipelineTaskArn}}", '
+        '"Payload": {{"task": "{task}"}}}} (como faz aws/stepfunctions/lake_pipeline.asl.json)',
+    ),
+    "ex1.product.not_json": (
+        "{where} is not valid JSON: {error}",
+        "{where} não é um JSON válido: {error}",
+    ),
+    "ex1.product.invalid": (
+        "{file}: Step Functions refuses the definition (CreateStateMachine would fail on AWS too): {error}",
+        "{file}: o Step Functions recusa a definição (o CreateStateMachine falharia na AWS também): {error}",
+    ),
+    "ex1.retries.ok": (
+        "{file}: a planted transient failure ({error}) was retried and the task then ran on the sample (waits: {waits}, recorded, not waited)",
+        "{file}: uma falha transitória plantada ({error}) foi retentada e a tarefa então rodou na amostra (esperas: {waits}, registradas, não esperadas)",
+    ),
+    "ex1.retries.none": (
+        "{file}: a planted transient failure (Lambda.ServiceException) ended the execution {status} with no second attempt: add to the Task state a Retry on Lambda.ServiceException (or States.TaskFailed) with MaxAttempts >= 1 and IntervalSeconds > 0",
+        "{file}: uma falha transitória plantada (Lambda.ServiceException) terminou a execução como {status} sem segunda tentativa: acrescente ao estado Task um Retry em Lambda.ServiceException (ou States.TaskFailed) com MaxAttempts >= 1 e IntervalSeconds > 0",
+    ),
+    "ex1.retries.failed": (
+        "{file}: the retry ran, but the execution ended {status} (errors on the way: {errors}): the task itself fails on the sample, see the task check",
+        "{file}: a retentativa rodou, mas a execução terminou como {status} (erros no caminho: {errors}): a própria tarefa falha na amostra, veja a verificação da tarefa",
+    ),
+    "ex1.alert.ok": (
+        "{file}: a planted permanent failure (invocations: {attempts}) published an alert to the SNS topic and the execution ended FAILED",
+        "{file}: uma falha permanente plantada (invocações: {attempts}) publicou um alerta no tópico SNS e a execução terminou FAILED",
+    ),
+    "ex1.alert.none": (
+        '{file}: a planted permanent failure ended the execution {status} and published nothing: add a Catch (ErrorEquals ["States.ALL"]) to a Task state "Resource": "arn:aws:states:::sns:publish" with the failure topic\'s TopicArn, then a Fail state',
+        '{file}: uma falha permanente plantada terminou a execução como {status} e não publicou nada: acrescente um Catch (ErrorEquals ["States.ALL"]) indo para um estado Task "Resource": "arn:aws:states:::sns:publish" com o TopicArn do tópico de falhas, e depois um estado Fail',
+    ),
+    "ex1.alert.swallowed": (
+        "{file}: the alert was published, but the execution ended {status}: end the Catch branch in a Fail state, so a failed run shows as failed in the history and to the schedule",
+        "{file}: o alerta foi publicado, mas a execução terminou como {status}: termine o ramo do Catch num estado Fail, para que uma execução com falha apareça como falha no histórico e no agendamento",
+    ),
+    "ex1.schedule.none": (
+        "no schedule: add a CloudFormation template (template.yaml) with an AWS::Events::Rule whose ScheduleExpression is e.g. cron(0 6 * * ? *) and whose Targets run the AWS::StepFunctions::StateMachine of your .asl.json",
+        "sem agendamento: crie um template CloudFormation (template.yaml) com um AWS::Events::Rule cujo ScheduleExpression seja por exemplo cron(0 6 * * ? *) e cujos Targets rodem o AWS::StepFunctions::StateMachine do seu .asl.json",
+    ),
+    "ex1.schedule.no_expression": (
+        "{where} has no ScheduleExpression: a schedule is cron(...) or rate(...)",
+        "{where} não tem ScheduleExpression: um agendamento é cron(...) ou rate(...)",
+    ),
+    "ex1.schedule.invalid": ("{where}: {error}", "{where}: {error}"),
+    "ex1.schedule.disabled": (
+        "{where} is DISABLED: it would never run; remove State or set it to ENABLED",
+        "{where} está DISABLED: nunca rodaria; remova State ou use ENABLED",
+    ),
+    "ex1.schedule.no_target": (
+        "{where} targets none of the template's state machines ({machines}): set Targets[].Arn to !Ref <the state machine>",
+        "{where} não aponta para nenhuma state machine do template ({machines}): use Targets[].Arn: !Ref <a state machine>",
+    ),
+    "ex1.schedule.other_machine": (
+        "{where} runs {machine}, whose definition is not {file}: point DefinitionUri at {file}",
+        "{where} roda {machine}, cuja definição não é {file}: aponte DefinitionUri para {file}",
+    ),
+    "ex1.schedule.ok": (
+        "{where}: {expression}, running the state machine of {file}",
+        "{where}: {expression}, rodando a state machine de {file}",
+    ),
 }
