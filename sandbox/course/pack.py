@@ -3,11 +3,11 @@
 It is this repository's tracked files (``git ls-files``: no ``.env``, data or logs)
 without what only the instructor may see: the reference solutions
 (``course/exercise-*/solution/``), anyone's work folder, the instructor notes
-(``course/README.md``, replaced by the students' ``course/README.student.md``) and the
-checker's own variants (``tests/course/``). The checker needs none of them: exercise 1's
-oracle is the prototype notebook the students start from (``sandbox.course.prototype``),
-exercise 2's checks read the work. The pack is a git repository with one commit, ready
-to push to the class's remote.
+(``course/README.md`` and ``README.pt-BR.md``, replaced by the students'
+``course/README.student.md``) and the checker's own variants (``tests/course/``). The
+checker needs none of them: exercise 1's oracle is the prototype notebook the students
+start from (``sandbox.course.prototype``), exercise 2's checks read the work. The pack is
+a git repository with one commit, ready to push to the class's remote.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ INSTRUCTOR_ONLY = (
     "course/exercise-*/solution/*",
     "course/exercise-*/work/*",
     "course/README.md",
+    "course/README.pt-BR.md",
     "tests/course/*",
 )
 STUDENT_README = "course/README.student.md"
