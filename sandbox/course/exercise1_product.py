@@ -10,13 +10,8 @@ from sandbox.course.catalogue import t
 from sandbox.course.checks import Check, CourseError
 from sandbox.course.exercise1 import job_modules, load_module
 from sandbox.course.exercise1_run import _LAB
-from sandbox.course.productize import (
-    describe_waits,
-    execute,
-    grade_schedule,
-    state_machines,
-    transient_failure,
-)
+from sandbox.course.productize import describe_waits, execute, state_machines, transient_failure
+from sandbox.course.productize_template import alert_outside, grade_schedule
 
 
 def _productized(root: Path):
@@ -61,7 +56,7 @@ def check_retries(root: Path) -> Check:
         return Check(name, False, found)
     task, path, asl = found
     rel = path.relative_to(root)
-    outcome = execute(asl, lambda n: transient_failure() if n == 1 else _run_task(task))
+    outcome = execute(asl, task.name, lambda n: transient_failure() if n == 1 else _run_task(task))
     if outcome.status == "INVALID":
         return Check(name, False, t("ex1.product.invalid", file=rel, error=outcome.errors[0]))
     if outcome.status == "SUCCEEDED" and outcome.invocations >= 2:
@@ -87,12 +82,15 @@ def check_alert(root: Path) -> Check:
     found = _productized(root)
     if isinstance(found, str):
         return Check(name, False, found)
-    _, path, asl = found
+    task, path, asl = found
     rel = path.relative_to(root)
-    outcome = execute(asl, lambda n: RuntimeError("course: planted permanent failure"))
+    outcome = execute(asl, task.name, lambda n: RuntimeError("course: planted permanent failure"))
     if outcome.status == "INVALID":
         return Check(name, False, t("ex1.product.invalid", file=rel, error=outcome.errors[0]))
     if not outcome.alerts:
+        outside = alert_outside(root, path.name)
+        if outside and outcome.status == "FAILED":
+            return Check(name, True, t("ex1.alert.outside", file=rel, where=outside))
         return Check(name, False, t("ex1.alert.none", file=rel, status=outcome.status))
     if outcome.status != "FAILED":
         return Check(name, False, t("ex1.alert.swallowed", file=rel, status=outcome.status))

@@ -22,6 +22,9 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
+from datetime import time as dt_time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +88,28 @@ def lab() -> Iterator[Lab]:
         _LAB.close()
 
 
+def _plain(value: Any) -> Any:
+    """A value as the grade compares it: representation aside, the number or the day.
+
+    A rate as ``decimal(6,4)`` or as a double, a count as int or long, a month as a date
+    or as a timestamp at midnight (``date_trunc`` gives one) are the same answer; the
+    numbers are compared to 4 decimals, the prototype's precision.
+    """
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, Decimal | float):
+        return round(float(value), 4)
+    if isinstance(value, datetime) and value.time() == dt_time(0):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
 def result_rows(df) -> list[str]:
     """A DataFrame's rows as sorted JSON strings, comparable across runs and engines."""
-    from sandbox.jobs import jsonable
-
     return sorted(
-        json.dumps({k: jsonable(v) for k, v in r.asDict().items()}, sort_keys=True)
+        json.dumps({k: _plain(v) for k, v in r.asDict().items()}, sort_keys=True)
         for r in df.collect()
     )
 

@@ -38,6 +38,7 @@ from sandbox.course.checks import CourseError
 
 _REGION = "us-east-1"
 _LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+_RUNNER = "run_pipeline_task"
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Execution:
 
 
 def state_machines(root: Path, task_name: str) -> list[tuple[Path, dict]]:
-    """The work's ASL files with a Task state that runs ``task_name`` (payload ``task``)."""
+    """The work's ASL files with a Task state that runs ``task_name``."""
     found = []
     for path in sorted(root.rglob("*.asl.json")):
         try:
@@ -59,50 +60,62 @@ def state_machines(root: Path, task_name: str) -> list[tuple[Path, dict]]:
         except ValueError as exc:
             where = f"{path.relative_to(root)}:{getattr(exc, 'lineno', '?')}"
             raise CourseError(t("ex1.product.not_json", where=where, error=exc)) from exc
-        if task_name in {str(p) for p in _payload_tasks(asl)}:
+        if _runs_task(asl, task_name):
             found.append((path, asl))
     return found
 
 
-def _payload_tasks(node: Any) -> list[Any]:
-    """Every ``Payload.task`` of a lambda:invoke Task state, in nested states too."""
-    out = []
+def _lambda_task(state: Any) -> bool:
+    resource = str(state.get("Resource", "")) if isinstance(state, dict) else ""
+    return state.get("Type") == "Task" and (
+        resource.startswith((_LAMBDA_INVOKE, "arn:aws:lambda:")) or resource.startswith("${")
+    )
+
+
+def _task_of(state: dict) -> Any:
+    """The pipeline task a Lambda Task state asks for: ``Payload.task`` with
+    ``lambda:invoke``, ``task`` of the Parameters with a function ARN as Resource."""
+    params = state.get("Parameters") or {}
+    if not isinstance(params, dict):
+        return None
+    payload = params.get("Payload") if "Payload" in params else params
+    return payload.get("task") if isinstance(payload, dict) else None
+
+
+def _runs_task(node: Any, task_name: str) -> bool:
     if isinstance(node, dict):
-        if node.get("Type") == "Task" and str(node.get("Resource", "")).startswith(
-            (_LAMBDA_INVOKE, "arn:aws:lambda:")
-        ):
-            payload = (node.get("Parameters") or {}).get("Payload") or {}
-            if isinstance(payload, dict) and "task" in payload:
-                out.append(payload["task"])
-        for value in node.values():
-            out += _payload_tasks(value)
-    elif isinstance(node, list):
-        for value in node:
-            out += _payload_tasks(value)
+        if _lambda_task(node) and str(_task_of(node)) == task_name:
+            return True
+        return any(_runs_task(v, task_name) for v in node.values())
+    if isinstance(node, list):
+        return any(_runs_task(v, task_name) for v in node)
+    return False
+
+
+def _bind(node: Any, task_name: str, arns: dict[str, str]) -> Any:
+    """The definition pointed at the planted resources (placeholders such as
+    ``${RunPipelineTaskArn}`` included): the Lambda Task states that run the student's
+    task call the runner, any other Lambda the notifier, every TopicArn the topic."""
+    if isinstance(node, list):
+        return [_bind(v, task_name, arns) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _bind(value, task_name, arns) for key, value in node.items()}
+    if _lambda_task(node):
+        function = arns["runner"] if str(_task_of(node)) == task_name else arns["notifier"]
+        if str(node["Resource"]).startswith(_LAMBDA_INVOKE):
+            out["Parameters"] = {**out.get("Parameters", {}), "FunctionName": function}
+        else:
+            out["Resource"] = function
+    if isinstance(node.get("TopicArn"), str):
+        out["TopicArn"] = arns["topic"]
     return out
 
 
-def _bind(node: Any, function_arn: str, topic_arn: str) -> Any:
-    """The definition with every FunctionName and TopicArn pointing at the planted ones
-    (placeholders such as ``${RunPipelineTaskArn}`` included)."""
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            if key == "FunctionName" and isinstance(value, str):
-                out[key] = function_arn
-            elif key == "TopicArn" and isinstance(value, str):
-                out[key] = topic_arn
-            else:
-                out[key] = _bind(value, function_arn, topic_arn)
-        return out
-    if isinstance(node, list):
-        return [_bind(v, function_arn, topic_arn) for v in node]
-    return node
-
-
-def execute(asl: dict, planted: Callable[[int], dict | Exception]) -> Execution:
-    """Run ``asl`` once in moto's Step Functions interpreter; ``planted(n)`` answers the
-    n-th Lambda invocation with a payload, or an exception (a function error)."""
+def execute(asl: dict, task_name: str, planted: Callable[[int], dict | Exception]) -> Execution:
+    """Run ``asl`` once in moto's Step Functions interpreter. ``planted(n)`` answers the
+    n-th invocation of the runner with a payload, or an exception (a function error);
+    any other Lambda the definition calls (a notifier) succeeds and counts as an alert."""
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "course")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "course")
     import boto3
@@ -110,9 +123,13 @@ def execute(asl: dict, planted: Callable[[int], dict | Exception]) -> Execution:
     from moto.awslambda.models import LambdaFunction
     from moto.core.exceptions import JsonRESTError
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+        StateTaskLambda,
+    )
 
     waits: list[float] = []
     calls = [0]
+    notified: list[str] = []
 
     class _Clock:  # the retrier's time module: intervals recorded, not waited
         @staticmethod
@@ -120,6 +137,9 @@ def execute(asl: dict, planted: Callable[[int], dict | Exception]) -> Execution:
             waits.append(float(seconds))
 
     def invoke(self, body, request_headers, response_headers):  # moto's signature
+        if self.function_name != _RUNNER:
+            notified.append(f"lambda {body[:200]}")
+            return b"{}"
         calls[0] += 1
         answer = planted(calls[0])
         if isinstance(answer, JsonRESTError):
@@ -130,62 +150,98 @@ def execute(asl: dict, planted: Callable[[int], dict | Exception]) -> Execution:
             return json.dumps(error).encode()
         return json.dumps(answer).encode()
 
-    saved = LambdaFunction.invoke, retrier_decl.time
+    saved = LambdaFunction.invoke, retrier_decl.time, StateTaskLambda._from_error
     LambdaFunction.invoke, retrier_decl.time = invoke, _Clock
+    StateTaskLambda._from_error = _legacy_lambda_error(StateTaskLambda._from_error)
     # the interpreter logs every failed state as an error: the verdict says what matters
     quiet = logging.getLogger("moto")
     level, quiet.level = quiet.level, logging.CRITICAL
     try:
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-            return _run(boto3, asl, waits, calls)
+            result = _run(boto3, asl, task_name, waits, calls)
     finally:
-        LambdaFunction.invoke, retrier_decl.time = saved
+        LambdaFunction.invoke, retrier_decl.time, StateTaskLambda._from_error = saved
         quiet.setLevel(level)
+    result.alerts += notified
+    return result
 
 
-def _run(boto3: Any, asl: dict, waits: list[float], calls: list[int]) -> Execution:
+def _legacy_lambda_error(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A Task state whose Resource is a function ARN names Lambda's service errors as
+    the lambda:invoke integration does, ``Lambda.<code>``: AWS's own example retries
+    ``Lambda.ServiceException`` on such a state
+    (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html);
+    the vendored interpreter calls every one ``Exception``."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        event = original(self, env, ex)
+        if isinstance(ex, ClientError):
+            name = f"Lambda.{ex.response['Error']['Code']}"
+            event.error_name = CustomErrorName(name)
+            details = event.event_details.get("lambdaFunctionFailedEventDetails")
+            if details is not None:
+                details["error"] = name
+        return event
+
+    return from_error
+
+
+def _function(session: Any, name: str, role: str) -> str:
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    return session.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": code.getvalue()},
+    )["FunctionArn"]
+
+
+def _run(boto3: Any, asl: dict, task_name: str, waits: list[float], calls: list[int]) -> Execution:
     from botocore.exceptions import ClientError
 
     session = boto3.Session(region_name=_REGION)
     role = session.client("iam").create_role(RoleName="course", AssumeRolePolicyDocument="{}")
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
-    function = session.client("lambda").create_function(
-        FunctionName="run_pipeline_task",
-        Runtime="python3.11",
-        Role=role["Role"]["Arn"],
-        Handler="handler.handler",
-        Code={"ZipFile": code.getvalue()},
-    )["FunctionArn"]
+    role_arn = role["Role"]["Arn"]
     sns, sqs = session.client("sns"), session.client("sqs")
-    topic = sns.create_topic(Name="course-alerts")["TopicArn"]
+    arns = {
+        "runner": _function(session, _RUNNER, role_arn),
+        "notifier": _function(session, "course_notify", role_arn),
+        "topic": sns.create_topic(Name="course-alerts")["TopicArn"],
+    }
     queue = sqs.create_queue(QueueName="course-alerts")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+    sns.subscribe(
+        TopicArn=arns["topic"], Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"]
+    )
     sfn = session.client("stepfunctions")
     try:
         created = sfn.create_state_machine(
-            name="course",
-            definition=json.dumps(_bind(asl, function, topic)),
-            roleArn=role["Role"]["Arn"],
+            name="course", definition=json.dumps(_bind(asl, task_name, arns)), roleArn=role_arn
         )
     except ClientError as exc:  # AWS refuses the definition (ValidationException)
         message = str(exc).split("operation: ", 1)[-1]
         if "Args=[" in message:  # the interpreter's own words, without the definition
             message = message.split("Args=[", 1)[1].split("] in definition", 1)[0].strip('"')
         return Execution("INVALID", 0, [], [message[:400]], [])
-    machine = created["stateMachineArn"]
-    arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    arn = sfn.start_execution(stateMachineArn=created["stateMachineArn"], input="{}")
     deadline = time.monotonic() + 120
     status = "RUNNING"
     while status == "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.05)
-        status = sfn.describe_execution(executionArn=arn)["status"]
-    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        status = sfn.describe_execution(executionArn=arn["executionArn"])["status"]
+    events = sfn.get_execution_history(executionArn=arn["executionArn"], maxResults=1000)
     errors = [
-        e.get("taskFailedEventDetails", {}).get("error", "?")
-        for e in events
+        (e.get("taskFailedEventDetails") or e.get("lambdaFunctionFailedEventDetails") or {}).get(
+            "error", "?"
+        )
+        for e in events["events"]
         if e["type"] in {"TaskFailed", "LambdaFunctionFailed"}
     ]
     alerts = []
@@ -207,60 +263,3 @@ def transient_failure() -> Exception:
 
 def describe_waits(waits: list[float]) -> str:
     return ", ".join(f"{w:g} s" for w in waits) or "0 s"
-
-
-def grade_schedule(root: Path, asl_file: str) -> tuple[bool, str]:
-    """(passed, message) for the schedule: a rule or schedule in a template of the work."""
-    from sandbox.orchestrate.aws import schedules
-    from sandbox.orchestrate.aws.errors import AwsError, DeployError
-    from sandbox.orchestrate.aws.template import load_template
-
-    templates = [
-        p
-        for pattern in ("*.yaml", "*.yml", "*.json")
-        for p in sorted(root.rglob(pattern))
-        if ".github" not in p.parts and not p.name.endswith(".asl.json")
-    ]
-    for path in templates:
-        try:
-            template = load_template(path)
-        except DeployError:
-            continue
-        resources = template["Resources"]
-        machines = {
-            name
-            for name, r in resources.items()
-            if isinstance(r, dict) and r.get("Type") == "AWS::StepFunctions::StateMachine"
-        }
-        for name, resource in resources.items():
-            kind = resource.get("Type") if isinstance(resource, dict) else None
-            if kind not in {"AWS::Events::Rule", "AWS::Scheduler::Schedule"}:
-                continue
-            props = resource.get("Properties") or {}
-            where = f"{path.relative_to(root)} ({name})"
-            expression = props.get("ScheduleExpression")
-            if isinstance(expression, dict) and "Ref" in expression:  # a parameter's default
-                parameter = (template.get("Parameters") or {}).get(expression["Ref"]) or {}
-                expression = parameter.get("Default")
-            if not isinstance(expression, str):
-                return False, t("ex1.schedule.no_expression", where=where)
-            try:
-                schedules.validate(expression)
-            except AwsError as exc:
-                return False, t("ex1.schedule.invalid", where=where, error=exc)
-            if props.get("State") in {"DISABLED", "DISABLED_STATE"}:
-                return False, t("ex1.schedule.disabled", where=where)
-            targets = props.get("Targets") or ([props["Target"]] if "Target" in props else [])
-            refs = json.dumps(targets)
-            targeted = [m for m in machines if f'"{m}"' in refs]
-            if not targeted:
-                return False, t(
-                    "ex1.schedule.no_target", where=where, machines=sorted(machines) or "-"
-                )
-            definition = json.dumps(resources[targeted[0]].get("Properties") or {})
-            if Path(asl_file).name not in definition and '"Definition' not in definition:
-                return False, t(
-                    "ex1.schedule.other_machine", where=where, machine=targeted[0], file=asl_file
-                )
-            return True, t("ex1.schedule.ok", where=where, expression=expression, file=asl_file)
-    return False, t("ex1.schedule.none")

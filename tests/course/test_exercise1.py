@@ -279,6 +279,19 @@ BEHAVIOUR = {
         True,
         "they catch all 5 planted mistakes",
     ),
+    # the same answer in another representation: a double rate, a timestamp month
+    "a double rate and date_trunc months": (
+        MODULE,
+        _edits(
+            '.cast(RATE).alias("retention_rate")',
+            '.alias("retention_rate")',
+            'F.trunc("signup_date", "month")',
+            'F.date_trunc("month", "signup_date")',
+        ),
+        check_same_result_as_prototype,
+        True,
+        "no more, no fewer",
+    ),
     "a transform of another name": (
         MODULE,
         _edits(
@@ -464,6 +477,35 @@ PRODUCT = {
         True,
         "was retried",
     ),
+    # a Task state naming the function as its Resource: its Parameters are the event
+    "a plain function ARN as the Resource": (
+        ASL,
+        _edits(
+            '"Resource": "arn:aws:states:::lambda:invoke",\n      "Parameters": {\n'
+            '        "FunctionName": "${RunPipelineTaskArn}",\n'
+            '        "Payload": {"task": "retention_by_cohort"}\n      },',
+            '"Resource": "${RunPipelineTaskArn}",\n'
+            '      "Parameters": {"task": "retention_by_cohort"},',
+        ),
+        check_retries,
+        True,
+        "was retried",
+    ),
+    # the Catch calls a notifier Lambda instead of publishing to SNS itself
+    "an alert through a notifier Lambda": (
+        ASL,
+        _edits(
+            '"Resource": "arn:aws:states:::sns:publish",\n      "Parameters": {\n'
+            '        "TopicArn": "${FailureTopicArn}",',
+            '"Resource": "arn:aws:states:::lambda:invoke",\n      "Parameters": {\n'
+            '        "FunctionName": "${NotifyFailureArn}",',
+            '"Message.$": "$.failure"',
+            '"Payload.$": "$.failure"',
+        ),
+        check_alert,
+        True,
+        "published an alert",
+    ),
     "EventBridge Scheduler at a rate": (
         TEMPLATE,
         _edits(
@@ -490,6 +532,59 @@ def test_productizing_is_graded_by_running_the_state_machine(
     result: Check = check(variant(tmp_path, *edits, file=file))
     assert result.passed is passes, result.message
     assert words in result.message
+
+
+@pytest.mark.matrix  # a state machine run; CI runs it after the default run
+def test_an_alert_by_an_eventbridge_rule_on_the_execution_status_counts(
+    session, tmp_path: Path
+) -> None:
+    # no Catch: the execution fails, and a rule on its status change tells the topic
+    work = variant(tmp_path, (CATCH, ""), file=ASL)
+    template = (work / TEMPLATE).read_text()
+    (work / TEMPLATE).write_text(
+        template
+        + """
+  RetentionFailed:
+    Type: AWS::Events::Rule
+    Properties:
+      EventPattern:
+        source: [aws.states]
+        detail-type: [Step Functions Execution Status Change]
+        detail:
+          status: [FAILED, TIMED_OUT, ABORTED]
+          stateMachineArn: [!Ref RetentionStateMachine]
+      Targets:
+        - Id: alert
+          Arn: !Ref FailureTopicArn
+"""
+    )
+    result = check_alert(work)
+    assert result.passed, result.message
+    assert "template.yaml (RetentionFailed) sends the failure to SNS" in result.message
+    # the rule on events is not taken for a schedule
+    assert check_schedule(work).passed
+
+
+@pytest.mark.matrix  # SAM's own schedule event; read, not run
+def test_a_sam_state_machine_with_a_schedule_event_counts(tmp_path: Path) -> None:
+    work = variant(tmp_path)
+    (work / TEMPLATE).write_text(
+        """Transform: AWS::Serverless-2016-10-31
+Resources:
+  Retention:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      DefinitionUri: retention.asl.json
+      Events:
+        Daily:
+          Type: ScheduleV2
+          Properties:
+            ScheduleExpression: cron(0 7 * * ? *)
+"""
+    )
+    result = check_schedule(work)
+    assert result.passed, result.message
+    assert "Retention.Daily" in result.message
 
 
 def test_the_solution_template_passes_cfn_lint() -> None:

@@ -293,6 +293,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{file}: a planted permanent failure (invocations: {attempts}) published an alert to the SNS topic and the execution ended FAILED",
         "{file}: uma falha permanente plantada (invocações: {attempts}) publicou um alerta no tópico SNS e a execução terminou FAILED",
     ),
+    "ex1.alert.outside": (
+        "{file}: a planted permanent failure ended the execution FAILED, and {where} sends the failure to SNS",
+        "{file}: uma falha permanente plantada terminou a execução como FAILED, e {where} manda a falha para o SNS",
+    ),
     "ex1.alert.none": (
         '{file}: a planted permanent failure ended the execution {status} and published nothing: add a Catch (ErrorEquals ["States.ALL"]) to a Task state "Resource": "arn:aws:states:::sns:publish" with the failure topic\'s TopicArn, then a Fail state',
         '{file}: uma falha permanente plantada terminou a execução como {status} e não publicou nada: acrescente um Catch (ErrorEquals ["States.ALL"]) indo para um estado Task "Resource": "arn:aws:states:::sns:publish" com o TopicArn do tópico de falhas, e depois um estado Fail',
