@@ -91,14 +91,24 @@ def test_files(root: Path) -> list[Path]:
     return [p for p in python_files(root) if is_test_file(p)]
 
 
-def job_modules(root: Path) -> list[Path]:
-    """The Python files of the work that are not tests, conftest or in a tests folder."""
+def is_dag_file(path: Path) -> bool:
+    """An Airflow DAG file: graded by Airflow (``productize_dag``), never imported here."""
+    text = path.read_text(errors="replace")
+    return bool(re.search(r"^\s*(from|import)\s+airflow", text, re.M)) and bool(
+        re.search(r"\bDAG\(|@dag\b", text)
+    )
+
+
+def job_modules(root: Path, *, dags: bool = False) -> list[Path]:
+    """The Python files of the work that are not tests, conftest, in a tests folder or
+    (unless ``dags``) Airflow DAG files."""
     return [
         p
         for p in python_files(root)
         if not is_test_file(p)
         and p.name != "conftest.py"
         and not ({"tests", "test"} & set(p.relative_to(root).parts[:-1]))
+        and (dags or not is_dag_file(p))
     ]
 
 

@@ -594,3 +594,65 @@ def test_the_solution_template_passes_cfn_lint() -> None:
     lint = Path(sys.executable).parent / "cfn-lint"
     done = subprocess.run([str(lint), str(SOLUTION / TEMPLATE)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+RIGHT_DAG = '''"""retention_by_cohort on Airflow: daily, retried, failures told."""
+
+from datetime import datetime, timedelta
+
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG
+from alerts import notify_failure
+
+
+def _run() -> None:
+    from sandbox.orchestrate.pipeline import run_pipeline
+
+    run_pipeline(["retention_by_cohort"])
+
+
+with DAG(
+    "retention_by_cohort",
+    schedule="0 7 * * *",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "on_failure_callback": notify_failure,
+    },
+) as dag:
+    PythonOperator(task_id="retention_by_cohort", python_callable=_run)
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.matrix  # two real `airflow dags test` runs per grading, 40 s each
+@pytest.mark.parametrize("right", [True, False], ids=["productized DAG", "bare DAG"])
+def test_productizing_in_an_airflow_dag_is_graded_by_real_airflow(
+    session, tmp_path: Path, right: bool
+) -> None:
+    pytest.importorskip("airflow", reason="needs the airflow dependency group (`uv sync`)")
+    work = variant(tmp_path)
+    for name in (ASL, TEMPLATE):
+        (work / name).unlink()
+    dag = RIGHT_DAG
+    if not right:  # no retries, no callback, no schedule
+        dag = dag.replace('schedule="0 7 * * *"', "schedule=None").replace(
+            '"retries": 2', '"retries": 0'
+        )
+        dag = dag.replace('        "on_failure_callback": notify_failure,\n', "")
+    (work / "retention_dag.py").write_text(dag)
+    checks = {c.__name__: c(work) for c in (check_retries, check_alert, check_schedule)}
+    if right:
+        assert all(c.passed for c in checks.values()), [c.message for c in checks.values()]
+        assert "retried by Airflow (retries=2, retry_delay 300 s" in checks["check_retries"].message
+        assert "called the task's on_failure_callback" in checks["check_alert"].message
+        assert "0 7 * * *" in checks["check_schedule"].message
+    else:
+        assert not any(c.passed for c in checks.values())
+        assert "retries=0" in checks["check_retries"].message
+        assert "told no one" in checks["check_alert"].message
+        assert "no periodic schedule" in checks["check_schedule"].message
+    # the DAG file is Airflow's to load: the checker never imports it
+    assert exercise1.find_transform(work).name == "retention_by_cohort"

@@ -330,4 +330,30 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{where}: {expression}, running the state machine of {file}",
         "{where}: {expression}, rodando a state machine de {file}",
     ),
+    # -- productizing in an Airflow DAG
+    "ex1.dag.not_parsed": (
+        "DAG {dag!r}: Airflow did not load it (an import error?): {log}",
+        "DAG {dag!r}: o Airflow não o carregou (erro de import?): {log}",
+    ),
+    "ex1.dag.retries_ok": (
+        "DAG {dag!r}: a planted transient failure was retried by Airflow (retries={retries}, retry_delay {delay}, recorded, not waited), then the task ran on the sample",
+        "DAG {dag!r}: uma falha transitória plantada foi retentada pelo Airflow (retries={retries}, retry_delay {delay}, registrado, não esperado), e então a tarefa rodou na amostra",
+    ),
+    "ex1.dag.no_retries": (
+        "DAG {dag!r}: a planted transient failure failed the run (retries={retries}): set retries (>= 1) and retry_delay on the task or in default_args",
+        "DAG {dag!r}: uma falha transitória plantada derrubou a execução (retries={retries}): defina retries (>= 1) e retry_delay na tarefa ou em default_args",
+    ),
+    "ex1.dag.alert_ok": (
+        "DAG {dag!r}: after a planted permanent failure, Airflow called the task's on_failure_callback (its errors: {errors})",
+        "DAG {dag!r}: depois de uma falha permanente plantada, o Airflow chamou o on_failure_callback da tarefa (erros dele: {errors})",
+    ),
+    "ex1.dag.no_alert": (
+        "DAG {dag!r}: a planted permanent failure told no one: set on_failure_callback (e.g. the platform's alerts.notify_failure) on the task or in default_args",
+        "DAG {dag!r}: uma falha permanente plantada não avisou ninguém: defina on_failure_callback (por exemplo alerts.notify_failure da plataforma) na tarefa ou em default_args",
+    ),
+    "ex1.dag.no_schedule": (
+        'DAG {dag!r} has no periodic schedule ({schedule}): set schedule, e.g. a cron such as "0 7 * * *"',
+        'o DAG {dag!r} não tem agendamento periódico ({schedule}): defina schedule, por exemplo um cron como "0 7 * * *"',
+    ),
+    "ex1.dag.schedule_ok": ("DAG {dag!r}: {schedule}", "DAG {dag!r}: {schedule}"),
 }
