@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +43,10 @@ COMPOSE_DEFAULTS: dict[str, Any] = {
 }
 
 
+# A TCP port: a value outside 1-65535 is refused with the variable's name.
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
 class DmsSettings(BaseModel):
     """The DMS task: S3 target endpoint settings (names as in AWS) and the source slot.
 
@@ -64,11 +68,12 @@ class DmsSettings(BaseModel):
     cdc_inserts_and_updates: bool = False  # CdcInsertsAndUpdates
     cdc_path: str | None = None  # CdcPath
     date_partition_enabled: bool = False  # DatePartitionEnabled (yyyy/mm/dd)
-    max_file_size_kb: int = 1_048_576  # MaxFileSize (full load), 1 GB as in DMS
+    # MaxFileSize (full load), 1 GB as in DMS, which accepts 1 to 1,048,576 KB
+    max_file_size_kb: int = Field(default=1_048_576, ge=1, le=1_048_576)
     # Tables loaded at once (a task setting, 8 in AWS); never more than the cores here.
     max_full_load_subtasks: int = Field(default=8, ge=1)  # MaxFullLoadSubTasks
-    cdc_max_batch_interval_s: float = 1.0  # CdcMaxBatchInterval (60 s in AWS)
-    max_batch_changes: int = 100_000
+    cdc_max_batch_interval_s: float = Field(default=1.0, gt=0)  # CdcMaxBatchInterval (60 s in AWS)
+    max_batch_changes: int = Field(default=100_000, ge=1)
     # `--follow` retries a lost source every this many seconds, without end
     # (ErrorBehavior RecoverableErrorInterval, 5 s in AWS; RecoverableErrorCount -1).
     recoverable_error_interval_s: float = Field(default=1.0, gt=0)
@@ -93,8 +98,9 @@ class DmsSettings(BaseModel):
 class FirehoseSettings(BaseModel):
     """SNS subscriptions and Firehose delivery streams (``SANDBOX_FIREHOSE__*``)."""
 
-    buffer_size_mib: float = 5.0  # BufferingHints.SizeInMBs (1-128 in AWS)
-    buffer_interval_s: float = 60.0  # BufferingHints.IntervalInSeconds (0-900 in AWS)
+    # BufferingHints.SizeInMBs (1-128 in AWS; the sandbox also takes less than 1)
+    buffer_size_mib: float = Field(default=5.0, gt=0, le=128)
+    buffer_interval_s: float = Field(default=60.0, ge=0, le=900)  # IntervalInSeconds, 0-900
     compress: bool = False  # CompressionFormat GZIP
     newline_delimiter: bool = True  # the AppendDelimiterToRecord processor
     raw_message_delivery: bool = False  # on the SNS subscription
@@ -130,7 +136,7 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Every service binds to this address.")
 
     # Postgres: the `app` database is the DMS source, `warehouse` the Redshift stand-in.
-    postgres_port: int = 15432
+    postgres_port: Port = 15432
     postgres_user: str = "sandbox"
     postgres_password: SecretStr = SecretStr("sandbox")
     # An int checked below rather than Literal[16, 18]: a Literal refuses the string
@@ -144,36 +150,36 @@ class Settings(BaseSettings):
     postgres_max_slot_wal_keep_size_mb: int = Field(default=2048, ge=-1)
 
     # S3 (SeaweedFS in embedded, MinIO in compose).
-    s3_port: int = 18333
+    s3_port: Port = 18333
     s3_access_key: str = "sandbox"
     s3_secret_key: SecretStr = SecretStr("sandbox-secret")
     s3_region: str = "us-east-1"
     raw_bucket: str = "raw"
     lake_bucket: str = "lake"
     # SeaweedFS internals; each also opens a gRPC port at +10000.
-    seaweed_master_port: int = 19333
-    seaweed_volume_port: int = 18080
-    seaweed_filer_port: int = 18888
+    seaweed_master_port: Port = 19333
+    seaweed_volume_port: Port = 18080
+    seaweed_filer_port: Port = 18888
 
     # Spark Connect (Sail in embedded, Apache Spark in compose).
-    spark_port: int = 50051
+    spark_port: Port = 50051
 
-    metabase_port: int = 3000
+    metabase_port: Port = 3000
 
     # The local AWS endpoint (Step Functions, Lambda, ECS, EventBridge, CloudWatch):
     # `sandbox aws up`. Clock speed > 1 fires schedules faster (demos, tests).
-    aws_port: int = 14566
-    aws_clock_speed: float = 1.0
+    aws_port: Port = 14566
+    aws_clock_speed: float = Field(default=1.0, gt=0)
 
     # Apache Airflow (`just airflow`): its API server and UI, and the UI's login.
-    airflow_port: int = 8080
+    airflow_port: Port = 8080
     airflow_user: str = "admin"
     airflow_password: str = "admin"
     # The DAG is scheduled daily, as in production. On a laptop the scheduler does not
     # start those runs by itself unless this is on: triggered runs and backfills run.
     airflow_schedule: bool = False
     # Seconds between a failed DAG task and its retry (read by dags/lakehouse_sandbox.py).
-    airflow_retry_delay_s: float = 30.0
+    airflow_retry_delay_s: float = Field(default=30.0, ge=0)
 
     dms: DmsSettings = Field(default_factory=DmsSettings)
     firehose: FirehoseSettings = Field(default_factory=FirehoseSettings)

@@ -94,3 +94,33 @@ def test_a_value_outside_the_contract_lands_in_the_quarantine(
     assert report.rules[table][rule] == 1
     assert report.quarantined[table] >= 1
     assert report.rows[table] == frames[table].count()
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payload"),
+    [
+        # no results (an older producer, or one past the door's check): nothing to explode
+        ("match_finished", '{"match_id": %d, "winning_team": 1, "results": []}'),
+        ("match_started", '{"match_id": %d, "lobby_id": 1, "player_ids": []}'),
+        ("match_finished", '{"match_id": %d, "results": "not a list"}'),
+    ],
+)
+def test_an_event_silver_cannot_explode_is_quarantined_not_dropped(
+    spark, sample_bronze, event_type: str, payload: str
+) -> None:
+    from pyspark.sql import functions as F
+
+    events = sample_bronze["events"]
+    rule = "not_null(player_id)"
+    _, before = build_silver(sample_bronze)
+    target = events.where(F.col("event_type") == event_type).orderBy("event_id").first()
+    match_id = json.loads(target["payload"])["match_id"]
+    key = F.col("event_id") == F.lit(target["event_id"])
+    emptied = events.withColumn(
+        "payload", F.when(key, F.lit(payload % match_id)).otherwise(F.col("payload"))
+    )
+    _, after = build_silver(dict(sample_bronze, events=emptied))
+    assert (
+        after.rules["player_events"].get(rule, 0) == before.rules["player_events"].get(rule, 0) + 1
+    )
+    assert after.quarantined["player_events"] == before.quarantined["player_events"] + 1

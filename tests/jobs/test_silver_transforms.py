@@ -44,6 +44,11 @@ def test_player_events_gives_one_row_per_player_taking_part_whatever_the_payload
         ("finished", 2, None, None, "dust"),
         ("garbled", None, None, None, None),
         ("login", 7, None, "AR", None),
+        # nothing to explode: one row with no player, which not_null(player_id)
+        # quarantines (test_silver_contracts), never a silent drop
+        ("no-list", None, None, None, "dust"),
+        ("no-results", None, None, None, None),
+        ("nobody", None, None, None, "dust"),
         ("started", 1, None, "BR", "dust"),
         ("started", 2, None, None, "dust"),
         ("started", None, None, None, "dust"),

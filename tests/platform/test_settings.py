@@ -79,6 +79,14 @@ def test_postgres_version_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
         ("SANDBOX_PROFILE", "kubernetes", "'embedded' or 'compose'"),
         ("SANDBOX_DMS__MAX_FILE_SIZE_KB", "1GB", "valid integer"),
         ("SANDBOX_FIREHOSE__COMPRESS", "maybe", "valid boolean"),
+        # numbers out of range: 0 KB files would loop writing empty objects
+        ("SANDBOX_DMS__MAX_FILE_SIZE_KB", "0", "greater than or equal to 1"),
+        ("SANDBOX_DMS__MAX_BATCH_CHANGES", "0", "greater than or equal to 1"),
+        ("SANDBOX_DMS__CDC_MAX_BATCH_INTERVAL_S", "-1", "greater than 0"),
+        ("SANDBOX_FIREHOSE__BUFFER_SIZE_MIB", "0", "greater than 0"),
+        ("SANDBOX_FIREHOSE__BUFFER_INTERVAL_S", "901", "less than or equal to 900"),
+        ("SANDBOX_POSTGRES_PORT", "70000", "less than or equal to 65535"),
+        ("SANDBOX_AWS_CLOCK_SPEED", "0", "greater than 0"),
     ],
 )
 def test_a_bad_setting_names_variable_value_and_what_is_allowed(

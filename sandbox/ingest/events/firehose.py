@@ -51,10 +51,66 @@ from sandbox.ingest.events.spool import (
     encode_frames,
     scan_segment,
 )
+from sandbox.platform.errors import SandboxError
 
 _KEY_NAMESPACE = uuid.UUID("6f1c1f8e-6a43-4d7c-9d0a-3b5c2f6f9a10")
 
 log = logging.getLogger(__name__)
+
+
+# PutRecord/PutRecordBatch limits: a record's data up to 1,000 KiB, a batch up to 500
+# records and 4 MiB (https://docs.aws.amazon.com/firehose/latest/APIReference/API_PutRecordBatch.html,
+# https://docs.aws.amazon.com/firehose/latest/dev/limits.html).
+MAX_RECORD_BYTES = 1_024_000
+MAX_BATCH_RECORDS = 500
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+
+
+class FirehoseValidationError(SandboxError):
+    """A request Firehose refuses whole, as AWS does: ``ValidationException`` with the
+    service's own wording, e.g. (captured from AWS in osquery/osquery#3568)
+    ``1 validation error detected: Value '...' at 'records.97.member.data' failed to
+    satisfy constraint: Member must have length less than or equal to 1024000``."""
+
+    code = "ValidationException"
+
+    def __init__(self, problems: list[str]) -> None:
+        count = len(problems)
+        noun = "error" if count == 1 else "errors"
+        super().__init__(f"{self.code}: {count} validation {noun} detected: {'; '.join(problems)}")
+        self.problems = problems
+
+
+def _too_long(where: str, size: int, limit: int) -> str:
+    return (
+        f"Value 'java.nio.HeapByteBuffer[pos=0 lim={size} cap={size}]' at '{where}' failed "
+        f"to satisfy constraint: Member must have length less than or equal to {limit}"
+    )
+
+
+def check_limits(records: list[bytes], *, batch: bool) -> None:
+    """Raise :class:`FirehoseValidationError` where AWS refuses the request.
+
+    ``batch``: a PutRecordBatch (records named ``records.N.member.data``, 1-based, and the
+    500-record and 4 MiB request limits); else a PutRecord (``record.data``).
+    """
+    problems = [
+        _too_long(f"records.{i}.member.data" if batch else "record.data", len(r), MAX_RECORD_BYTES)
+        for i, r in enumerate(records, start=1)
+        if len(r) > MAX_RECORD_BYTES
+    ]
+    if batch and len(records) > MAX_BATCH_RECORDS:
+        problems.append(
+            f"Value at 'records' failed to satisfy constraint: Member must have length less "
+            f"than or equal to {MAX_BATCH_RECORDS}"
+        )
+    if batch and sum(map(len, records)) > MAX_BATCH_BYTES:
+        problems.append(
+            f"the request's records total {sum(map(len, records))} bytes, over the "
+            f"{MAX_BATCH_BYTES}-byte (4 MiB) limit of a PutRecordBatch request"
+        )
+    if problems:
+        raise FirehoseValidationError(problems)
 
 
 @dataclass(frozen=True)
@@ -100,9 +156,11 @@ def check_record(data: bytes) -> tuple[str, str] | None:
         doc = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return "InvalidJSON", f"not JSON: {exc}"
+    event_json: str | bytes = data
     if isinstance(doc, dict) and doc.get("Type") == "Notification" and "Message" in doc:
         try:
-            doc = json.loads(doc["Message"])
+            event_json = doc["Message"]
+            doc = json.loads(event_json)
         except (json.JSONDecodeError, TypeError) as exc:
             return "InvalidJSON", f"SNS Message is not JSON: {exc}"
     if not isinstance(doc, dict):
@@ -111,7 +169,7 @@ def check_record(data: bytes) -> tuple[str, str] | None:
     if event_type not in EVENT_TYPES:
         return "UnknownEventType", f"unknown event_type {event_type!r}"
     try:
-        EVENT_ADAPTER.validate_python(doc)
+        EVENT_ADAPTER.validate_json(event_json)  # strict: the JSON types as sent
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"][1:]) or "event"
@@ -153,11 +211,24 @@ class DeliveryStream:
     # -- producer side -----------------------------------------------------------
 
     def put_record(self, data: bytes) -> None:
-        """Accept one record; durable when this returns (see :meth:`put_record_batch`)."""
-        self.put_record_batch([data])
+        """Accept one record; durable when this returns (see :meth:`put_record_batch`).
+        A record over 1,000 KiB is refused (:class:`FirehoseValidationError`)."""
+        check_limits([data], batch=False)
+        self.deliver_records([data])
 
     def put_record_batch(self, records: Iterable[bytes]) -> int:
+        """PutRecordBatch: the request is refused whole (:class:`FirehoseValidationError`)
+        when a record is over 1,000 KiB or the batch over 500 records or 4 MiB, as AWS
+        refuses it; else the records are appended (see :meth:`deliver_records`)."""
+        listed = list(records)
+        check_limits(listed, batch=True)
+        return self.deliver_records(listed)
+
+    def deliver_records(self, records: Iterable[bytes]) -> int:
         """Append records to the spool; when this returns they survive a crash.
+
+        Each record is its own PutRecord (what an SNS subscription sends, one per
+        message): one over 1,000 KiB is refused before any is appended.
 
         The frames are written whole (a short write is continued) and the segment is
         fdatasync'ed before this returns; a new segment's directory entry is fsynced
@@ -165,8 +236,11 @@ class DeliveryStream:
         a power cut. If the append fails, it raises and the segment is left as it
         was: none of the batch is accepted. Returns the bytes appended.
         """
+        listed = list(records)
+        for record in listed:
+            check_limits([record], batch=False)
         now = time.time()
-        payload = encode_frames(records, int(now * 1000))
+        payload = encode_frames(listed, int(now * 1000))
         if not payload:
             return 0
         with self._locked():

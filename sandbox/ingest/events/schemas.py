@@ -20,8 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
 
+# Strict: validated from JSON, "42" is not an int nor "yes" a bool (pydantic's strict
+# mode still reads a UUID, a datetime and a decimal from a JSON string).
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     event_id: uuid.UUID
     event_time: datetime = Field(description="When it happened (UTC), not when it arrived.")
@@ -49,7 +54,7 @@ class MatchStarted(_Event):
 
 
 class PlayerResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     player_id: int
     team: int
@@ -64,7 +69,7 @@ class MatchFinished(_Event):
     match_id: int
     winning_team: int
     duration_s: int = Field(ge=0)
-    results: list[PlayerResult]
+    results: list[PlayerResult] = Field(min_length=1, description="One per player.")
 
 
 class Purchase(_Event):

@@ -17,9 +17,21 @@ from decimal import Decimal
 from sandbox.ingest.events.firehose import BufferHints, DeliveryStream
 from sandbox.ingest.events.schemas import STREAM_OF_TYPE, STREAMS
 from sandbox.platform import Settings
+from sandbox.platform.errors import SandboxError
 from sandbox.platform.services import s3_client
 
 ACCOUNT = "000000000000"  # the account id LocalStack-style emulators use
+# A Publish message is at most 256 KiB (262,144 bytes):
+# https://docs.aws.amazon.com/sns/latest/api/API_Publish.html
+MAX_MESSAGE_BYTES = 262_144
+
+
+class SnsError(SandboxError):
+    """A request SNS refuses: its error code and message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
 
 
 def _default(value: object) -> str:
@@ -65,11 +77,20 @@ class Topic:
         ).encode()
 
     def publish_batch(self, messages: list[str]) -> None:
+        """Publish each message (a PublishBatch of any length: the simulator's convenience).
+        A message over 256 KiB is refused before any is delivered, as SNS refuses it."""
+        for i, message in enumerate(messages):
+            if len(message.encode()) > MAX_MESSAGE_BYTES:
+                raise SnsError(
+                    "InvalidParameter",
+                    f"Invalid parameter: Message too long (message {i} of the batch, "
+                    f"{len(message.encode())} bytes; SNS accepts {MAX_MESSAGE_BYTES})",
+                )
         for sub in self.subscriptions:
             if sub.raw_message_delivery:
-                sub.stream.put_record_batch(m.encode() for m in messages)
+                sub.stream.deliver_records(m.encode() for m in messages)
             else:
-                sub.stream.put_record_batch(self.envelope(m) for m in messages)
+                sub.stream.deliver_records(self.envelope(m) for m in messages)
 
 
 class EventPublisher:

@@ -47,9 +47,12 @@ def player_events(events: DataFrame, players: DataFrame, matches: DataFrame) -> 
     single = base.where(~F.col("event_type").isin("match_started", "match_finished")).select(
         "*", js("$.player_id").alias("player_id"), F.lit(None).cast("boolean").alias("won")
     )
+    # explode_outer: an event whose list is empty, missing or unreadable keeps one row
+    # with no player, which the not_null(player_id) rule sends to the quarantine
+    # instead of explode dropping it unseen.
     started = base.where(F.col("event_type") == "match_started").select(
         "*",
-        F.explode(F.from_json(F.get_json_object(p, "$.player_ids"), "array<bigint>")).alias(
+        F.explode_outer(F.from_json(F.get_json_object(p, "$.player_ids"), "array<bigint>")).alias(
             "player_id"
         ),
         F.lit(None).cast("boolean").alias("won"),
@@ -58,7 +61,9 @@ def player_events(events: DataFrame, players: DataFrame, matches: DataFrame) -> 
         base.where(F.col("event_type") == "match_finished")
         .select(
             "*",
-            F.explode(F.from_json(F.get_json_object(p, "$.results"), RESULTS_SCHEMA)).alias("r"),
+            F.explode_outer(F.from_json(F.get_json_object(p, "$.results"), RESULTS_SCHEMA)).alias(
+                "r"
+            ),
         )
         .select("*", F.col("r.player_id").alias("player_id"), F.col("r.won").alias("won"))
         .drop("r")

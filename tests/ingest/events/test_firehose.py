@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.ingest.events.firehose import BufferHints, DeliveryStream, check_record
+from sandbox.ingest.events.firehose import (
+    MAX_RECORD_BYTES,
+    BufferHints,
+    DeliveryStream,
+    FirehoseValidationError,
+    check_record,
+)
 from sandbox.ingest.events.schemas import new_event
 from sandbox.ingest.events.spool import HEADER
 
@@ -208,3 +214,74 @@ def test_sns_envelope_is_unwrapped_for_validation() -> None:
     inner = json.dumps(new_event("player_login", player_id=3, platform="mobile"))
     envelope = json.dumps({"Type": "Notification", "Message": inner}).encode()
     assert check_record(envelope) is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("player_id", "42"),  # a string is not an int, however it reads
+        ("platform", 1),
+    ],
+)
+def test_event_models_are_strict(field: str, value: object) -> None:
+    event = new_event("player_login", player_id=3, platform="pc") | {field: value}
+    code, reason = check_record(json.dumps(event).encode())
+    assert code == "SchemaViolation" and field in reason
+
+
+def test_a_result_that_is_not_a_bool_and_a_match_with_no_results_are_refused() -> None:
+    result = {"player_id": 1, "team": 0, "kills": 1, "deaths": 0, "assists": 0, "won": "yes"}
+    finished = new_event(
+        "match_finished", match_id=1, winning_team=0, duration_s=60, results=[result]
+    )
+    code, reason = check_record(json.dumps(finished).encode())
+    assert code == "SchemaViolation" and "results.0.won" in reason
+    finished["results"] = []  # silver would have nothing to explode
+    code, reason = check_record(json.dumps(finished).encode())
+    assert code == "SchemaViolation" and "results" in reason
+
+
+def _aws_too_long(where: str, size: int) -> str:
+    # AWS's own wording, captured in osquery/osquery#3568 and postmates/cernan#210
+    return (
+        f"Value 'java.nio.HeapByteBuffer[pos=0 lim={size} cap={size}]' at '{where}' failed "
+        "to satisfy constraint: Member must have length less than or equal to 1024000"
+    )
+
+
+def test_a_record_over_1000_kib_is_refused_as_aws_refuses_it(tmp_path: Path) -> None:
+    s3 = MemoryS3()
+    fh = stream(tmp_path, s3)
+    big = b"x" * (MAX_RECORD_BYTES + 1)
+    with pytest.raises(FirehoseValidationError) as caught:
+        fh.put_record(big)
+    assert str(caught.value) == (
+        "ValidationException: 1 validation error detected: "
+        + _aws_too_long("record.data", MAX_RECORD_BYTES + 1)
+    )
+    # a batch is refused whole, naming the record (1-based, as AWS does)
+    with pytest.raises(FirehoseValidationError) as caught:
+        fh.put_record_batch([login(1), big, login(2)])
+    assert _aws_too_long("records.2.member.data", MAX_RECORD_BYTES + 1) in str(caught.value)
+    with pytest.raises(FirehoseValidationError, match="less than or equal to 500"):
+        fh.put_record_batch([login(i) for i in range(501)])
+    fh.flush(force=True)
+    assert not records_in(s3) and not records_in(s3, "events-errors/"), "nothing accepted"
+    # exactly the limit is accepted, and delivered (to the error prefix: not an event)
+    fh.put_record(b"y" * MAX_RECORD_BYTES)
+    fh.flush(force=True)
+    assert len(records_in(s3, "events-errors/")) == 1
+
+
+def test_sns_refuses_a_message_over_256_kib_before_delivering_any(tmp_path: Path) -> None:
+    from sandbox.ingest.events.sns import MAX_MESSAGE_BYTES, SnsError, Topic
+
+    s3 = MemoryS3()
+    topic = Topic("gameplay-events")
+    topic.subscribe(stream(tmp_path, s3))
+    with pytest.raises(SnsError) as caught:
+        topic.publish_batch([login(1).decode(), "x" * (MAX_MESSAGE_BYTES + 1)])
+    assert caught.value.code == "InvalidParameter"
+    assert "Message too long" in str(caught.value)
+    topic.subscriptions[0].stream.flush(force=True)
+    assert not records_in(s3)
