@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.platform.errors import SandboxError
+from sandbox.platform.private import write_private
 from sandbox.platform.progress import Progress, quiet
 from sandbox.platform.settings import PROJECT_ROOT, Settings
 from sandbox.platform.stack import ServiceStatus, State
@@ -92,8 +93,7 @@ def ensure_env_file(env_file: Path, example: Path = ENV_EXAMPLE) -> bool:
             filled = True
         lines.append(line)
     if created or filled:
-        env_file.write_text("\n".join(lines) + "\n")
-        env_file.chmod(0o600)
+        write_private(env_file, "\n".join(lines) + "\n")
     return created
 
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import psutil
 
 from sandbox.platform.errors import PortInUseError, ServiceStartError
+from sandbox.platform.locks import task_lock
 from sandbox.platform.ports import port_is_free
 from sandbox.platform.progress import Progress, quiet
 from sandbox.platform.services import (
@@ -29,6 +31,10 @@ from sandbox.platform.services import (
 )
 from sandbox.platform.services.process import Supervisor, tree
 from sandbox.platform.settings import Settings
+
+# How long an `up` or `down` waits for another one on the same home (Airflow's start
+# alone may take three minutes).
+STACK_LOCK_WAIT_S = 600.0
 
 State = Literal["running", "stopped", "failed"]
 
@@ -114,8 +120,23 @@ class EmbeddedStack:
 
         ``on_ready(name)`` is called as each started service becomes ready (Postgres is
         ready in a fraction of a second, S3 after about three: a caller can begin on the
-        database meanwhile).
+        database meanwhile). Holds the home's stack lock: a second ``up`` (or ``down``)
+        waits, then finds what the first started.
         """
+        with self._stack_lock(progress):
+            return self._up(progress, on_ready)
+
+    @contextmanager
+    def _stack_lock(self, progress: Progress) -> Iterator[None]:
+        """One ``up``/``down`` at a time on this home (``<home>/locks/stack.lock``)."""
+        with task_lock(
+            self.settings.runtime_dir, "stack", wait_s=STACK_LOCK_WAIT_S, progress=progress
+        ):
+            yield
+
+    def _up(
+        self, progress: Progress, on_ready: Callable[[str], None] | None
+    ) -> list[ServiceStatus]:
         todo = [svc for svc in self.services if self.supervisor.process(svc.name) is None]
         if not todo:
             progress("all services already running")
@@ -152,6 +173,10 @@ class EmbeddedStack:
 
     def start_optional(self, name: str, progress: Progress = quiet) -> ServiceStatus:
         """Start an on-demand service (after the core ones); a no-op if it runs."""
+        with self._stack_lock(progress):
+            return self._start_optional(name, progress)
+
+    def _start_optional(self, name: str, progress: Progress) -> ServiceStatus:
         svc = self.service(name)
         if self.supervisor.process(name) is None:
             if self.supervisor.record(name) is not None:  # crashed: end what it forked
@@ -223,6 +248,10 @@ class EmbeddedStack:
 
     def down(self, progress: Progress = quiet) -> None:
         """Stop every process this home started, all at once, each with its deadline."""
+        with self._stack_lock(progress):
+            self._down(progress)
+
+    def _down(self, progress: Progress) -> None:
         every = self.services + self.optional
         with ThreadPoolExecutor(max_workers=len(every)) as pool:
             stopped = list(pool.map(self._stop, every))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -62,3 +63,30 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     proc.wait()
     with task_lock(tmp_path, "bronze", wait_s=5):  # TaskLocked if the lock outlived it
         pass
+
+
+def test_up_and_down_wait_for_each_other_on_one_home(tmp_path: Path, monkeypatch) -> None:
+    """Two `up`s (or an `up` and a `down`) on one home used to share a temp file and
+    start services twice: the stack lock makes the second wait for the first."""
+    import threading
+
+    from sandbox.platform import stack as stack_module
+    from sandbox.platform.locks import TaskLocked, task_lock
+    from sandbox.platform.settings import Settings
+    from sandbox.platform.stack import EmbeddedStack
+
+    settings = Settings(_env_file=None, home=tmp_path / "home")
+    stack = EmbeddedStack(settings)
+    said: list[str] = []
+    with task_lock(settings.runtime_dir, "stack", wait_s=0):  # another `up`, in progress
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (stack.down(said.append), done.set()))
+        worker.start()
+        assert not done.wait(0.6), "down ran beside an up in progress"
+        assert any("waiting for pid" in m for m in said), said
+    assert done.wait(10), "down went on once the up ended"
+    worker.join()
+    monkeypatch.setattr(stack_module, "STACK_LOCK_WAIT_S", 0.3)
+    with task_lock(settings.runtime_dir, "stack", wait_s=0), pytest.raises(TaskLocked) as caught:
+        stack.down()
+    assert "stack" in str(caught.value) and f"pid {os.getpid()}" in str(caught.value)

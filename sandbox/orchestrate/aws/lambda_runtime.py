@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-CODE_CACHE = Path(tempfile.gettempdir()) / "sandbox-lambda-code"
+# Per user, mode 700 and owned by them: a cache shared in /tmp would let another user
+# swap a handler before it runs (or make every unpack fail).
+CODE_CACHE = Path(tempfile.gettempdir()) / f"sandbox-lambda-code-{os.getuid()}"
 # Lambda's PATH for Python runtimes, after this environment's bin (its python).
 LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
 
@@ -49,13 +52,16 @@ class Invocation:
 
 def unpack(code_zip: bytes) -> Path:
     """The folder holding this deployment package, unpacked once per content hash."""
+    from sandbox.platform.private import private_dir  # the parent's side only
+
+    private_dir(CODE_CACHE)
     folder = CODE_CACHE / hashlib.sha256(code_zip).hexdigest()[:16]
     if not folder.exists():
-        staging = Path(tempfile.mkdtemp(dir=CODE_CACHE.parent, prefix="lambda-unpack-"))
+        staging = Path(tempfile.mkdtemp(dir=CODE_CACHE, prefix=".unpack-"))
         zipfile.ZipFile(io.BytesIO(code_zip)).extractall(staging)
-        CODE_CACHE.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):  # another invocation unpacked it first
             staging.rename(folder)
+        shutil.rmtree(staging, ignore_errors=True)  # left only if the rename lost
     return folder
 
 

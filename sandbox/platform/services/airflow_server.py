@@ -13,6 +13,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from sandbox.platform.private import private_dir, write_private
 from sandbox.platform.services.base import EmbeddedService
 from sandbox.platform.settings import PROJECT_ROOT, Settings
 
@@ -39,10 +40,9 @@ def airflow_home(settings: Settings) -> Path:
 
 def write_passwords(settings: Settings, home: Path) -> Path:
     """The simple auth manager's password file, so the login is the one the CLI prints."""
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)
     path = home / "passwords.json"
-    path.write_text(json.dumps({settings.airflow_user: settings.airflow_password}))
-    path.chmod(0o600)
+    write_private(path, json.dumps({settings.airflow_user: settings.airflow_password}))
     return path
 
 

@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from sandbox.platform.errors import ServiceStartError
+from sandbox.platform.private import private_dir, write_private
 from sandbox.platform.services.base import EmbeddedService
 from sandbox.platform.services.process import as_user
 
@@ -73,13 +74,13 @@ class PostgresService(EmbeddedService):
             return
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
         pwfile = self.settings.run_dir / "postgres.pw"
-        pwfile.parent.mkdir(parents=True, exist_ok=True)
-        pwfile.write_text(self.settings.postgres_password.get_secret_value() + "\n")
-        pwfile.chmod(0o600)
+        private_dir(pwfile.parent)
+        write_private(pwfile, self.settings.postgres_password.get_secret_value() + "\n")
         if user is not None:
             entry = pwd.getpwnam(user)
             os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
             os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+            _allow_traverse(pwfile.parent)  # initdb, as that user, reads the file
             _allow_traverse(pwfile.parent)
         try:
             result = subprocess.run(

@@ -1,7 +1,9 @@
 """Start, find and stop the processes the sandbox owns, by pid.
 
 Each started process gets a record in ``<run_dir>/<name>.json`` with its pid and its
-creation time, so a recycled pid is never mistaken for ours. A record whose process
+identity (:func:`process_identity`: the boot and the kernel's start time in clock
+ticks), so a recycled pid is never mistaken for ours, and a wall-clock step (a laptop
+resuming, NTP) never makes a live service look dead. A record whose process
 is gone means the service died without ``down``: that is how ``status`` reports
 ``failed``. ``down`` removes the record after the process group is gone.
 """
@@ -21,6 +23,8 @@ from pathlib import Path
 
 import psutil
 
+from sandbox.platform.private import private_dir
+
 
 @dataclass(frozen=True)
 class ProcessRecord:
@@ -32,6 +36,7 @@ class ProcessRecord:
     started_at: float
     argv: list[str]
     log: str
+    identity: str = ""  # process_identity(pid) at spawn; records written before: ""
 
 
 class Supervisor:
@@ -59,7 +64,7 @@ class Supervisor:
         rec = self.record(name)
         if rec is None:
             return None
-        return live_process(rec.pid, rec.create_time)
+        return live_process(rec.pid, rec.create_time, rec.identity)
 
     def spawn(
         self,
@@ -75,10 +80,13 @@ class Supervisor:
         The child leads a new process group, so ``stop`` can end it together with
         every process it forked.
         """
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        # the home and its pid records and logs: this user's only (700)
+        private_dir(self.run_dir.parent)
+        private_dir(self.run_dir)
+        private_dir(self.logs_dir)
         log = self.log_path(name)
-        with log.open("ab") as out:
+        # created 600: a log may quote a connection string
+        with os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
             out.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S%z')} start {argv[0]}\n".encode())
             out.flush()
             proc = subprocess.Popen(
@@ -99,6 +107,7 @@ class Supervisor:
             started_at=time.time(),
             argv=list(argv),
             log=str(log),
+            identity=process_identity(proc.pid) or "",
         )
         tmp = self.record_path(name).with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(rec)))
@@ -114,7 +123,7 @@ class Supervisor:
         rec = self.record(name)
         if rec is None:
             return False
-        proc = live_process(rec.pid, rec.create_time)
+        proc = live_process(rec.pid, rec.create_time, rec.identity)
         stopped = False
         if proc is not None:
             group = _group_members(proc)
@@ -167,11 +176,41 @@ def as_user(user: str | None) -> dict:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
-def live_process(pid: int, create_time: float) -> psutil.Process | None:
-    """The process ``pid`` if it is alive and is the one created at ``create_time``."""
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def process_identity(pid: int) -> str | None:
+    """Who ``pid`` is, immune to wall-clock steps: on Linux, the boot id and the
+    process's start time in clock ticks since boot (``/proc/<pid>/stat``, field 22),
+    neither of which moves when the clock is set. (psutil's ``create_time`` is that
+    tick count added to the boot time *as the wall clock now puts it*, so it jumps with
+    the clock.) Elsewhere None: there the start time is recorded once, as a timestamp,
+    and ``create_time`` is stable."""
+    boot = _boot_id()
+    if boot is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: split after its ")"
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return f"{boot}:{fields[19]}"
+
+
+def live_process(pid: int, create_time: float, identity: str = "") -> psutil.Process | None:
+    """The process ``pid`` if it is alive and is the one recorded: the same identity
+    (:func:`process_identity`) where the record has one, else created at ``create_time``."""
     try:
         proc = psutil.Process(pid)
-        if abs(proc.create_time() - create_time) > 0.05:
+        if identity:
+            if process_identity(pid) != identity:
+                return None  # the pid was recycled (or the machine rebooted)
+        elif abs(proc.create_time() - create_time) > 0.05:
             return None  # the pid was recycled by another program
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None

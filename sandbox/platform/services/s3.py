@@ -23,6 +23,7 @@ from urllib3.exceptions import HTTPError
 
 from sandbox.platform.errors import SandboxError, ServiceStartError
 from sandbox.platform.ports import GRPC_OFFSET
+from sandbox.platform.private import private_dir, write_private
 from sandbox.platform.services.base import EmbeddedService
 from sandbox.platform.settings import Settings
 
@@ -118,7 +119,7 @@ class SeaweedS3Service(EmbeddedService):
 
     def prepare(self) -> None:
         self.data.mkdir(parents=True, exist_ok=True)
-        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.settings.run_dir)
         identity = {
             "name": "sandbox",
             "credentials": [
@@ -129,8 +130,7 @@ class SeaweedS3Service(EmbeddedService):
             ],
             "actions": ["Admin", "Read", "List", "Tagging", "Write"],
         }
-        self.identities_file.write_text(json.dumps({"identities": [identity]}))
-        self.identities_file.chmod(0o600)
+        write_private(self.identities_file, json.dumps({"identities": [identity]}))
 
     def argv(self) -> list[str]:
         s = self.settings

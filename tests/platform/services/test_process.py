@@ -100,3 +100,31 @@ def test_stop_after_the_leader_was_killed_ends_what_it_forked(tmp_path: Path) ->
     sup.stop("stubborn")
     assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
     assert sup.record("stubborn") is None
+
+
+def test_a_wall_clock_step_does_not_make_a_live_service_look_dead(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """psutil's create_time is boot ticks plus the boot time as the wall clock now
+    says: a laptop resuming or NTP stepping the clock moves it. The identity does not."""
+    import pytest
+
+    from sandbox.platform.services.process import process_identity
+
+    if process_identity(1) is None:
+        pytest.skip("needs Linux's /proc (elsewhere create_time is recorded, not derived)")
+    sup = _supervisor(tmp_path)
+    rec = sup.spawn("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert rec.identity and sup.process("sleeper") is not None
+        real = psutil.Process.create_time
+        # the clock stepped an hour forward after the start (the machine's, faked here)
+        monkeypatch.setattr(psutil.Process, "create_time", lambda self: real(self) + 3600.0)
+        assert sup.process("sleeper") is not None, "a live service must not look failed"
+        # the same pid under another identity (recycled, or after a reboot) is not ours
+        assert live_process(rec.pid, rec.create_time, identity="another-boot:1") is None
+        monkeypatch.undo()
+        # a record written before identities existed still matches by create_time
+        assert live_process(rec.pid, rec.create_time) is not None
+    finally:
+        assert sup.stop("sleeper", timeout=5)
