@@ -129,6 +129,25 @@ def reset(
 
 
 @app.command(rich_help_panel="Services")
+def credentials() -> None:
+    """Replace default credentials in .env (mode 600) with fresh ones (SANDBOX_EXPOSE needs it)."""
+    from sandbox.platform.compose import ENV_FILE, generate_credentials
+
+    try:
+        changed = generate_credentials(ENV_FILE)
+    except SandboxError as exc:
+        raise fail(exc) from exc
+    if not changed:
+        console.print(f"{ENV_FILE}: no credential holds a default; nothing changed")
+        return
+    console.print(f"{ENV_FILE} (mode 600): fresh {', '.join(changed)}")
+    console.print(
+        "a Postgres cluster made with the old password keeps it: `uv run sandbox reset` "
+        "(data lost) or ALTER ROLE before `up`"
+    )
+
+
+@app.command(rich_help_panel="Services")
 def doctor(
     profile: ProfileOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,

@@ -97,6 +97,35 @@ def ensure_env_file(env_file: Path, example: Path = ENV_EXAMPLE) -> bool:
     return created
 
 
+# The credentials `sandbox credentials` replaces when they hold a default (or nothing).
+DEFAULT_SECRETS = {
+    "SANDBOX_POSTGRES_PASSWORD": "sandbox",
+    "SANDBOX_S3_SECRET_KEY": "sandbox-secret",
+    "SANDBOX_AIRFLOW_PASSWORD": "admin",
+}
+
+
+def generate_credentials(env_file: Path = ENV_FILE) -> list[str]:
+    """Give every credential of ``DEFAULT_SECRETS`` still at its default a fresh secret, in
+    ``env_file`` (created from ``.env.example`` if absent, mode 600). Returns the names
+    changed; values someone chose are kept."""
+    ensure_env_file(env_file)
+    lines, changed, seen = [], [], set()
+    for line in env_file.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key in DEFAULT_SECRETS:
+            seen.add(key)
+            if value.strip() in {"", DEFAULT_SECRETS[key]}:
+                line = f"{key}={new_secret()}"
+                changed.append(key)
+        lines.append(line)
+    for key in DEFAULT_SECRETS.keys() - seen:
+        lines.append(f"{key}={new_secret()}")
+        changed.append(key)
+    write_private(env_file, "\n".join(lines) + "\n")
+    return sorted(changed)
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """The ``KEY=value`` pairs of a dotenv file (comments and blank lines skipped)."""
     out = {}

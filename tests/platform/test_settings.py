@@ -125,3 +125,53 @@ def test_each_port_names_the_variable_that_moves_it() -> None:
     assert s.port_variable(7001) == "SANDBOX_POSTGRES_PORT"
     assert s.port_variable(17002) == "SANDBOX_SEAWEED_FILER_PORT"  # its gRPC port
     assert s.port_variable(1) is None
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_hosts_need_nothing(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    monkeypatch.setenv("SANDBOX_HOST", host)
+    assert load_settings(_env_file=None).host == host
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "lab.example"])
+def test_a_network_host_is_refused_unless_exposed_with_own_credentials(
+    monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    # every service would answer the network with the default keys (sandbox-secret,
+    # admin/admin): one line says so and what to do
+    monkeypatch.setenv("SANDBOX_HOST", host)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None)
+    assert "is not a loopback address" in str(caught.value) and "SANDBOX_EXPOSE" in str(
+        caught.value
+    )
+    monkeypatch.setenv("SANDBOX_EXPOSE", "true")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None)
+    message = str(caught.value)
+    assert "\n" not in message
+    for name in ("SANDBOX_POSTGRES_PASSWORD", "SANDBOX_S3_SECRET_KEY", "SANDBOX_AIRFLOW_PASSWORD"):
+        assert name in message
+    monkeypatch.setenv("SANDBOX_POSTGRES_PASSWORD", "p-9x")
+    monkeypatch.setenv("SANDBOX_S3_SECRET_KEY", "s-9x")
+    monkeypatch.setenv("SANDBOX_AIRFLOW_PASSWORD", "a-9x")
+    assert load_settings(_env_file=None).host == host
+
+
+def test_credentials_are_generated_into_a_private_env_file(tmp_path: Path) -> None:
+    import stat
+
+    from sandbox.platform.compose import generate_credentials, read_env_file
+
+    env = tmp_path / ".env"
+    env.write_text(
+        "SANDBOX_HOST=0.0.0.0\nSANDBOX_POSTGRES_PASSWORD=sandbox\nSANDBOX_S3_SECRET_KEY=mine\n"
+    )
+    changed = generate_credentials(env)
+    assert changed == ["SANDBOX_AIRFLOW_PASSWORD", "SANDBOX_POSTGRES_PASSWORD"]
+    values = read_env_file(env)
+    assert values["SANDBOX_S3_SECRET_KEY"] == "mine", "a chosen value is kept"
+    assert values["SANDBOX_POSTGRES_PASSWORD"] not in {"", "sandbox"}
+    assert len(values["SANDBOX_AIRFLOW_PASSWORD"]) >= 20
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    assert generate_credentials(env) == [], "run twice, nothing more to change"
