@@ -7,7 +7,8 @@
 - The student's tests must pass, and then fail on each planted mistake
   (:mod:`sandbox.course.mutation_plugin`): tests that assert nothing catch none.
 - The pipeline task must run after silver; run on the sample, it must read silver tables
-  only and write the prototype's result under gold (:mod:`sandbox.course.task_run`).
+  only and write what the transform returns under gold, the same when run twice
+  (:mod:`sandbox.course.task_run`).
 
 One in-process Sail session serves every check of a grading (:func:`lab`).
 """

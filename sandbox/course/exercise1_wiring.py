@@ -52,7 +52,8 @@ def _task_verdict(task, found: Transform | None) -> Check:
 
     settings = Settings(_env_file=None)
     sample = _LAB.lakes()["sample"]
-    run = run_task(task, _LAB.open(), sample, settings)
+    # twice, as two days of its schedule: an append doubles the mart
+    run = run_task(task, _LAB.open(), sample, settings, times=2)
     if run.refused:
         return Check(name, False, t("ex1.task.reads_other", task=task.name, path=run.refused))
     if run.unsupported:
@@ -75,9 +76,17 @@ def _task_verdict(task, found: Transform | None) -> Check:
             False,
             t("ex1.task.no_gold_write", task=task.name, writes=sorted(run.writes) or "-"),
         )
-    want = result_rows(run_prototype(sample))
+    # what the transform returns on the sample (the result check grades the transform
+    # itself): the task must write that
+    if found is not None:
+        want = result_rows(found.function(**{p: sample[p] for p in found.parameters()}))
+    else:
+        want = result_rows(run_prototype(sample))
     for path, frame in written.items():
-        if compare(result_rows(frame), want) is None:
+        rows = result_rows(frame)
+        if len(rows) == 2 * len(want) and compare(rows, want + want) is None:
+            return Check(name, False, t("ex1.task.appends", task=task.name, path=path))
+        if compare(rows, want) is None:
             silver = settings.lake_uri("silver")
             reads = sorted({r.rsplit("/", 1)[-1] for r in run.reads if r.startswith(silver)})
             return Check(
@@ -155,7 +164,16 @@ def check_ci_runs_tests(root: Path) -> Check:
     if not failing:
         job, cmd = found[0]
         return Check(name, False, t("ex1.ci.cannot_fail", where=cmd.where, job=job.name))
-    on_prs = [(job, cmd) for job, cmd in failing if may_run(repo, job, PULL_REQUEST)]
+    # pull_request_target runs the base branch's workflow on the base's code: the pull
+    # request's own tests never run (GitHub's "Events that trigger workflows")
+    on_prs = [
+        (job, cmd)
+        for job, cmd in failing
+        if may_run(repo, job, PULL_REQUEST) and "pull_request" in job.workflow.triggers
+    ]
+    if not on_prs and any("pull_request_target" in j.workflow.triggers for j, _ in failing):
+        job, _ = failing[0]
+        return Check(name, False, t("ex1.ci.pr_target", where=job.where, job=job.name))
     if not on_prs:
         job, cmd = failing[0]
         return Check(name, False, t("ex1.ci.not_on_prs", where=job.where, job=job.name))

@@ -319,6 +319,12 @@ def check_deploy_on_main(root: Path) -> Check:
             return Check(
                 name, False, t("ex2.deploy.needs", where=job.where, job=job.id, needs=needs)
             )
+        # always() (or failure(), !cancelled()) runs a job whatever its needs ended in:
+        # a failed build would still deploy ("Status check functions", GitHub's
+        # workflow syntax: a job runs after its needs only if they succeeded, unless
+        # its `if:` uses one of these)
+        if re.search(r"\b(always|failure)\s*\(\s*\)|!\s*cancelled\s*\(", job.condition):
+            return Check(name, False, t("ex2.deploy.always", where=where, job=job.id))
     job = deploys[0]
     return Check(name, True, t("ex2.deploy.ok", where=job.where, job=job.id, needs=job.needs))
 

@@ -55,6 +55,14 @@ def _scanned(root: Path) -> list[Path]:
     return out
 
 
+# dbt's env_var with a default: `env_var('DBT_PASSWORD', 'the password')` writes the
+# password in the file as surely as `password: the password` does
+_ENV_DEFAULT = re.compile(
+    r"env_var\(\s*['\"](?P<var>[^'\"]+)['\"]\s*,\s*['\"](?P<value>[^'\"]*)['\"]"
+)
+_SECRET_NAME = re.compile(r"pass|secret|token|key", re.I)
+
+
 def _literal(value: str) -> bool:
     value = value.strip("\"'")
     if not value or value.lower() in _PLACEHOLDERS or len(value) < 6:
@@ -82,6 +90,14 @@ def check_no_secrets(root: Path) -> Check:
                     return Check(
                         name, False, t("ex2.secret.found", where=f"{rel}:{number}", what=what)
                     )
+            if not line.lstrip().startswith("#"):
+                for default in _ENV_DEFAULT.finditer(line):
+                    named = _SECRET_NAME.search(default.group("var") + line.split(":")[0])
+                    if named and _literal(default.group("value")):
+                        what = f"env_var('{default.group('var')}', <a literal default>)"
+                        return Check(
+                            name, False, t("ex2.secret.found", where=f"{rel}:{number}", what=what)
+                        )
             match = _SECRET_KEY.search(line)
             if match and _literal(match.group("value")) and not line.lstrip().startswith("#"):
                 where = f"{rel}:{number}"

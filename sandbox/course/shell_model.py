@@ -55,6 +55,9 @@ class _Context:
     step: str
     depth: int = 0
     seen: frozenset[str] = frozenset()
+    # a pipeline fails when any command of it does (`set -o pipefail`; GitHub's
+    # `shell: bash` is `bash --noprofile --norc -eo pipefail {0}`, its default `bash -e`)
+    pipefail: bool = False
 
 
 def resolve_shell(
@@ -66,11 +69,13 @@ def resolve_shell(
     env: dict[str, str] | None = None,
     args: list[str] | None = None,
     errexit: bool = True,
+    pipefail: bool = False,
     step: str = "",
     cwd: str = "",
 ) -> list[Command]:
     """The commands ``text`` runs (its first line is ``first_line`` of ``file``)."""
     ctx = _Context(root, errexit, dict(env or {}), step or f"{file}:{first_line}")
+    ctx.pipefail = pipefail
     return _script(text, file, first_line, ctx, args or [], cwd)
 
 
@@ -108,6 +113,7 @@ def _script(text: str, file: str, first: int, ctx: _Context, args: list[str], cw
 def _block(lines, file, ctx: _Context, args, functions, cwd) -> list[Command]:
     commands: list[Command] = []
     errexit = ctx.errexit
+    pipefail = ctx.pipefail
     for number, line in case_select(lines, args):
         condition = bool(re.match(r"^\s*(if|elif|while|until)\s", line))
         parts = split_commands(line)
@@ -129,14 +135,21 @@ def _block(lines, file, ctx: _Context, args, functions, cwd) -> list[Command]:
                     errexit = True
                 if re.search(r"(^|\s)\+\w*e", flags) or "+o errexit" in flags:
                     errexit = False
+                if re.search(r"-\w*o\s+pipefail", flags):
+                    pipefail = True
+                if "+o pipefail" in flags:
+                    pipefail = False
             if words[0] == "cd" and len(words) > 1 and "$" not in words[1]:
                 cwd = str(Path(cwd) / words[1])
             fallback = parts[index + 1][0] if op == "||" and index + 1 < len(parts) else []
             neutral = op == "||" and not _fails(fallback)
-            can_fail = errexit and not condition and not neutral and op not in {"&&", "|"}
-            can_fail = can_fail or (errexit and op == "&&" and not condition)
+            # whether its failure is the step's, were the shell to stop at one (-e);
+            # without -e only the block's last command counts (see below)
+            piped = op == "|" and not pipefail
+            can_fail = not condition and not neutral and op != "&&" and not piped
+            can_fail = can_fail or (op == "&&" and not condition)
             if index > 0 and parts[index - 1][1] == "||":
-                can_fail = errexit and not condition
+                can_fail = not condition
             env = dict(ctx.env)
             for word in raw:
                 if not re.match(r"^[A-Za-z_]\w*=", word):
@@ -156,13 +169,14 @@ def _block(lines, file, ctx: _Context, args, functions, cwd) -> list[Command]:
                 inner = _Context(
                     ctx.root, errexit, env, ctx.step, ctx.depth + 1, ctx.seen | {words[0]}
                 )
+                inner.pipefail = pipefail
                 body = _block(functions[words[0]], file, inner, words[1:], functions, cwd)
                 commands.extend(_weaken(body, can_fail or not errexit))
             elif sub:
                 commands.extend(_weaken(_follow(cmd, ctx, cwd), can_fail))
         if not errexit and commands:  # without -e only the last command's status counts
             for cmd in commands[:-1]:
-                cmd.can_fail = cmd.can_fail and errexit
+                cmd.can_fail = False
     return commands
 
 

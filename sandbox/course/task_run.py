@@ -4,7 +4,8 @@ Exercise 1 asks for a task that reads silver, calls the transform and writes gol
 checker runs the task's ``run(ctx)`` for real, on an in-process Spark session whose
 ``read`` serves the sample's silver tables at their lake paths (``silver_path`` of the
 settings the context carries) and whose DataFrame writes are recorded instead of sent to
-S3. What it read and what it wrote are then compared with the prototype's result.
+S3, twice (two days of a schedule). What it read and what it wrote are then compared
+with what the transform returns.
 
 Only the platform's Spark I/O is intercepted (``spark.read…load/table``,
 ``df.write…save/saveAsTable``, ``df.writeTo``). A task that writes another way (delta-rs,
@@ -76,18 +77,35 @@ class _Session:
 
 
 class _Writer:
+    """A DataFrameWriter (or DataFrameWriterV2) that keeps the frame: overwritten, or
+    added to what the path holds when the mode is ``append`` (Spark's default mode is
+    ``error``: the checker treats it as a first write)."""
+
     def __init__(self, frame: DataFrame, run: TaskRun) -> None:
-        self._frame, self._run = frame, run
+        self._frame, self._run, self._mode = frame, run, "overwrite"
 
     def _chain(self, *_: Any, **__: Any) -> _Writer:
         return self
 
-    format = mode = option = options = partitionBy = using = tableProperty = _chain
+    format = option = options = partitionBy = using = tableProperty = _chain
 
-    def save(self, path: str | None = None, *_: Any, **__: Any) -> None:
-        self._run.writes[str(path).rstrip("/")] = self._frame
+    def mode(self, mode: str | None = None, *_: Any, **__: Any) -> _Writer:
+        self._mode = str(mode or "overwrite").lower()
+        return self
 
-    saveAsTable = insertInto = create = createOrReplace = replace = append = overwrite = save
+    def save(self, path: str | None = None, *_: Any, **kwargs: Any) -> None:
+        key = str(path).rstrip("/")
+        mode = str(kwargs.get("mode") or self._mode).lower()
+        held = self._run.writes.get(key)
+        if mode == "append" and held is not None:
+            self._run.writes[key] = held.unionByName(self._frame)
+        else:
+            self._run.writes[key] = self._frame
+
+    saveAsTable = insertInto = create = createOrReplace = replace = overwrite = save
+
+    def append(self, *_: Any, **__: Any) -> None:  # DataFrameWriterV2.append()
+        self._mode = "append"
 
 
 @contextmanager
@@ -106,9 +124,15 @@ def _recording_writes(run: TaskRun) -> Iterator[None]:
 
 
 def run_task(
-    task: Task, spark: SparkSession, silver: dict[str, DataFrame], settings: Settings
+    task: Task,
+    spark: SparkSession,
+    silver: dict[str, DataFrame],
+    settings: Settings,
+    *,
+    times: int = 1,
 ) -> TaskRun:
-    """Run ``task.run`` with ``silver`` (table name -> frame) served at its lake paths."""
+    """Run ``task.run`` ``times`` times (a schedule's days) with ``silver`` (table name ->
+    frame) served at its lake paths; what it writes stays between runs."""
     from sandbox.jobs.layers import silver_path
     from sandbox.jobs.silver import SILVER_TABLES
     from sandbox.orchestrate.pipeline import Context
@@ -118,7 +142,8 @@ def run_task(
     ctx = Context(settings, _spark=_Session(spark, tables, run))
     with _recording_writes(run):
         try:
-            task.run(ctx)
+            for _ in range(times):
+                task.run(ctx)
         except _Refused:
             pass
         except Exception as exc:  # the student's code: report what it raised

@@ -174,7 +174,9 @@ def load_repository(root: Path) -> Repository:
             continue
         flow = Workflow(path, rel, _triggers(data), env=_env(data.get("env")))
         flow.name = str(data.get("name") or path.stem)
-        shell = str(((data.get("defaults") or {}).get("run") or {}).get("shell") or "bash")
+        shell = str(
+            ((data.get("defaults") or {}).get("run") or {}).get("shell") or ""
+        )  # "": unset, `bash -e {0}`
         for job_id, spec in items(data.get("jobs")):
             if isinstance(spec, dict):
                 flow.jobs[str(job_id)] = _job(repo, flow, str(job_id), spec, shell, 0)
@@ -215,9 +217,13 @@ def _step(repo, rel, step, env, shell, ok, job, inputs, depth) -> list[Command]:
             r"\b(sh|pwsh|powershell|python|cmd)\b", str(step.get("shell", shell))
         )
         errexit = errexit or "-e" in str(step.get("shell", ""))
+        # `shell: bash` is `bash --noprofile --norc -eo pipefail {0}`; unset, `bash -e {0}`
+        # (https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-syntax#jobsjob_idstepsshell)
+        chosen = str(step.get("shell", shell) or "")
+        pipefail = chosen.strip() == "bash" or "pipefail" in chosen
         found = resolve_shell(
-            text, rel, line_of(step, "run"), repo.root, env=env, errexit=errexit, step=where,
-            cwd=str(step.get("working-directory") or ""),
+            text, rel, line_of(step, "run"), repo.root, env=env, errexit=errexit,
+            pipefail=pipefail, step=where, cwd=str(step.get("working-directory") or ""),
         )  # fmt: skip
         if not ok:
             for cmd in found:
@@ -373,6 +379,9 @@ def dbt_args(cmd: Command) -> list[str] | None:
     its arguments after ``--`` are dbt's.
     """
     words = unwrap(cmd.argv)
+    if words[:1] == ["docker"] and "run" in words and "dbt" in words[words.index("run") :]:
+        # dbt in a container: `docker run [options] image dbt build ...`
+        words = words[words.index("dbt", words.index("run")) :]
     if not words or words[0] in {"docker", "echo", "printf"}:
         return None
     name = Path(words[0]).name

@@ -41,7 +41,7 @@ def test_check_1_passes_on_the_solution() -> None:
     assert code == 0, out
     assert "same result as the prototype: the prototype's rows, no more, no fewer: 12" in out
     assert "unit tests: 5 passed" in out and "catch all 5 planted mistakes" in out
-    assert "wrote the prototype's result to s3://lake/gold/retention_by_cohort" in out
+    assert "wrote what the transform returns to s3://lake/gold/retention_by_cohort" in out
     assert "retries: retention.asl.json: a planted transient failure" in out
     assert "failure alert: retention.asl.json: a planted permanent failure" in out
     assert "schedule: template.yaml (RetentionSchedule): cron(0 7 * * ? *)" in out

@@ -266,6 +266,30 @@ BEHAVIOUR = {
         False,
         "which is not a silver table",
     ),
+    # two days of the schedule leave every row twice
+    "the task appends": (
+        MODULE,
+        _edits(
+            'mart.write.format("delta").mode("overwrite")',
+            'mart.write.format("delta").mode("append")',
+        ),
+        exercise1_wiring.check_wired_as_task,
+        False,
+        "leaves every row twice",
+    ),
+    # a wrong transform costs the result check, not the task's: the task writes what
+    # the transform returns
+    "a wrong transform in a right task": (
+        MODULE,
+        _edits(
+            "    cohort = dim_player.select(",
+            '    dim_player = dim_player.where(~F.col("is_banned"))\n'
+            "    cohort = dim_player.select(",
+        ),
+        exercise1_wiring.check_wired_as_task,
+        True,
+        "wrote what the transform returns",
+    ),
     # right work in other styles
     "tests that import the module": (
         TESTS,
@@ -348,6 +372,12 @@ def test_the_prototype_oracle_is_the_notebook_and_every_mutant_differs(session) 
 
 
 CI_VARIANTS = {
+    # the base branch's code runs, never the pull request's
+    "pull_request_target": (
+        ("on:\n  pull_request:\n", "on:\n  pull_request_target:\n"),
+        False,
+        "runs the base branch's code",
+    ),
     # (old, new) in the workflow -> passes?, words
     "pytest only echoed": (
         ("      - run: uv run pytest test_retention.py -q", '      - run: echo "pytest"'),

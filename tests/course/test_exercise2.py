@@ -186,6 +186,42 @@ MISTAKES: dict[str, tuple[list[tuple[str, str, str]], str, str]] = {
         "steps are inline YAML",
     ),
     "script does not parse": ([(SCRIPT, "esac\n", "")], "same steps run locally", "syntax error"),
+    # always() runs the job whatever its needs ended in: a failed build would deploy
+    "deploy with always()": (
+        [
+            (
+                WORKFLOW,
+                "    if: github.event_name == 'push'",
+                "    if: always() && github.event_name == 'push'",
+            )
+        ],
+        "deploy on main",
+        "even when the build it needs failed",
+    ),
+    # a literal default of env_var writes the password in the file all the same
+    "password as env_var's default": (
+        [
+            (
+                "dbt/profiles.yml",
+                "password: \"{{ env_var('DBT_PASSWORD') }}\"",
+                "password: \"{{ env_var('DBT_PASSWORD', 'Pr0d-Redsh1ft!2026') }}\"",
+            )
+        ],
+        "no secrets",
+        "env_var('DBT_PASSWORD', <a literal default>)",
+    ),
+    # `bash -e` without pipefail: the build's failure is tee's success
+    "build piped to tee": (
+        [
+            (
+                WORKFLOW,
+                "      - run: uv run dbt/ci/run.sh build\n",
+                "      - run: uv run dbt/ci/run.sh build | tee build.log\n",
+            )
+        ],
+        "deploy on main",
+        "without `needs:` the build",
+    ),
 }
 
 MAKEFILE = """\
@@ -285,7 +321,46 @@ def _push_branches_only(work: Path) -> None:
     assert "branches: [main]" in text and "pull_request" not in text
 
 
+def _tee_with_bash(work: Path) -> None:
+    # `shell: bash` is `bash --noprofile --norc -eo pipefail {0}`: the pipe still fails
+    path = work / WORKFLOW
+    text = path.read_text()
+    old = "      - run: uv run dbt/ci/run.sh build\n"
+    assert old in text
+    path.write_text(
+        text.replace(
+            old, "      - run: uv run dbt/ci/run.sh build | tee build.log\n        shell: bash\n"
+        )
+    )
+
+
+def _build_in_docker(work: Path) -> None:
+    path = work / SCRIPT
+    text = path.read_text()
+    old = "    dbt build --target dev --target-path target/ci-build"
+    assert old in text
+    path.write_text(
+        text.replace(
+            old,
+            '    docker run --rm --network host -v "$PWD:/dbt" -w /dbt lakehouse-dbt:ci \\\n'
+            "        dbt build --target dev --target-path target/ci-build",
+        )
+    )
+
+
+def _script_without_set_e(work: Path) -> None:
+    # each step's dbt or sqlfluff call is its function's last command: its status is
+    # the script's, set -e or not
+    path = work / SCRIPT
+    text = path.read_text()
+    assert "set -euo pipefail\n" in text
+    path.write_text(text.replace("set -euo pipefail\n", ""))
+
+
 RIGHT_WORK = {
+    "a pipe to tee under shell: bash": _tee_with_bash,
+    "dbt build in the project's image": _build_in_docker,
+    "a script without set -e": _script_without_set_e,
     "CI and CD in two workflow files": _split_cd,
     "deploy guarded by push branches [main] alone": _push_branches_only,
     "steps in a Makefile": _make,

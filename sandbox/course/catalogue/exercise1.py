@@ -209,9 +209,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "a tarefa {task!r}, rodando na amostra, grava {paths}, mas não o resultado da transformação: a "
         "função run deve gravar o que a transformação devolve",
     ),
+    "ex1.task.appends": (
+        'task {task!r}, run twice on the sample (two days of its schedule), leaves every row twice in {path}: write the mart with mode("overwrite") (or merge on its key), so a rerun gives the same mart',
+        'a tarefa {task!r}, rodando duas vezes na amostra (dois dias do agendamento), deixa cada linha duas vezes em {path}: grave o mart com mode("overwrite") (ou faça merge pela chave), para que rodar de novo dê o mesmo mart',
+    ),
     "ex1.task.ok": (
-        "task {task!r} after {upstream}: run on the sample, it read {reads} and wrote the prototype's result to {path}",
-        "tarefa {task!r} depois de {upstream}: rodando na amostra, leu {reads} e gravou o resultado do protótipo em {path}",
+        "task {task!r} after {upstream}: run twice on the sample, it read {reads} and wrote what the transform returns to {path}",
+        "tarefa {task!r} depois de {upstream}: rodando duas vezes na amostra, leu {reads} e gravou em {path} o que a transformação devolve",
     ),
     "ex1.task.asl_ok": ("state machine {file} runs the job", "a state machine {file} roda o job"),
     "ex1.asl.invalid": (
@@ -240,6 +244,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "`continue-on-error`, `set +e`): let a failing test fail the check",
         "{where}: o job {job!r} roda o pytest, mas a falha dele não derruba o job (`|| true`, "
         "`continue-on-error`, `set +e`): deixe um teste que falha reprovar a verificação",
+    ),
+    "ex1.ci.pr_target": (
+        "{where}: job {job!r} runs on pull_request_target, which runs the base branch's code, not the pull request's: use pull_request, so the change under review is what is tested",
+        "{where}: o job {job!r} roda em pull_request_target, que roda o código da branch base, não o do pull request: use pull_request, para testar a mudança em revisão",
     ),
     "ex1.ci.not_on_prs": (
         "{where}: job {job!r} runs pytest, but never on a pull request: add `pull_request` to "

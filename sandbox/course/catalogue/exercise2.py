@@ -174,6 +174,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{where}: o job {job!r} nunca roda em um push na main: o gatilho ou o `if:` o "
         "excluem; faça o deploy nos pushes na main",
     ),
+    "ex2.deploy.always": (
+        "{where}: job {job!r} deploys even when the build it needs failed (`always()`, "
+        "`failure()` or `!cancelled()` in its `if:`): drop it, so a failed build stops the deploy",
+        "{where}: o job {job!r} faz deploy mesmo quando o build de que depende falhou "
+        "(`always()`, `failure()` ou `!cancelled()` no `if:`): tire isso, para que um build "
+        "com falha impeça o deploy",
+    ),
     "ex2.deploy.needs": (
         "{where}: job {job!r} deploys without `needs:` the build and tests (it needs "
         "{needs}): deploy only what passed a `dbt build`",
