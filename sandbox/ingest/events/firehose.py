@@ -42,6 +42,13 @@ from pathlib import Path
 from minio import Minio
 from pydantic import ValidationError
 
+from sandbox.ingest.events.limits import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_RECORDS,
+    MAX_RECORD_BYTES,
+    FirehoseValidationError,
+    check_limits,
+)
 from sandbox.ingest.events.schemas import EVENT_ADAPTER, EVENT_TYPES
 from sandbox.ingest.events.spool import (
     FileLock,
@@ -51,66 +58,22 @@ from sandbox.ingest.events.spool import (
     encode_frames,
     scan_segment,
 )
-from sandbox.platform.errors import SandboxError
+
+__all__ = [
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_RECORDS",
+    "MAX_RECORD_BYTES",
+    "BufferHints",
+    "DeliveryReport",
+    "DeliveryStream",
+    "FirehoseValidationError",
+    "check_limits",
+    "check_record",
+]
 
 _KEY_NAMESPACE = uuid.UUID("6f1c1f8e-6a43-4d7c-9d0a-3b5c2f6f9a10")
 
 log = logging.getLogger(__name__)
-
-
-# PutRecord/PutRecordBatch limits: a record's data up to 1,000 KiB, a batch up to 500
-# records and 4 MiB (https://docs.aws.amazon.com/firehose/latest/APIReference/API_PutRecordBatch.html,
-# https://docs.aws.amazon.com/firehose/latest/dev/limits.html).
-MAX_RECORD_BYTES = 1_024_000
-MAX_BATCH_RECORDS = 500
-MAX_BATCH_BYTES = 4 * 1024 * 1024
-
-
-class FirehoseValidationError(SandboxError):
-    """A request Firehose refuses whole, as AWS does: ``ValidationException`` with the
-    service's own wording, e.g. (captured from AWS in osquery/osquery#3568)
-    ``1 validation error detected: Value '...' at 'records.97.member.data' failed to
-    satisfy constraint: Member must have length less than or equal to 1024000``."""
-
-    code = "ValidationException"
-
-    def __init__(self, problems: list[str]) -> None:
-        count = len(problems)
-        noun = "error" if count == 1 else "errors"
-        super().__init__(f"{self.code}: {count} validation {noun} detected: {'; '.join(problems)}")
-        self.problems = problems
-
-
-def _too_long(where: str, size: int, limit: int) -> str:
-    return (
-        f"Value 'java.nio.HeapByteBuffer[pos=0 lim={size} cap={size}]' at '{where}' failed "
-        f"to satisfy constraint: Member must have length less than or equal to {limit}"
-    )
-
-
-def check_limits(records: list[bytes], *, batch: bool) -> None:
-    """Raise :class:`FirehoseValidationError` where AWS refuses the request.
-
-    ``batch``: a PutRecordBatch (records named ``records.N.member.data``, 1-based, and the
-    500-record and 4 MiB request limits); else a PutRecord (``record.data``).
-    """
-    problems = [
-        _too_long(f"records.{i}.member.data" if batch else "record.data", len(r), MAX_RECORD_BYTES)
-        for i, r in enumerate(records, start=1)
-        if len(r) > MAX_RECORD_BYTES
-    ]
-    if batch and len(records) > MAX_BATCH_RECORDS:
-        problems.append(
-            f"Value at 'records' failed to satisfy constraint: Member must have length less "
-            f"than or equal to {MAX_BATCH_RECORDS}"
-        )
-    if batch and sum(map(len, records)) > MAX_BATCH_BYTES:
-        problems.append(
-            f"the request's records total {sum(map(len, records))} bytes, over the "
-            f"{MAX_BATCH_BYTES}-byte (4 MiB) limit of a PutRecordBatch request"
-        )
-    if problems:
-        raise FirehoseValidationError(problems)
 
 
 @dataclass(frozen=True)
