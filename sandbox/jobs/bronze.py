@@ -19,7 +19,9 @@ Event tables are built by :mod:`sandbox.jobs.bronze_events`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +70,11 @@ def latest_changes(changes: DataFrame, keys: list[str], order: str | list[str]) 
 # load of match_players at scale 16 is 150 MB).
 INLINE_BYTES = 64 * 1024 * 1024
 SPILL_PREFIX = "_tmp/bronze/"
+# How many recent commits of a keyless table a run looks through for its batch: a run
+# that crashed before its manifest is the table's last writer (one writer per task).
+APPEND_HISTORY = 20
+
+log = logging.getLogger(__name__)
 
 
 def arrow_frame(spark: SparkSession, table: pa.Table) -> DataFrame:
@@ -122,6 +129,38 @@ def table_keys(settings: Settings, mapping: TableMapping | None, schema: str, ta
     return []
 
 
+def batch_id(table: str, objects: dict[str, str], new: list[str]) -> str:
+    """The identity of one batch of raw files (their keys and etags): the same files
+    give the same id, whichever run applies them."""
+    digest = hashlib.sha256(
+        "\n".join(f"{k}:{objects[k]}" for k in sorted(new)).encode()
+    ).hexdigest()
+    return f"bronze:{table}:{digest[:32]}"
+
+
+def _append_once(settings: Settings, frame: DataFrame, path: str, batch: str) -> None:
+    """Append ``frame`` unless a commit of ``batch`` is already in the table.
+
+    A keyless table has no key to MERGE on, so a crash (a SIGKILL, Airflow's kill)
+    between the append and the manifest would append the same files again on the next
+    run. The batch id goes into the commit's ``userMetadata`` (Delta's commitInfo); a
+    rerun that finds it in the table's recent history knows the rows are there and
+    only writes the manifest. (Delta's own idempotent writes, ``txnAppId`` and
+    ``txnVersion``, are not implemented by Sail's writer.)
+    """
+    from deltalake import DeltaTable
+
+    history = DeltaTable(path, storage_options=settings.s3_storage_options()).history(
+        APPEND_HISTORY
+    )
+    if any(entry.get("userMetadata") == batch for entry in history):
+        log.info(
+            "%s: batch %s is already appended (a run stopped before its manifest)", path, batch
+        )
+        return
+    frame.write.format("delta").mode("append").option("userMetadata", batch).save(path)
+
+
 def bronze_cdc_table(
     spark: SparkSession, settings: Settings, table: str, *, schema: str | None = None
 ) -> BronzeResult:
@@ -164,7 +203,7 @@ def bronze_cdc_table(
                 )
             else:
                 _conform(spark, settings, path, mapping)
-                inserts.write.format("delta").mode("append").save(path)
+                _append_once(settings, inserts, path, batch_id(f"{schema}.{table}", objects, new))
         else:
             latest = changes if deduplicated else latest_changes(changes, keys, ORDER)
             if not exists or rebuild:

@@ -86,6 +86,46 @@ def test_crash_between_merge_and_manifest_doubles_nothing(
     assert bronze_rows(spark, source, "match_players") == source_rows(source, "match_players")
 
 
+def test_crash_between_a_keyless_append_and_its_manifest_appends_nothing_twice(
+    source: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table without a key is appended to: the rerun finds the batch's commit
+    (its userMetadata) and writes only the manifest (hardening, #30)."""
+    with psycopg.connect(source.postgres_url(), autocommit=True) as conn:
+        conn.execute("create table audit_log (at timestamptz default now(), note text)")
+        conn.execute(
+            "insert into audit_log (note) select 'first ' || g from generate_series(1, 5) g"
+        )
+    spark = spark_session(source)
+    task = DmsTask(source)
+    task.run()
+    bronze.bronze_cdc_table(spark, source, "audit_log")
+    with psycopg.connect(source.postgres_url(), autocommit=True) as conn:
+        conn.execute(
+            "insert into audit_log (note) select 'later ' || g from generate_series(1, 7) g"
+        )
+    task.run()
+
+    def crash(self, processed):
+        raise KeyboardInterrupt("killed after the append, before the manifest")
+
+    monkeypatch.setattr(Manifest, "record", crash)
+    with pytest.raises(KeyboardInterrupt):
+        bronze.bronze_cdc_table(spark, source, "audit_log")
+    monkeypatch.undo()
+    path = bronze_path(source, "public", "audit_log")
+    appended = DeltaTable(path, storage_options=source.s3_storage_options()).version()
+    result = bronze.bronze_cdc_table(spark, source, "audit_log")
+    assert result.files == 1  # the same CDC file, seen again: its rows are not
+    assert DeltaTable(path, storage_options=source.s3_storage_options()).version() == appended
+    notes = sorted(r["note"] for r in spark.read.format("delta").load(path).collect())
+    assert notes == sorted(
+        [f"first {i}" for i in range(1, 6)] + [f"later {i}" for i in range(1, 8)]
+    )
+    # the manifest now holds the batch: a third run reads nothing
+    assert bronze.bronze_cdc_table(spark, source, "audit_log").files == 0
+
+
 def test_new_source_column_evolves_the_bronze_schema(source: Settings) -> None:
     spark = spark_session(source)
     task = DmsTask(source)

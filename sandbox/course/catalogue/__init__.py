@@ -18,6 +18,16 @@ from contextvars import ContextVar
 
 from sandbox.course.catalogue import common, exercise1, exercise2
 
+__all__ = [
+    "LANGUAGES",
+    "MESSAGES",
+    "current_language",
+    "language_from_locale",
+    "parse_language",
+    "speaking",
+    "t",
+]
+
 LANGUAGES = ("en", "pt-BR")
 _AREAS = (common.MESSAGES, exercise1.MESSAGES, exercise2.MESSAGES)
 
@@ -57,6 +67,7 @@ def parse_language(value: str) -> str:
 
 
 def current_language() -> str:
+    """The language of the moment: the one of the enclosing ``speaking``, else the locale's."""
     return _language.get() or language_from_locale()
 
 
