@@ -17,6 +17,7 @@ from sandbox.cli.root import (
     counts_table,
     fail,
     history_day,
+    require_own_stack,
     require_seeded,
     settings_for,
 )
@@ -53,6 +54,7 @@ def seed(
         return
     day = history_day(as_of)
     settings = settings_for(profile)
+    require_own_stack(settings)
     import psycopg
 
     try:
@@ -137,6 +139,7 @@ def ingest_firehose(
     from sandbox.ingest.events import DeliveryReport, delivery_streams
 
     settings = settings_for(profile)
+    require_own_stack(settings)
     streams = delivery_streams(settings)
     total = DeliveryReport()
     try:
@@ -174,6 +177,7 @@ def ingest_dms(
     from sandbox.ingest.dms import DmsTask
 
     settings = settings_for(profile)
+    require_own_stack(settings)
     task = DmsTask(settings)
     t0 = time.perf_counter()
 

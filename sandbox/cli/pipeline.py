@@ -15,6 +15,7 @@ from sandbox.cli.root import (
     console,
     fail,
     history_day,
+    require_own_stack,
     require_seeded,
     settings_for,
     stack_for,
@@ -64,6 +65,7 @@ def run_tasks(
     from sandbox.orchestrate import select
 
     settings = settings_for(profile)
+    require_own_stack(settings)
     try:
         cut = parse_as_of(as_of)
         chosen = select(tasks)

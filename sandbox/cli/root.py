@@ -122,9 +122,24 @@ def _name_port_variables(message: str) -> str:
     return message.replace("SANDBOX_<SERVICE>_PORT", " or ".join(names)) if names else message
 
 
+def require_own_stack(settings: Settings) -> None:
+    """Stop, in one line, if the servers on this home's ports belong to another home."""
+    from sandbox.platform.identity import verify_home
+
+    try:
+        verify_home(settings)
+    except SandboxError as exc:
+        raise fail(exc) from exc
+    except Exception:  # nothing answers: the command's own connection will say so
+        return
+
+
 def require_seeded(settings: Settings) -> None:
-    """Stop with the fix if the app database has no application tables yet."""
+    """Stop with the fix if the stack on this home's ports is another home's, or if the
+    app database has no application tables yet."""
     import psycopg
+
+    require_own_stack(settings)
 
     with psycopg.connect(settings.postgres_url(settings.app_db), autocommit=True) as conn:
         row = conn.execute(

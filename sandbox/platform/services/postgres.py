@@ -127,6 +127,10 @@ class PostgresService(EmbeddedService):
             "shared_buffers": "64MB",
             "max_connections": "50",
             "fsync": "on",
+            # Whose server this is: `sandbox` commands compare it with their own home
+            # (sandbox.platform.identity) before they write, so a second checkout on
+            # the same ports never writes into this one's stack.
+            "sandbox.home": str(s.runtime_dir.resolve()),
         }
         argv = [str(bin_dir / "postgres"), "-D", str(self.pgdata)]
         for key, value in options.items():
