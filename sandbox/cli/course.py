@@ -31,13 +31,14 @@ LangOption = Annotated[
 
 @contextmanager
 def _speaking(lang: str | None) -> Iterator[None]:
-    from sandbox.course.catalogue import speaking
+    from sandbox.course.catalogue import parse_language, speaking
 
     try:
-        with speaking(lang):
-            yield
-    except ValueError as exc:  # an unknown --lang
+        chosen = parse_language(lang) if lang else None
+    except ValueError as exc:  # an unknown --lang, and only that
         raise fail(exc) from exc
+    with speaking(chosen):
+        yield
 
 
 @course_app.command("start")

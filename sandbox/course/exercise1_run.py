@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from datetime import time as dt_time
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, Decimal | float):
-        return round(float(value), 4)
+        # half up to 4 places, as the prototype's cast to decimal(6,4) rounds (Python's
+        # round() would take 0.03125 to even, 0.0312, where the prototype has 0.0313)
+        exact = value if isinstance(value, Decimal) else Decimal(repr(value))
+        return str(exact.quantize(Decimal("0.0001"), ROUND_HALF_UP))
     if isinstance(value, datetime) and value.time() == dt_time(0):
         return value.date().isoformat()
     if isinstance(value, date):

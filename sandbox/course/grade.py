@@ -56,5 +56,16 @@ def check_exercise(number: int, path: Path | None = None) -> list[Check]:
         from sandbox.course.exercise1_run import lab
 
         with lab():  # one Spark session for the checks that run the work
-            return [check(path) for check in checks]
-    return [check(path) for check in checks]
+            return [_graded(check, path) for check in checks]
+    return [_graded(check, path) for check in checks]
+
+
+def _graded(check: Callable[[Path], Check], path: Path) -> Check:
+    """``check(path)``; a check that cannot finish (a timeout, a tool that failed) is a
+    FAIL saying so, and the other checks still run."""
+    try:
+        return check(path)
+    except Exception as exc:  # the student's work, or a tool it drove, broke the check
+        name = check.__name__.removeprefix("check_").replace("_", " ")
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        return Check(name, False, t("error.check_crashed", error=f"{type(exc).__name__}: {first}"))

@@ -60,18 +60,30 @@ def _swap(modules: list[Any], old, new) -> list[tuple[Any, str]]:
     return swapped
 
 
-def _run(
-    session: pytest.Session, items: list[pytest.Item], upcoming: pytest.Item | None
-) -> str | None:
-    """Run ``items``; the node id of the first that fails, or None. Stops at the first."""
+class _SessionOnly:
+    """A stand-in "next item" whose only collector is the session: handed to pytest's
+    teardown, it ends every fixture narrower than the session (a module-scoped result
+    computed by the last mutant must not be reused by the next) and keeps the
+    session-scoped ones (the Spark session, seconds to start)."""
+
+    def __init__(self, session: pytest.Session) -> None:
+        self._session = session
+
+    def listchain(self) -> list:
+        return [self._session]
+
+
+def _run(session: pytest.Session, items: list[pytest.Item]) -> str | None:
+    """Run ``items``; the node id of the first that fails, or None. Stops at the first,
+    and leaves only session-scoped fixtures set up either way."""
     from _pytest.runner import runtestprotocol
 
+    between = _SessionOnly(session)
     for i, item in enumerate(items):
-        nextitem = items[i + 1] if i + 1 < len(items) else upcoming
-        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        nextitem = items[i + 1] if i + 1 < len(items) else between
+        reports = runtestprotocol(item, nextitem=nextitem, log=False)  # type: ignore[arg-type]
         if any(r.failed for r in reports):
-            # tear down what the next run does not share, as pytest would have
-            session._setupstate.teardown_exact(upcoming)
+            session._setupstate.teardown_exact(between)  # type: ignore[arg-type]
             return item.nodeid
     return None
 
@@ -92,14 +104,14 @@ def pytest_runtestloop(session: pytest.Session):
     if original is not None:
         modules = _student_modules(Path(spec["root"]).resolve())
         items = list(session.items)
-        for i, mutant in enumerate(MUTANTS):
+        for mutant in MUTANTS:
             swapped = _swap(modules, original, _mutant_of(original, spec["tables"], mutant.name))
             try:
-                upcoming = items[0] if i + 1 < len(MUTANTS) else None
-                verdicts[mutant.name] = _run(session, items, upcoming)
+                verdicts[mutant.name] = _run(session, items)
             finally:
                 for module, name in swapped:
                     setattr(module, name, original)
+        session._setupstate.teardown_exact(None)
     Path(spec["report"]).write_text(
         json.dumps({"imported": original is not None, "mutants": verdicts})
     )

@@ -30,6 +30,9 @@ INSTRUCTOR_ONLY = (
     "course/README.md",
     "course/README.pt-BR.md",
     "tests/course/*",
+    # the case's own CI/CD answers exercise 2: shown after it (course/README.md)
+    ".github/workflows/dbt.yml",
+    "dbt/ci/run.sh",
 )
 STUDENT_README = "course/README.student.md"
 
@@ -64,7 +67,7 @@ def pack_student(dest: Path, source: Path = PROJECT_ROOT) -> Pack:
     dest = dest.resolve()
     if dest.is_relative_to(source.resolve()):
         raise CourseError(t("pack.inside", dest=dest, source=source))
-    if dest.exists() and any(dest.iterdir()):
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise CourseError(t("pack.not_empty", dest=dest))
     files = tracked_files(source)
     kept = [f for f in files if not is_instructor_only(f) and f != STUDENT_README]

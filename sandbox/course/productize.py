@@ -116,8 +116,6 @@ def execute(asl: dict, task_name: str, planted: Callable[[int], dict | Exception
     """Run ``asl`` once in moto's Step Functions interpreter. ``planted(n)`` answers the
     n-th invocation of the runner with a payload, or an exception (a function error);
     any other Lambda the definition calls (a notifier) succeeds and counts as an alert."""
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "course")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "course")
     import boto3
     from moto import mock_aws
     from moto.awslambda.models import LambdaFunction
@@ -151,17 +149,27 @@ def execute(asl: dict, task_name: str, planted: Callable[[int], dict | Exception
         return json.dumps(answer).encode()
 
     saved = LambdaFunction.invoke, retrier_decl.time, StateTaskLambda._from_error
-    LambdaFunction.invoke, retrier_decl.time = invoke, _Clock
-    StateTaskLambda._from_error = _legacy_lambda_error(StateTaskLambda._from_error)
     # the interpreter logs every failed state as an error: the verdict says what matters
     quiet = logging.getLogger("moto")
-    level, quiet.level = quiet.level, logging.CRITICAL
+    level = quiet.level
+    # moto's mock needs credentials to sign with: fake ones, for this run only
+    keys = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     try:
+        for key, value in keys.items():
+            os.environ[key] = value or "course"
+        quiet.setLevel(logging.CRITICAL)
+        LambdaFunction.invoke, retrier_decl.time = invoke, _Clock
+        StateTaskLambda._from_error = _legacy_lambda_error(saved[2])
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
             result = _run(boto3, asl, task_name, waits, calls)
     finally:
         LambdaFunction.invoke, retrier_decl.time, StateTaskLambda._from_error = saved
         quiet.setLevel(level)
+        for key, value in keys.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     result.alerts += notified
     return result
 
@@ -236,6 +244,9 @@ def _run(boto3: Any, asl: dict, task_name: str, waits: list[float], calls: list[
     while status == "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.05)
         status = sfn.describe_execution(executionArn=arn["executionArn"])["status"]
+    if status == "RUNNING":  # stopped here, so it calls nothing once the patches are gone
+        sfn.stop_execution(executionArn=arn["executionArn"], cause="course: over 120 s")
+        status = "TIMED_OUT"
     events = sfn.get_execution_history(executionArn=arn["executionArn"], maxResults=1000)
     errors = [
         (e.get("taskFailedEventDetails") or e.get("lambdaFunctionFailedEventDetails") or {}).get(

@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,23 +77,36 @@ def _airflow() -> Path:
     return airflow_bin()
 
 
+_MIGRATING = threading.Lock()  # the two runs of one grading migrate once
+
+
 def _migrated_db(env: dict[str, str]) -> Path:
-    """A migrated SQLite metadata database, made once per machine and Airflow version."""
+    """A migrated SQLite metadata database, made once per machine and Airflow version.
+
+    Two gradings at once each migrate into a file of their own and rename it into
+    place: the last one wins, and both files are whole."""
     from importlib.metadata import version
 
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lakehouse-sandbox"
     db = cache / f"course-airflow-{version('apache-airflow')}.db"
-    if db.is_file():
-        return db
-    cache.mkdir(parents=True, exist_ok=True)
-    fresh = cache / f".{db.name}.{os.getpid()}"
-    migrate = {**env, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{fresh}"}
-    done = subprocess.run(
-        [str(_airflow()), "db", "migrate"], env=migrate, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"airflow db migrate failed: {done.stderr[-1000:]}")
-    os.replace(fresh, db)  # two checks at once: the last one wins, both are whole
+    with _MIGRATING:
+        if db.is_file():
+            return db
+        cache.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=cache, prefix=f".{db.name}.")
+        os.close(fd)
+        fresh = Path(name)
+        fresh.unlink()  # Airflow creates the database itself
+        migrate = {**env, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{fresh}"}
+        try:
+            done = subprocess.run(
+                [str(_airflow()), "db", "migrate"], env=migrate, capture_output=True, text=True
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"airflow db migrate failed: {done.stderr[-1000:]}")
+            os.replace(fresh, db)
+        finally:
+            fresh.unlink(missing_ok=True)
     return db
 
 

@@ -81,8 +81,8 @@ class _Writer:
     added to what the path holds when the mode is ``append`` (Spark's default mode is
     ``error``: the checker treats it as a first write)."""
 
-    def __init__(self, frame: DataFrame, run: TaskRun) -> None:
-        self._frame, self._run, self._mode = frame, run, "overwrite"
+    def __init__(self, frame: DataFrame, run: TaskRun, table: str | None = None) -> None:
+        self._frame, self._run, self._mode, self._table = frame, run, "overwrite", table
 
     def _chain(self, *_: Any, **__: Any) -> _Writer:
         return self
@@ -94,7 +94,7 @@ class _Writer:
         return self
 
     def save(self, path: str | None = None, *_: Any, **kwargs: Any) -> None:
-        key = str(path).rstrip("/")
+        key = str(path if isinstance(path, str) else self._table).rstrip("/")
         mode = str(kwargs.get("mode") or self._mode).lower()
         held = self._run.writes.get(key)
         if mode == "append" and held is not None:
@@ -102,10 +102,17 @@ class _Writer:
         else:
             self._run.writes[key] = self._frame
 
-    saveAsTable = insertInto = create = createOrReplace = replace = overwrite = save
+    saveAsTable = insertInto = save
 
-    def append(self, *_: Any, **__: Any) -> None:  # DataFrameWriterV2.append()
+    # DataFrameWriterV2 (``df.writeTo(table)``): the table is the key
+    def create(self, *_: Any, **__: Any) -> None:
+        self.save(self._table)
+
+    createOrReplace = replace = overwrite = overwritePartitions = create
+
+    def append(self, *_: Any, **__: Any) -> None:
         self._mode = "append"
+        self.save(self._table)
 
 
 @contextmanager
@@ -116,7 +123,7 @@ def _recording_writes(run: TaskRun) -> Iterator[None]:
     frame: Any = ConnectFrame
     saved = frame.write, frame.writeTo
     frame.write = property(lambda df: _Writer(df, run))
-    frame.writeTo = lambda df, table: _Writer(df, run)._chain(table)
+    frame.writeTo = lambda df, table: _Writer(df, run, table)
     try:
         yield
     finally:

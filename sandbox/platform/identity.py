@@ -25,9 +25,21 @@ def server_home(settings: Settings) -> str | None:
     """The home the Postgres on ``settings``' port was started for (None: not recorded)."""
     import psycopg
 
-    with psycopg.connect(
-        settings.postgres_url("postgres"), autocommit=True, connect_timeout=5
-    ) as conn:
+    try:
+        conn = psycopg.connect(
+            settings.postgres_url("postgres"), autocommit=True, connect_timeout=5
+        )
+    except psycopg.OperationalError as exc:
+        if "password authentication failed" in str(exc):
+            # another home's server, most likely, with its own password
+            raise ForeignStackError(
+                f"the Postgres on {settings.host}:{settings.postgres_port} refuses this home's "
+                "password: it is probably another home's stack (stop it, or give this home "
+                "ports of its own); or this home's password changed since its cluster was "
+                "made (`uv run sandbox reset`)"
+            ) from exc
+        raise
+    with conn:
         try:
             row = conn.execute("select current_setting('sandbox.home', true)").fetchone()
         except psycopg.Error:

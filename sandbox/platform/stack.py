@@ -269,10 +269,12 @@ class EmbeddedStack:
         return stopped
 
     def reset(self, progress: Progress = quiet) -> None:
-        """Stop everything and delete the data, logs and pid records."""
-        self.down(progress)
-        for folder in (self.settings.data_dir, self.settings.logs_dir, self.settings.run_dir):
-            shutil.rmtree(folder, ignore_errors=True)
+        """Stop everything and delete the data, logs and pid records (under the stack
+        lock: an `up` meanwhile would start Postgres on a folder being deleted)."""
+        with self._stack_lock(progress):
+            self._down(progress)
+            for folder in (self.settings.data_dir, self.settings.logs_dir, self.settings.run_dir):
+                shutil.rmtree(folder, ignore_errors=True)
         progress(f"wiped {self.settings.runtime_dir}")
 
 

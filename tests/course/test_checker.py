@@ -36,6 +36,7 @@ def test_check_1_fails_on_the_start_saying_what_is_missing() -> None:
 
 
 @pytest.mark.slow  # runs the solution's own tests in a subprocess, with its own Sail
+@pytest.mark.matrix  # 20 s of Spark, mutants and state machines; CI runs it after the default run
 def test_check_1_passes_on_the_solution() -> None:
     code, out = check(1, EX1 / "solution")
     assert code == 0, out
@@ -59,6 +60,17 @@ def test_check_1_speaks_portuguese_by_flag_or_locale(monkeypatch) -> None:
     assert "0/9 critérios passam" in check(1, EX1 / "start")[1]
     code, out = check(1, EX1 / "start", "--lang", "fr")
     assert code == 1 and "unknown language 'fr'" in out
+
+
+def test_a_check_that_cannot_finish_is_a_fail_and_the_others_still_run(tmp_path: Path) -> None:
+    from sandbox.course.grade import _graded
+
+    def check_retries(root: Path):
+        raise TimeoutError("airflow dags test took longer than 300 s")
+
+    result = _graded(check_retries, tmp_path)
+    assert not result.passed and result.name == "retries"
+    assert "could not finish this check (TimeoutError: airflow dags test" in result.message
 
 
 def test_every_message_exists_in_both_languages_with_the_same_placeholders() -> None:
@@ -147,6 +159,8 @@ def test_the_student_pack_has_no_solution_and_its_checker_works(tmp_path: Path) 
     files = [p.relative_to(pack).as_posix() for p in pack.rglob("*") if p.is_file()]
     files = [f for f in files if not f.startswith(".git/")]
     assert not [f for f in files if "/solution/" in f or f.startswith("tests/course/")]
+    # the case's own CI/CD answers exercise 2
+    assert ".github/workflows/dbt.yml" not in files and "dbt/ci/run.sh" not in files
     assert "course/exercise-1/start/retencao_prototipo.ipynb" in files
     assert "for instructors" not in (pack / "course" / "README.md").read_text()
     assert (pack / ".git").is_dir(), "a repository to push"

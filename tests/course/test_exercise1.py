@@ -340,6 +340,7 @@ def test_what_the_work_does_gives_the_verdict(session, tmp_path: Path, name: str
     assert words in result.message
 
 
+@pytest.mark.matrix  # 10 s of the tests' mutants; CI runs it after the default run
 def test_tests_in_a_tests_folder_are_found_and_graded(session, tmp_path: Path) -> None:
     work = variant(tmp_path)
     (work / "tests").mkdir()
@@ -686,3 +687,50 @@ def test_productizing_in_an_airflow_dag_is_graded_by_real_airflow(
         assert "no periodic schedule" in checks["check_schedule"].message
     # the DAG file is Airflow's to load: the checker never imports it
     assert exercise1.find_transform(work).name == "retention_by_cohort"
+
+
+ONE_CASE_IN_A_MODULE_FIXTURE = '''"""One case, computed once per module."""
+
+from datetime import date
+
+import pytest
+from retention import retention_by_cohort
+
+
+@pytest.fixture(scope="module")
+def rows(spark):
+    players = spark.createDataFrame([(1, date(2026, 2, 1))], "player_id bigint, signup_date date")
+    plays = spark.createDataFrame([(10, 1), (11, 1)], "match_id bigint, player_id bigint")
+    matches = spark.createDataFrame(
+        [(10, date(2026, 2, 3)), (11, date(2026, 2, 4))], "match_id bigint, match_date date"
+    )
+    return [tuple(r) for r in retention_by_cohort(players, plays, matches).collect()]
+
+
+def test_two_matches_in_a_month_count_once(rows) -> None:
+    # one player, two matches in February: one active player, not two
+    assert [r[3] for r in rows] == [1]
+'''
+
+
+@pytest.mark.matrix  # the tests' mutants run: 10 s
+def test_a_module_scoped_result_is_recomputed_for_each_planted_mistake(
+    session, tmp_path: Path
+) -> None:
+    # Reused from the first mutant's run, such a fixture would make every later
+    # mutant look caught: the grade must see one catch of five.
+    work = variant(tmp_path)
+    (work / TESTS).write_text(ONE_CASE_IN_A_MODULE_FIXTURE)
+    result = check_unit_tests(work)
+    assert not result.passed
+    assert "they catch 1 of 5 planted mistakes" in result.message, result.message
+
+
+def test_numbers_round_half_up_as_the_prototype_cast_does() -> None:
+    from decimal import Decimal
+
+    from sandbox.course.exercise1_run import _plain
+
+    # 1 of 32: the prototype's decimal(6,4) says 0.0313; round() would say 0.0312
+    assert _plain(1 / 32) == _plain(Decimal("0.0313")) == "0.0313"
+    assert _plain(0.5) == _plain(Decimal("0.5000"))

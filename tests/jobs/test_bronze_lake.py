@@ -86,6 +86,7 @@ def test_crash_between_merge_and_manifest_doubles_nothing(
     assert bronze_rows(spark, source, "match_players") == source_rows(source, "match_players")
 
 
+@pytest.mark.matrix  # 13 s; CI runs it after the default run
 def test_crash_between_a_keyless_append_and_its_manifest_appends_nothing_twice(
     source: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,7 +7,6 @@ would: its `up` is refused by the port check (tests/platform/test_stack.py), and
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,12 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_second_home_on_the_same_ports_is_refused_in_one_line(
-    running_stack: EmbeddedStack,
+    running_stack: EmbeddedStack, tmp_path: Path
 ) -> None:
     ours = running_stack.settings
     assert server_home(ours) == str(ours.runtime_dir.resolve())
     verify_home(ours)  # our own stack: nothing to say
-    other = ours.model_copy(update={"home": Path(tempfile.mkdtemp(prefix="other-home-"))})
+    other = ours.model_copy(update={"home": tmp_path / "other-home"})
     with pytest.raises(ForeignStackError) as caught:
         verify_home(other)
     message = str(caught.value)

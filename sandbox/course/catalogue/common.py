@@ -1,4 +1,5 @@
 """Messages shared by the exercises and the ``sandbox course`` commands: (English, pt-BR)."""
+# ruff: noqa: E501  (messages are sentences: a translator reads each on one line)
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "cli.started": (
@@ -27,6 +28,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.work_exists": (
         "course: {work} already exists; check it, or pass --force to restart",
         "curso: {work} já existe; confira-a, ou use --force para recomeçar",
+    ),
+    "error.check_crashed": (
+        "the checker could not finish this check ({error}): fix what it names and check again, or show it to the instructor",
+        "o corretor não conseguiu terminar esta verificação ({error}): corrija o que ela aponta e confira de novo, ou mostre ao instrutor",
     ),
     "error.not_yaml": (
         "course: {path} is not valid YAML: {error}",

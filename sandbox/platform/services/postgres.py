@@ -81,7 +81,6 @@ class PostgresService(EmbeddedService):
             os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
             os.chown(pwfile, entry.pw_uid, entry.pw_gid)
             _allow_traverse(pwfile.parent)  # initdb, as that user, reads the file
-            _allow_traverse(pwfile.parent)
         try:
             result = subprocess.run(
                 [

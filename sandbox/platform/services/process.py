@@ -80,13 +80,17 @@ class Supervisor:
         The child leads a new process group, so ``stop`` can end it together with
         every process it forked.
         """
-        # the home and its pid records and logs: this user's only (700)
-        private_dir(self.run_dir.parent)
+        # the home and its pid records and logs: this user's only (700); a home that is
+        # the user's own home folder (SANDBOX_HOME=~) is left as it is
+        if self.run_dir.parent.resolve() != Path.home().resolve():
+            private_dir(self.run_dir.parent)
         private_dir(self.run_dir)
         private_dir(self.logs_dir)
         log = self.log_path(name)
         # created 600: a log may quote a connection string
-        with os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)  # a log from before is made private too
+        with os.fdopen(fd, "ab") as out:
             out.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S%z')} start {argv[0]}\n".encode())
             out.flush()
             proc = subprocess.Popen(
