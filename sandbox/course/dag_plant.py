@@ -96,19 +96,13 @@ def _run_pipeline_task(spec: dict) -> list[str]:
     """The student's pipeline task on the sample, its lake I/O served in memory."""
     import sys
 
-    from sandbox.course.exercise1 import job_modules, load_module
+    from sandbox.course.exercise1 import pipeline_tasks
     from sandbox.course.sample_lake import sample_silver
     from sandbox.course.task_run import run_task
-    from sandbox.orchestrate import Task
     from sandbox.platform import Settings, in_process_sail
 
     root = Path(spec["root"])
-    tasks = [
-        obj
-        for path in job_modules(root)
-        for obj in vars(load_module(path, root)).values()
-        if isinstance(obj, Task) and obj.name == spec["task"]
-    ]
+    tasks = [task for task in pipeline_tasks(root, strict=True) if task.name == spec["task"]]
     if not tasks:
         raise RuntimeError(f"course: no pipeline task {spec['task']!r} in {root}")
     print(f"course: running task {spec['task']!r} on the sample", file=sys.stderr)

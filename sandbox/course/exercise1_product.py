@@ -14,7 +14,7 @@ from typing import Any
 
 from sandbox.course.catalogue import t
 from sandbox.course.checks import Check, CourseError
-from sandbox.course.exercise1 import job_modules, load_module
+from sandbox.course.exercise1 import pipeline_tasks
 from sandbox.course.exercise1_run import _LAB
 from sandbox.course.productize import describe_waits, execute, state_machines, transient_failure
 from sandbox.course.productize_dag import dag_files, dag_ids, run_dag
@@ -23,15 +23,7 @@ from sandbox.course.productize_template import alert_outside, grade_schedule
 
 def _route(root: Path) -> tuple[str, Any, Any] | str:
     """("asl", task, (path, asl)) or ("dag", task, (files, dag id)); else what is missing."""
-    from sandbox.orchestrate import Task
-
-    tasks = []
-    for path in job_modules(root):
-        try:
-            module = load_module(path, root)
-        except CourseError:
-            continue
-        tasks += [obj for obj in vars(module).values() if isinstance(obj, Task)]
+    tasks = pipeline_tasks(root)
     if not tasks:
         return t("ex1.product.no_task")
     task = tasks[0]

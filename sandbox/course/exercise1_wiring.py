@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sandbox.course.catalogue import t
 from sandbox.course.checks import Check, CourseError
-from sandbox.course.exercise1 import Transform, find_transform, job_modules, load_module
+from sandbox.course.exercise1 import Transform, find_transform, pipeline_tasks
 from sandbox.course.exercise1_run import _LAB, compare, result_rows
 from sandbox.course.prototype import run_prototype
 
@@ -105,21 +105,17 @@ def _task_verdict(task, found: Transform | None) -> Check:
 
 def check_wired_as_task(root: Path) -> Check:
     """A pipeline Task in a job module, run on the sample; or a state machine naming it."""
-    from sandbox.orchestrate import Task
-
     name = "wired as a pipeline task"
     try:
         found: Transform | None = find_transform(root)
     except CourseError:
         found = None
-    for path in job_modules(root):
-        try:
-            module = load_module(path, root)
-        except CourseError as exc:
-            return Check(name, False, str(exc))
-        tasks = [obj for obj in vars(module).values() if isinstance(obj, Task)]
-        if tasks:
-            return _task_verdict(tasks[0], found)
+    try:
+        tasks = pipeline_tasks(root, strict=True)
+    except CourseError as exc:
+        return Check(name, False, str(exc))
+    if tasks:
+        return _task_verdict(tasks[0], found)
     for path in sorted(root.rglob("*.asl.json")):
         problem = _asl_problem(
             path, found.name if found else None, found.path.stem if found else None
