@@ -297,14 +297,19 @@ class Settings(BaseSettings):
         return f"postgresql://{self.postgres_user}:{password}@{self.host}:{self.postgres_port}/{db}"
 
     def s3_storage_options(self) -> dict[str, str]:
-        """Object-store options in the form delta-rs and object_store understand."""
+        """Object-store options in the form delta-rs and object_store understand.
+
+        A commit is a put with ``If-None-Match: *`` (``AWS_CONDITIONAL_PUT=etag``), which
+        SeaweedFS, MinIO and S3 refuse when the version exists: two writers can never
+        both create one version, so no unsafe-rename flag and no lock table are needed.
+        """
         return {
             "AWS_ACCESS_KEY_ID": self.s3_access_key,
             "AWS_SECRET_ACCESS_KEY": self.s3_secret_key.get_secret_value(),
             "AWS_ENDPOINT_URL": self.s3_endpoint,
             "AWS_REGION": self.s3_region,
             "AWS_ALLOW_HTTP": "true",
-            "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
+            "AWS_CONDITIONAL_PUT": "etag",
             "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
         }
 

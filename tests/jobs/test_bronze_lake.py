@@ -193,3 +193,47 @@ def test_raw_too_large_to_send_inline_goes_through_the_lake(
     s3 = s3_client(source)
     left = list(s3.list_objects(source.lake_bucket, bronze.SPILL_PREFIX, recursive=True))
     assert left == []
+
+
+# -- one writer per version (issue #30, item 3) ----------------------------------------
+# Delta's protocol needs "mutual exclusion: only one writer must be able to create a file
+# at the final destination" (https://docs.delta.io/latest/delta-storage.html). S3 gives it
+# with a conditional write, If-None-Match: * answered 412 PreconditionFailed when the key
+# exists (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html);
+# the lake's options ask for it instead of delta-rs's unsafe-rename flag.
+
+
+def test_the_store_refuses_a_second_create_of_one_key(running_stack) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    s = running_stack.settings
+    assert "AWS_S3_ALLOW_UNSAFE_RENAME" not in s.s3_storage_options()
+    client = boto3.client(
+        "s3",
+        endpoint_url=s.s3_endpoint,
+        aws_access_key_id=s.s3_access_key,
+        aws_secret_access_key=s.s3_secret_key.get_secret_value(),
+        region_name=s.s3_region,
+    )
+    key = "_conditional/00000000000000000001.json"
+    client.put_object(Bucket=s.lake_bucket, Key=key, Body=b"first", IfNoneMatch="*")
+    with pytest.raises(ClientError) as refused:
+        client.put_object(Bucket=s.lake_bucket, Key=key, Body=b"second", IfNoneMatch="*")
+    assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert client.get_object(Bucket=s.lake_bucket, Key=key)["Body"].read() == b"first"
+
+
+def test_a_writer_on_a_stale_version_commits_after_the_other_not_over_it(running_stack) -> None:
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    s = running_stack.settings
+    opts, uri = s.s3_storage_options(), s.lake_uri("_conditional_table")
+    write_deltalake(uri, pa.table({"writer": ["setup"]}), storage_options=opts)
+    stale = DeltaTable(uri, storage_options=opts)  # both writers start from version 0
+    write_deltalake(uri, pa.table({"writer": ["a"]}), storage_options=opts, mode="append")
+    write_deltalake(stale, pa.table({"writer": ["b"]}), mode="append")  # wants version 1 too
+    table = DeltaTable(uri, storage_options=opts)
+    assert table.version() == 2
+    assert sorted(table.to_pyarrow_table().column("writer").to_pylist()) == ["a", "b", "setup"]

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.platform import PROJECT_ROOT
+from sandbox.platform.tether import tethered
 
 # ECS's default for a container without ``stopTimeout``: SIGKILL 30 s after SIGTERM.
 DEFAULT_STOP_TIMEOUT_S = 30.0
@@ -104,14 +105,15 @@ def start_container(
         _flush(run, log_sink)
         run.done.set()
         return run
+    argv, tether = tethered([exe, *command[1:]])  # its own session; dies with the endpoint
     run.process = subprocess.Popen(
-        [exe, *command[1:]],
+        argv,
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,
+        **tether,  # type: ignore[arg-type]
     )
     threading.Thread(target=_watch, args=(run, log_sink), daemon=True).start()
     return run

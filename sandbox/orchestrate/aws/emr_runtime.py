@@ -35,6 +35,7 @@ from moto.utilities.utils import get_partition
 
 from sandbox.orchestrate.aws import cloudwatch, ecs_runtime
 from sandbox.platform import PROJECT_ROOT
+from sandbox.platform.tether import tethered
 
 log = logging.getLogger(__name__)
 LOG_GROUP = "/aws/emr-serverless"
@@ -97,15 +98,16 @@ def entry_point_file(backend: Any, entry_point: str) -> Path:
 def _start(run: Any, entry: tuple[Path, list[str]]) -> None:
     script, arguments = entry
     run.state = "SUBMITTED"
+    argv, tether = tethered([sys.executable, str(script), *arguments])  # dies with us
     process = subprocess.Popen(
-        [sys.executable, str(script), *arguments],
+        argv,
         cwd=PROJECT_ROOT,
         env=ecs_runtime.sandbox_env() | {"EMR_SERVERLESS_JOB_RUN_ID": run.id},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",  # a job may print any bytes; the watcher must not die of them
-        start_new_session=True,
+        **tether,  # type: ignore[arg-type]
     )
     _PROCESSES[run.id] = process
     threading.Thread(target=_watch, args=(run, process, script.parent), daemon=True).start()

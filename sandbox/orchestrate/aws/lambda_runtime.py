@@ -22,6 +22,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,8 @@ import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from sandbox.platform.tether import tethered
 
 # Per user, mode 700 and owned by them: a cache shared in /tmp would let another user
 # swap a handler before it runs (or make every unpack fail).
@@ -116,20 +119,23 @@ def invoke(
         }
     )
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.orchestrate.aws.lambda_runtime"],
+    argv, tether = tethered([sys.executable, "-m", "sandbox.orchestrate.aws.lambda_runtime"])
+    proc = subprocess.Popen(  # in its own session, dying with the endpoint
+        argv,
         cwd=folder,
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        **tether,  # type: ignore[arg-type]
     )
     try:
         out, _ = proc.communicate(json.dumps(event), timeout=timeout_s)
         timed_out = False
     except subprocess.TimeoutExpired:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the handler and anything it started
         out, _ = proc.communicate()
         timed_out = True
     duration_ms = (time.perf_counter() - started) * 1000
