@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 import random
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -86,9 +91,21 @@ def test_crash_between_merge_and_manifest_doubles_nothing(
     assert bronze_rows(spark, source, "match_players") == source_rows(source, "match_players")
 
 
+KILLED_RUN = """
+import os, pickle, signal, sys
+from sandbox.jobs import bronze
+from sandbox.jobs.layers import Manifest
+from sandbox.platform.session import spark_session
+
+settings = pickle.loads(open(sys.argv[1], "rb").read())
+Manifest.record = lambda self, processed: os.kill(os.getpid(), signal.SIGKILL)
+bronze.bronze_cdc_table(spark_session(settings), settings, "audit_log")
+"""
+
+
 @pytest.mark.matrix  # 13 s; CI runs it after the default run
 def test_crash_between_a_keyless_append_and_its_manifest_appends_nothing_twice(
-    source: Settings, monkeypatch: pytest.MonkeyPatch
+    source: Settings, tmp_path: Path
 ) -> None:
     """A table without a key is appended to: the rerun finds the batch's commit
     (its userMetadata) and writes only the manifest (hardening, #30)."""
@@ -106,14 +123,12 @@ def test_crash_between_a_keyless_append_and_its_manifest_appends_nothing_twice(
             "insert into audit_log (note) select 'later ' || g from generate_series(1, 7) g"
         )
     task.run()
-
-    def crash(self, processed):
-        raise KeyboardInterrupt("killed after the append, before the manifest")
-
-    monkeypatch.setattr(Manifest, "record", crash)
-    with pytest.raises(KeyboardInterrupt):
-        bronze.bronze_cdc_table(spark, source, "audit_log")
-    monkeypatch.undo()
+    # the run is a process of its own, SIGKILLed by itself right after the append:
+    # no finally, no atexit, nothing of Python's unwinding runs
+    pickled = tmp_path / "settings.pickle"
+    pickled.write_bytes(pickle.dumps(source))
+    killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(pickled)], timeout=300)
+    assert killed.returncode == -signal.SIGKILL
     path = bronze_path(source, "public", "audit_log")
     appended = DeltaTable(path, storage_options=source.s3_storage_options()).version()
     result = bronze.bronze_cdc_table(spark, source, "audit_log")
