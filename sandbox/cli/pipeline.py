@@ -21,7 +21,7 @@ from sandbox.cli.root import (
     stack_for,
 )
 from sandbox.cli.services import refuse_mismatched_postgres
-from sandbox.platform import SandboxError
+from sandbox.platform import SandboxError, Settings
 
 
 @app.command("run", rich_help_panel="Pipeline")
@@ -187,7 +187,7 @@ def demo(
         f"simulated, {result.cdc_changes:,} changes captured by DMS, "
         f"in {result.total_s:.1f}s\n"
         f"report:    {result.report}\n"
-        f"warehouse: psql {settings.postgres_url(settings.warehouse_db)}  (schema gold)\n"
+        f"warehouse: psql {_warehouse_shown(settings)}  (schema gold)\n"
         f"next:      uv run just lab  (notebooks), uv run sandbox run gold  (one task),"
         f" uv run sandbox demo  (again: incremental)"
     )
@@ -210,3 +210,11 @@ def report(profile: ProfileOpt = None) -> None:
     except psycopg.OperationalError as exc:
         raise fail(exc) from exc
     print(path)
+
+
+def _warehouse_shown(settings: Settings) -> str:
+    """The warehouse URL to paste into psql; an external one without its password."""
+    from sandbox.platform.endpoints import shown_libpq_url
+
+    dsn = settings.warehouse_dsn()
+    return shown_libpq_url(dsn) if settings.external("warehouse") else dsn

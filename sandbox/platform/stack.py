@@ -17,6 +17,7 @@ from typing import Literal
 
 import psutil
 
+import sandbox.platform.endpoints as endpoints
 from sandbox.platform.errors import PortInUseError, ServiceStartError
 from sandbox.platform.locks import task_lock
 from sandbox.platform.ports import port_is_free
@@ -36,7 +37,7 @@ from sandbox.platform.settings import Settings
 # alone may take three minutes).
 STACK_LOCK_WAIT_S = 600.0
 
-State = Literal["running", "stopped", "failed"]
+State = Literal["running", "stopped", "failed", "external"]
 
 
 @dataclass
@@ -48,6 +49,7 @@ class ServiceStatus:
     log: str | None = None
     log_tail: list[str] = field(default_factory=list)
     rss_mb: float | None = None
+    detail: str | None = None
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -62,11 +64,16 @@ class EmbeddedStack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.supervisor = Supervisor(settings.run_dir, settings.logs_dir)
-        self.services: list[EmbeddedService] = [
+        core: list[EmbeddedService] = [
             PostgresService(settings),
             SeaweedS3Service(settings),
             SailService(settings),
         ]
+        # A service named by a URL (SANDBOX_SPARK_URL, SANDBOX_S3_URL) is not started.
+        self.services = [
+            svc for svc in core if svc.name == "postgres" or not settings.external(svc.name)
+        ]
+        self.stoppable = core  # `down` stops one started before its URL was set too
         # Started on demand (`sandbox aws up`, `sandbox airflow up`), shown and stopped
         # with the rest.
         self.optional: list[EmbeddedService] = [
@@ -84,7 +91,9 @@ class EmbeddedStack:
 
     def status(self) -> list[ServiceStatus]:
         started = [s for s in self.optional if self.supervisor.record(s.name) is not None]
-        return [self._status(svc) for svc in self.services + started]
+        return [self._status(svc) for svc in self.services + started] + external_status(
+            self.settings
+        )
 
     def _status(self, svc: EmbeddedService) -> ServiceStatus:
         rec = self.supervisor.record(svc.name)
@@ -98,6 +107,7 @@ class EmbeddedStack:
                 proc.pid,
                 rec.log if rec else None,
                 rss_mb=round(rss, 1),
+                detail=svc.detail(_environ(proc)),
             )
         if rec is not None:
             # A record without a live process: it died without `down`.
@@ -220,7 +230,7 @@ class EmbeddedStack:
         pid = port_owner_pid(port)
         if pid is None:
             return ""
-        for svc in self.services + self.optional:
+        for svc in self.stoppable + self.optional:
             proc = self.supervisor.process(svc.name)
             if proc is not None and pid in {p.pid for p in tree(proc)}:
                 return f" by this sandbox's own {svc.name} service (pid {pid})"
@@ -252,7 +262,7 @@ class EmbeddedStack:
             self._down(progress)
 
     def _down(self, progress: Progress) -> None:
-        every = self.services + self.optional
+        every = self.stoppable + self.optional
         with ThreadPoolExecutor(max_workers=len(every)) as pool:
             stopped = list(pool.map(self._stop, every))
         for svc, was_running in zip(every, stopped, strict=True):
@@ -288,6 +298,31 @@ def port_owner_pid(port: int) -> int | None:
         if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
             return conn.pid
     return None
+
+
+def external_status(settings: Settings) -> list[ServiceStatus]:
+    """A row for each service named by a URL: the sandbox neither starts nor stops it."""
+    rows = []
+    if settings.external("spark"):
+        shown = endpoints.shown_spark_url(settings.spark_remote)
+        rows.append(ServiceStatus("spark", "external", shown, None, detail="SANDBOX_SPARK_URL"))
+    if settings.external("s3"):
+        rows.append(
+            ServiceStatus("s3", "external", settings.s3_endpoint, None, detail="SANDBOX_S3_URL")
+        )
+    if settings.external("warehouse"):
+        shown = endpoints.shown_libpq_url(settings.warehouse_dsn())
+        rows.append(
+            ServiceStatus("warehouse", "external", shown, None, detail="SANDBOX_WAREHOUSE_URL")
+        )
+    return rows
+
+
+def _environ(proc: psutil.Process) -> dict[str, str]:
+    try:
+        return proc.environ()
+    except psutil.Error:
+        return {}
 
 
 def _rss(proc: psutil.Process) -> int:

@@ -44,13 +44,12 @@ def _read_end() -> int:
         return _PIPE[0]
 
 
-def tethered(argv: list[str]) -> tuple[list[str], dict[str, object]]:
-    """``argv`` wrapped to die with this process, and the ``Popen`` keyword arguments
-    the wrapping needs (the pipe's read end passed down, a session of its own so the
-    caller can signal the whole group with ``os.killpg``)."""
+def tethered(argv: list[str]) -> tuple[list[str], tuple[int]]:
+    """``argv`` wrapped to die with this process, and the file descriptor to pass down
+    (``Popen(argv, pass_fds=fds, start_new_session=True)``: the launcher kills its own
+    process group, so it must lead one; the caller can signal it with ``os.killpg``)."""
     fd = _read_end()
-    wrapped = [sys.executable, os.path.abspath(__file__), str(fd), *argv]
-    return wrapped, {"pass_fds": (fd,), "start_new_session": True}
+    return [sys.executable, os.path.abspath(__file__), str(fd), *argv], (fd,)
 
 
 def _launch(fd: int, argv: list[str]) -> int:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.platform import PROJECT_ROOT, SandboxError, Settings
+from sandbox.platform import SandboxError, Settings
+from sandbox.platform.settings import PROJECT_ROOT
 
 DASHBOARD_FILE = PROJECT_ROOT / "compose" / "metabase" / "dashboard.json"
 

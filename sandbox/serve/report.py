@@ -75,7 +75,7 @@ def layer_counts(settings: Settings) -> list[tuple[str, str, object]]:
         )
     for gold in GOLD_TABLES:
         out.append(("gold", gold.name, _delta_rows(settings, gold_path(settings, gold.name))))
-    with psycopg.connect(settings.postgres_url(settings.warehouse_db)) as conn:
+    with psycopg.connect(settings.warehouse_dsn()) as conn:
         for gold in GOLD_TABLES:
             n: int | None = None
             try:
@@ -96,7 +96,7 @@ def last_run_path(settings: Settings) -> Path:
 
 def build_report(settings: Settings) -> str:
     """The report's HTML, from the warehouse and the lake."""
-    with psycopg.connect(settings.postgres_url(settings.warehouse_db)) as conn:
+    with psycopg.connect(settings.warehouse_dsn()) as conn:
         dap = _query(
             conn, "select activity_date, active_players from gold.daily_active_players order by 1"
         )

@@ -283,7 +283,7 @@ def run_warehouse(
     """
     uris = {t.name: gold_path(settings, t.name) for t in GOLD_TABLES}
     states = table_states(settings, uris.values(), known)
-    with psycopg.connect(settings.postgres_url(settings.warehouse_db), autocommit=True) as conn:
+    with psycopg.connect(settings.warehouse_dsn(), autocommit=True) as conn:
         loaded = {} if force else loaded_comments(conn)
         current = {
             t.name

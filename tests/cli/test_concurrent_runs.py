@@ -30,7 +30,9 @@ def _snapshot(settings: Settings) -> dict[str, Counter]:
     paths = {f"silver.{t.name}": silver_path(settings, t.domain, t.name) for t in SILVER_TABLES}
     paths |= {f"gold.{m.name}": gold_path(settings, m.name) for m in GOLD_TABLES}
     return {
-        name: Counter(map(tuple, DeltaTable(p, storage_options=opts).to_pandas().itertuples(index=False)))
+        name: Counter(
+            map(tuple, DeltaTable(p, storage_options=opts).to_pandas().itertuples(index=False))
+        )
         for name, p in paths.items()
     }
 

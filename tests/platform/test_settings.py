@@ -8,8 +8,8 @@ from sandbox.platform.settings import (
     Settings,
     SettingsError,
     load_settings,
-    unknown_variables,
 )
+from sandbox.platform.variables import unknown_variables
 
 
 def test_env_prefix_sets_fields(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,8 +28,8 @@ PARENT = textwrap.dedent(
     from sandbox.platform.tether import tethered
 
     def start():  # a request thread: starts the child, answers, ends
-        argv, kw = tethered([sys.executable, "-c", "import time; time.sleep(300)"])
-        child = subprocess.Popen(argv, **kw)
+        argv, fds = tethered([sys.executable, "-c", "import time; time.sleep(300)"])
+        child = subprocess.Popen(argv, pass_fds=fds, start_new_session=True)
         print(child.pid, flush=True)
 
     t = threading.Thread(target=start)
@@ -83,22 +83,26 @@ def _group_members(pgid: int) -> list[str]:
 
 
 def test_the_launcher_exits_as_its_command_does() -> None:
-    argv, kw = tethered([sys.executable, "-c", "import sys; sys.exit(3)"])
-    assert subprocess.run(argv, **kw).returncode == 3  # type: ignore[call-overload]
+    argv, fds = tethered([sys.executable, "-c", "import sys; sys.exit(3)"])
+    assert subprocess.run(argv, pass_fds=fds, start_new_session=True).returncode == 3
 
 
 def test_a_group_signal_reaches_the_command_and_its_status_comes_back() -> None:
     """StopTask's SIGTERM goes to the group: the command dies of it, the launcher reports
     it (ECS shows 128 + 15) instead of dying first with a status of its own."""
     code = "import time; print('up', flush=True); time.sleep(60)"
-    argv, kw = tethered([sys.executable, "-c", code])
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, **kw)  # type: ignore[call-overload]
+    argv, fds = tethered([sys.executable, "-c", code])
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, text=True, pass_fds=fds, start_new_session=True
+    )
     assert proc.stdout.readline().strip() == "up"
     os.killpg(proc.pid, signal.SIGTERM)
     assert proc.wait(10) == -signal.SIGTERM
 
 
 def test_a_command_that_cannot_start_is_named() -> None:
-    argv, kw = tethered(["/nonexistent/dbt", "build"])
-    done = subprocess.run(argv, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+    argv, fds = tethered(["/nonexistent/dbt", "build"])
+    done = subprocess.run(
+        argv, capture_output=True, text=True, pass_fds=fds, start_new_session=True
+    )
     assert done.returncode == 127 and "/nonexistent/dbt" in done.stderr

@@ -105,7 +105,7 @@ def start_container(
         _flush(run, log_sink)
         run.done.set()
         return run
-    argv, tether = tethered([exe, *command[1:]])  # its own session; dies with the endpoint
+    argv, fds = tethered([exe, *command[1:]])  # its own session; dies with the endpoint
     run.process = subprocess.Popen(
         argv,
         cwd=PROJECT_ROOT,
@@ -113,7 +113,8 @@ def start_container(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        **tether,  # type: ignore[arg-type]
+        pass_fds=fds,
+        start_new_session=True,
     )
     threading.Thread(target=_watch, args=(run, log_sink), daemon=True).start()
     return run

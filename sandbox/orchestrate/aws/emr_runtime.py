@@ -98,7 +98,7 @@ def entry_point_file(backend: Any, entry_point: str) -> Path:
 def _start(run: Any, entry: tuple[Path, list[str]]) -> None:
     script, arguments = entry
     run.state = "SUBMITTED"
-    argv, tether = tethered([sys.executable, str(script), *arguments])  # dies with us
+    argv, fds = tethered([sys.executable, str(script), *arguments])  # dies with us
     process = subprocess.Popen(
         argv,
         cwd=PROJECT_ROOT,
@@ -107,7 +107,8 @@ def _start(run: Any, entry: tuple[Path, list[str]]) -> None:
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",  # a job may print any bytes; the watcher must not die of them
-        **tether,  # type: ignore[arg-type]
+        pass_fds=fds,
+        start_new_session=True,
     )
     _PROCESSES[run.id] = process
     threading.Thread(target=_watch, args=(run, process, script.parent), daemon=True).start()

@@ -119,7 +119,7 @@ def invoke(
         }
     )
     started = time.perf_counter()
-    argv, tether = tethered([sys.executable, "-m", "sandbox.orchestrate.aws.lambda_runtime"])
+    argv, fds = tethered([sys.executable, "-m", "sandbox.orchestrate.aws.lambda_runtime"])
     proc = subprocess.Popen(  # in its own session, dying with the endpoint
         argv,
         cwd=folder,
@@ -128,7 +128,8 @@ def invoke(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        **tether,  # type: ignore[arg-type]
+        pass_fds=fds,
+        start_new_session=True,
     )
     try:
         out, _ = proc.communicate(json.dumps(event), timeout=timeout_s)

@@ -26,6 +26,10 @@ class EmbeddedService(ABC):
     def endpoint(self) -> str:
         """What a client connects to."""
 
+    def detail(self, environ: dict[str, str]) -> str | None:
+        """What ``status`` adds about the running server, from its environment."""
+        return None
+
     def prepare(self) -> None:  # noqa: B027 - optional hook
         """One-time set-up before the first start (init data dirs, write config)."""
 

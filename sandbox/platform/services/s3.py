@@ -13,11 +13,13 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import urllib3
 from minio import Minio
+from minio.credentials import Provider
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError
 
@@ -45,14 +47,27 @@ def s3_client(settings: Settings, *, probe: bool = False) -> Minio:
     http = None
     if probe:
         http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=2), retries=False)
-    return Minio(
-        f"{settings.host}:{settings.s3_port}",
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key.get_secret_value(),
+    endpoint = urlsplit(settings.s3_endpoint)
+    keys = settings.s3_keys()
+    client = Minio(
+        endpoint.netloc,
+        access_key=keys[0] if keys else None,
+        secret_key=keys[1] if keys else None,
         region=settings.s3_region,
-        secure=False,
+        secure=endpoint.scheme == "https",
         http_client=http,
+        # no keys (SANDBOX_S3_URL=aws): AWS's chain, as the AWS SDKs read it
+        credentials=None if keys else _aws_chain(),
     )
+    if settings.s3_virtual_hosted:
+        client._base_url.virtual_style_flag = True  # minio picks it for AWS hosts only
+    return client
+
+
+def _aws_chain() -> Provider:
+    from minio.credentials import AWSConfigProvider, ChainedProvider, EnvAWSProvider, IamAwsProvider
+
+    return ChainedProvider([EnvAWSProvider(), AWSConfigProvider(), IamAwsProvider()])
 
 
 def remove_prefix(s3: Minio, bucket: str, prefix: str) -> int:

@@ -11,15 +11,27 @@ from sandbox.platform.settings import Settings
 
 
 def sail_object_store_env(settings: Settings) -> dict[str, str]:
-    """The variables Sail reads to reach the S3 server (path-style, plain HTTP)."""
-    return {
-        "AWS_ACCESS_KEY_ID": settings.s3_access_key,
-        "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key.get_secret_value(),
-        "AWS_ENDPOINT": settings.s3_endpoint,
-        "AWS_REGION": settings.s3_region,
-        "AWS_ALLOW_HTTP": "true",
-        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
-    }
+    """The variables Sail reads to reach the S3 store: the lake's own options, under the
+    names object_store reads from the environment."""
+    options = settings.s3_storage_options()
+    if "AWS_ENDPOINT_URL" in options:
+        options["AWS_ENDPOINT"] = options["AWS_ENDPOINT_URL"]
+    return options
+
+
+def sail_mode_env(settings: Settings) -> dict[str, str]:
+    """Sail's runner (``SAIL_MODE``), its workers, and every cluster listener on the
+    sandbox's loopback host (Sail's defaults today, pinned so a new default or a user's
+    ``SAIL_*`` cannot put a worker on the network)."""
+    env: dict[str, str] = {"SAIL_MODE": settings.spark_mode}
+    if settings.spark_mode == "local-cluster":
+        env["SAIL_CLUSTER__WORKER_INITIAL_COUNT"] = str(settings.spark_workers)
+        env["SAIL_CLUSTER__WORKER_MAX_COUNT"] = str(settings.spark_workers)
+        env["SAIL_CLUSTER__WORKER_TASK_SLOTS"] = str(settings.spark_task_slots)
+    for role in ("DRIVER", "WORKER"):
+        for side in ("LISTEN", "EXTERNAL"):
+            env[f"SAIL_CLUSTER__{role}_{side}_HOST"] = settings.host
+    return env
 
 
 class SailService(EmbeddedService):
@@ -30,9 +42,6 @@ class SailService(EmbeddedService):
 
     def ports(self) -> dict[int, str]:
         return {self.settings.spark_port: "spark (Sail Spark Connect)"}
-
-    def endpoint(self) -> str:
-        return self.settings.spark_remote
 
     def argv(self) -> list[str]:
         s = self.settings
@@ -48,9 +57,24 @@ class SailService(EmbeddedService):
             str(s.spark_port),
         ]
 
+    def endpoint(self) -> str:
+        return self.settings.spark_remote
+
+    def detail(self, environ: dict[str, str]) -> str | None:
+        """The runner of the running server, read from its environment (a changed
+        ``SANDBOX_SPARK_MODE`` takes effect at the next start, not before)."""
+        if environ.get("SAIL_MODE", "local") != "local-cluster":
+            return "local"
+        workers = environ.get("SAIL_CLUSTER__WORKER_INITIAL_COUNT", "?")
+        slots = environ.get("SAIL_CLUSTER__WORKER_TASK_SLOTS", "?")
+        return f"local-cluster: {workers} workers x {slots} task slots"
+
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        return env | sail_object_store_env(self.settings)
+        # AWS_* of the caller stay only when the lake signs with AWS's credential chain
+        chain = self.settings.s3_keys() is None
+        drop = ("SAIL_",) if chain else ("AWS_", "SAIL_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+        return env | sail_object_store_env(self.settings) | sail_mode_env(self.settings)
 
     def is_ready(self) -> bool:
-        return tcp_answers(self.settings.host, self.settings.spark_port)
+        return tcp_answers(*self.settings.spark_address)
