@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 
 import psycopg
@@ -81,3 +82,25 @@ def bronze_table_rows(spark, path: str, key: list[str]) -> dict[tuple, dict]:
     """``{key: row}`` of a bronze Delta table, read with Spark."""
     rows = [r.asDict() for r in spark.read.format("delta").load(path).collect()]
     return canon_rows({tuple(r[k] for k in key): r for r in rows})
+
+
+def lake_snapshot(settings: Settings) -> dict[str, Counter]:
+    """Every silver table and gold mart as a multiset of rows (order aside), read with
+    delta-rs, not with the engine that wrote them."""
+    from deltalake import DeltaTable
+
+    from sandbox.jobs.gold import GOLD_TABLES
+    from sandbox.jobs.layers import gold_path, silver_path
+    from sandbox.jobs.silver import SILVER_TABLES
+
+    opts = settings.s3_storage_options()
+    paths = {f"silver.{t.name}": silver_path(settings, t.domain, t.name) for t in SILVER_TABLES}
+    paths |= {f"gold.{m.name}": gold_path(settings, m.name) for m in GOLD_TABLES}
+    return {
+        # Arrow, not pandas: a null stays None (pandas' NaN never equals itself)
+        name: Counter(
+            tuple(row.values())
+            for row in DeltaTable(p, storage_options=opts).to_pyarrow_table().to_pylist()
+        )
+        for name, p in paths.items()
+    }

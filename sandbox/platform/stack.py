@@ -147,6 +147,12 @@ class EmbeddedStack:
     def _up(
         self, progress: Progress, on_ready: Callable[[str], None] | None
     ) -> list[ServiceStatus]:
+        for svc in self.services:  # a setting that only a restart applies (Sail's mode)
+            proc = self.supervisor.process(svc.name)
+            reason = svc.changed(_environ(proc)) if proc is not None else None
+            if reason is not None:
+                progress(f"{svc.name}: restarting ({reason})")
+                self._stop(svc)
         todo = [svc for svc in self.services if self.supervisor.process(svc.name) is None]
         if not todo:
             progress("all services already running")

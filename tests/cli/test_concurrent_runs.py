@@ -8,33 +8,16 @@ silver's recovery never deletes a staging run that is still being written.
 from __future__ import annotations
 
 import subprocess
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from deltalake import DeltaTable
 
-from sandbox.jobs.gold import GOLD_TABLES
-from sandbox.jobs.layers import gold_path, silver_path
-from sandbox.jobs.silver import SILVER_TABLES
-from sandbox.platform.settings import Settings
 from sandbox.platform.stack import EmbeddedStack
+from tests.oracle import lake_snapshot
 
 from .conftest import ENTRY_POINT, Sandbox, private_env
 
 pytestmark = pytest.mark.slow
-
-
-def _snapshot(settings: Settings) -> dict[str, Counter]:
-    opts = settings.s3_storage_options()
-    paths = {f"silver.{t.name}": silver_path(settings, t.domain, t.name) for t in SILVER_TABLES}
-    paths |= {f"gold.{m.name}": gold_path(settings, m.name) for m in GOLD_TABLES}
-    return {
-        name: Counter(
-            map(tuple, DeltaTable(p, storage_options=opts).to_pandas().itertuples(index=False))
-        )
-        for name, p in paths.items()
-    }
 
 
 @pytest.mark.matrix  # about 60 s: a seed, a full run and three forced rebuilds
@@ -59,9 +42,9 @@ def test_two_forced_rebuilds_at_once_equal_a_clean_rebuild(
     ]
     outcomes = [run.communicate(timeout=600) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], [err for _, err in outcomes]
-    together = _snapshot(settings)
+    together = lake_snapshot(settings)
     alone = sandbox("run", "silver", "gold", "--force", env=env)
     assert alone.code == 0, alone.err
-    assert _snapshot(settings) == together
+    assert lake_snapshot(settings) == together
     empty = sorted(name for name, rows in together.items() if not rows)
     assert empty == ["gold.login_funnel_daily", "silver.player_events"]  # no events were sent

@@ -30,6 +30,11 @@ class EmbeddedService(ABC):
         """What ``status`` adds about the running server, from its environment."""
         return None
 
+    def changed(self, environ: dict[str, str]) -> str | None:
+        """Why the running server (its environment given) no longer matches the
+        settings and must restart, or None."""
+        return None
+
     def prepare(self) -> None:  # noqa: B027 - optional hook
         """One-time set-up before the first start (init data dirs, write config)."""
 

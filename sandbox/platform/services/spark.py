@@ -26,7 +26,10 @@ def sail_mode_env(settings: Settings) -> dict[str, str]:
     env: dict[str, str] = {"SAIL_MODE": settings.spark_mode}
     if settings.spark_mode == "local-cluster":
         env["SAIL_CLUSTER__WORKER_INITIAL_COUNT"] = str(settings.spark_workers)
-        env["SAIL_CLUSTER__WORKER_MAX_COUNT"] = str(settings.spark_workers)
+        # no maximum (Sail's 0): a task region needs all its slots at once (the flight
+        # shuffle streams between live tasks), so a cap below a plan's region would fail
+        # it ("task region requires 16 worker task slots"); Sail adds workers instead
+        env["SAIL_CLUSTER__WORKER_MAX_COUNT"] = "0"
         env["SAIL_CLUSTER__WORKER_TASK_SLOTS"] = str(settings.spark_task_slots)
     for role in ("DRIVER", "WORKER"):
         for side in ("LISTEN", "EXTERNAL"):
@@ -68,6 +71,12 @@ class SailService(EmbeddedService):
         workers = environ.get("SAIL_CLUSTER__WORKER_INITIAL_COUNT", "?")
         slots = environ.get("SAIL_CLUSTER__WORKER_TASK_SLOTS", "?")
         return f"local-cluster: {workers} workers x {slots} task slots"
+
+    def changed(self, environ: dict[str, str]) -> str | None:
+        wanted = sail_mode_env(self.settings)
+        if not environ or all(environ.get(k) == v for k, v in wanted.items()):
+            return None  # (an unreadable environment: leave the server alone)
+        return f"SANDBOX_SPARK_MODE and its workers now say {self.detail(wanted)}"
 
     def env(self) -> dict[str, str]:
         # AWS_* of the caller stay only when the lake signs with AWS's credential chain
