@@ -17,6 +17,7 @@ from sandbox.bench.engines import bench_engines, bench_reference
 from sandbox.bench.figures import Figure, machine, write_results
 from sandbox.bench.firehose import bench_firehose
 from sandbox.bench.homes import local_run, private_home
+from sandbox.bench.modes import bench_spark_modes
 from sandbox.bench.silver import bench_silver
 from sandbox.bench.stack import bench_stack
 
@@ -26,6 +27,7 @@ GROUPS: dict[str, Callable[..., list[Figure]]] = {
     "firehose": bench_firehose,
     "engines": bench_engines,
     "demo": bench_demo,
+    "modes": bench_spark_modes,
     "inner": bench_inner_loop,
     "silver": bench_silver,
     "reference": bench_reference,

@@ -210,3 +210,66 @@ def test_reset_wipes_data(tmp_path: Path) -> None:
     assert runner.invoke(app, ["reset", "--yes"], env=env).exit_code == 0
     assert not settings.data_dir.exists()
     assert {s["state"] for s in _status(runner, env)["services"]} == {"stopped"}
+
+
+# -- a web page open in the user's browser (issue #30, item 1) ------------------------
+# SeaweedFS's master, volume and filer HTTP ports answer 127.0.0.1, which any page can
+# reach. They run with -disableHttp (no master or filer HTTP API) and a security.toml
+# whose JWT keys only the weed process knows (the volume server's reads and writes
+# need them): https://github.com/seaweedfs/seaweedfs/wiki/Security-Configuration
+
+
+def _from_a_web_page(
+    port: int, method: str, path: str, body: bytes = b""
+) -> tuple[int, dict, bytes]:
+    """A request as a page would send it: a foreign Origin and, after DNS rebinding, a
+    foreign Host header, on the loopback port."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest(method, path, skip_host=True)
+        conn.putheader("Host", f"rebind.attacker.example:{port}")
+        conn.putheader("Origin", "http://attacker.example")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        answer = conn.getresponse()
+        return answer.status, dict(answer.getheaders()), answer.read()
+    except (ConnectionError, http.client.HTTPException) as exc:  # refused or cut: nothing done
+        return 0, {}, str(exc).encode()
+    finally:
+        conn.close()
+
+
+def test_a_web_page_reads_writes_and_deletes_nothing_through_seaweedfs(
+    running_stack: EmbeddedStack,
+) -> None:
+    s = running_stack.settings
+    s3 = s3_client(s)
+    secret = b"the lake's data"
+    s3.put_object(s.lake_bucket, "browser/secret.txt", io.BytesIO(secret), len(secret))
+    filer, master, volume = s.seaweed_filer_port, s.seaweed_master_port, s.seaweed_volume_port
+    attempts = {
+        "filer read": (filer, "GET", f"/buckets/{s.lake_bucket}/browser/secret.txt", b""),
+        "filer write": (filer, "PUT", f"/buckets/{s.lake_bucket}/browser/planted.txt", b"x"),
+        "filer delete": (filer, "DELETE", f"/buckets/{s.lake_bucket}/browser/secret.txt", b""),
+        "master collection delete": (master, "GET", f"/col/delete?collection={s.lake_bucket}", b""),
+        "master assign": (master, "GET", "/dir/assign", b""),
+        "master lookup": (master, "GET", "/dir/lookup?volumeId=1", b""),
+        "master submit": (master, "POST", "/submit", b"x"),
+        "volume write": (volume, "POST", "/1,01637037d6", b"planted"),
+        "volume read": (volume, "GET", "/1,01637037d6", b""),
+        "s3 unsigned read": (s.s3_port, "GET", f"/{s.lake_bucket}/browser/secret.txt", b""),
+    }
+    for what, (port, method, path, body) in attempts.items():
+        status, headers, answer = _from_a_web_page(port, method, path, body)
+        assert not 200 <= status < 300, f"{what}: {status} {answer[:200]!r}"
+        assert secret not in answer, what
+        allowed = headers.get("Access-Control-Allow-Origin", "")
+        if port != volume:  # the volume server answers CORS *, with 401 for any data route
+            assert allowed not in ("*", "http://attacker.example"), f"{what}: CORS {allowed}"
+    # what the page tried left no trace
+    assert s3.get_object(s.lake_bucket, "browser/secret.txt").read() == secret
+    names = {o.object_name for o in s3.list_objects(s.lake_bucket, prefix="browser/")}
+    assert names == {"browser/secret.txt"}
+    assert (s.run_dir / "security.toml").stat().st_mode & 0o777 == 0o600

@@ -119,6 +119,10 @@ class SeaweedS3Service(EmbeddedService):
     def identities_file(self) -> Path:
         return self.settings.run_dir / "s3-identities.json"
 
+    @property
+    def security_file(self) -> Path:
+        return self.settings.run_dir / "security.toml"
+
     def ports(self) -> dict[int, str]:
         s = self.settings
         ports = {
@@ -146,12 +150,19 @@ class SeaweedS3Service(EmbeddedService):
             "actions": ["Admin", "Read", "List", "Tagging", "Write"],
         }
         write_private(self.identities_file, json.dumps({"identities": [identity]}))
+        write_private(self.security_file, security_toml())
 
     def argv(self) -> list[str]:
         s = self.settings
         return [
             weed_binary(),
+            f"-config_dir={self.settings.run_dir}",  # security.toml: fresh JWT keys
             "server",
+            # No HTTP API on the master and the filer (the S3 gateway talks to them over
+            # gRPC, which a browser cannot speak); the volume server's data routes need
+            # the JWTs only weed itself holds. See security_toml().
+            "-disableHttp",
+            f"-s3.allowedOrigins={s.s3_endpoint}",  # no CORS answer for another origin
             f"-ip={s.host}",
             f"-ip.bind={s.host}",
             f"-dir={self.data}",
@@ -201,6 +212,26 @@ class SeaweedS3Service(EmbeddedService):
             port = sock.stem.rsplit("-", 1)[-1]
             if port.isdigit() and int(port) in self.ports():
                 sock.unlink(missing_ok=True)
+
+
+def security_toml() -> str:
+    """SeaweedFS's ``security.toml`` with fresh keys: every read and write of the volume
+    server and the filer then needs a JWT signed with them, and only the weed process
+    (its S3 gateway mints them) knows them. A web page the user opens can reach
+    127.0.0.1, but not read, write or delete a file through the non-S3 ports (issue #30;
+    https://github.com/seaweedfs/seaweedfs/wiki/Security-Configuration)."""
+    import secrets
+
+    sections = {
+        "jwt.signing": 10,  # write tokens: seconds they stay valid
+        "jwt.signing.read": 60,
+        "jwt.filer_signing": 10,
+        "jwt.filer_signing.read": 60,
+    }
+    return "".join(
+        f'[{name}]\nkey = "{secrets.token_hex(32)}"\nexpires_after_seconds = {ttl}\n\n'
+        for name, ttl in sections.items()
+    )
 
 
 def read_parquet_objects(s3: Minio, bucket: str, keys: list[str]) -> list[pa.Table]:
