@@ -5,15 +5,22 @@ this file per pipeline task (``ingest_dms``, ``bronze``, ``silver``, ``gold``,
 ``warehouse``, ...). It runs the task as ``sandbox run <task>`` does, and exits 1 if
 the task failed, so the job run ends FAILED with the error in its log.
 
-Locally the endpoint runs it with this project's environment, against the stack's Spark
-Connect server. It does not yet run on AWS as written: EMR Serverless would need a custom
-image with the ``sandbox`` package (the template's application names none) and the
-pipeline would need to take the cluster's own ``SparkSession`` and real S3 endpoints
-instead of the sandbox's ``host:port`` services (issue #35, every endpoint as a URL).
+Which Spark it runs on:
+
+* under ``spark-submit`` (EMR, EMR Serverless, any Spark cluster: the JVM gateway is in
+  ``PYSPARK_GATEWAY_PORT``), the cluster's own ``SparkSession``;
+* otherwise Spark Connect: ``SANDBOX_SPARK_URL`` if set, else the sandbox's server
+  (locally the endpoint runs this file that way, against the stack).
+
+Everything else comes from the ``SANDBOX_*`` settings, so the same file runs against AWS
+with ``SANDBOX_S3_URL=aws`` (the job role's credentials) and ``SANDBOX_WAREHOUSE_URL``.
+On EMR Serverless the ``sandbox`` package must be in the image or in a packed virtual
+environment (``spark.archives``); see docs/bigger-than-a-laptop.md.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -21,18 +28,32 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: lakehouse_job.py <task>", file=sys.stderr)
         return 2
-    from sandbox.orchestrate.pipeline import run_pipeline
+    from sandbox.orchestrate.pipeline import Context, run_pipeline
     from sandbox.platform import load_settings
 
     task = argv[1]
     try:
-        run = run_pipeline(load_settings(), [task], progress=print)
+        settings = load_settings()
+        context = Context(settings, print, _spark=cluster_session())
+        run = run_pipeline(settings, [task], progress=print, context=context)
     except Exception as exc:  # the job run's stateDetails carry the last lines
         print(f"{task} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     for done in run.tasks:  # a layer name ("ingest") runs several tasks
         print(f"{done.name}: {done.result}")
     return 0
+
+
+def cluster_session() -> object | None:
+    """The cluster's ``SparkSession`` when ``spark-submit`` started this file (its JVM
+    gateway is in ``PYSPARK_GATEWAY_PORT``); None for Spark Connect."""
+    if not os.environ.get("PYSPARK_GATEWAY_PORT") or os.environ.get("SANDBOX_SPARK_URL"):
+        return None
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.appName("lakehouse-job").getOrCreate()
+    spark.conf.set("spark.sql.session.timeZone", "UTC")  # the lake is UTC end to end
+    return spark
 
 
 if __name__ == "__main__":
