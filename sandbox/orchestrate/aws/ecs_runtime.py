@@ -2,10 +2,11 @@
 
 The container's ``command`` (after ``containerOverrides``) is executed from the
 project root with, in this order: the sandbox's own variables (the project's venv first
-on ``PATH``), the container's ``environment``, the host's connection to the sandbox's
-warehouse (what :func:`sandbox.orchestrate.dbt.dbt_env` gives, in place of the
-Redshift endpoint and the Secrets Manager password of the task definition), and the
-overrides' ``environment``. So the dbt image's ``["dbt", "build", "--target", "prod"]``
+on ``PATH``), the container's ``environment``, its ``secrets`` (read from the endpoint's
+Secrets Manager and SSM Parameter Store; one that cannot be read fails the task before
+it starts, as on ECS), the host's connection to the sandbox's warehouse (what
+:func:`sandbox.orchestrate.dbt.dbt_env` gives, in place of the Redshift endpoint and
+the password the template's secret holds on AWS), and the overrides' ``environment``. So the dbt image's ``["dbt", "build", "--target", "prod"]``
 runs the project's dbt against the local warehouse. What
 it prints goes to the container's ``awslogs`` group and stream
 (``<awslogs-stream-prefix>/<container>/<task id>``), as the awslogs driver writes it.
@@ -73,13 +74,25 @@ def start_container(
     base_env: dict[str, str],
     host_env: Callable[[dict[str, str]], dict[str, str]] = lambda env: {},
     log_sink: LogSink,
+    secret: Callable[[str], str] | None = None,
 ) -> ContainerRun:
-    """Start the container's command as a process; the run is updated when it exits."""
+    """Start the container's command as a process; the run is updated when it exits.
+
+    ``secret(valueFrom)`` reads each of the container's ``secrets`` (Secrets Manager or
+    SSM Parameter Store, see :func:`secret_reader`); one that cannot be read stops the
+    task before its container starts, as ECS does."""
     override = override or {}
     command = override.get("command") or container_def.get("command") or []
     env = dict(base_env)
     for item in container_def.get("environment", []):
         env[item["name"]] = item["value"]
+    unreadable = None
+    for item in container_def.get("secrets", []):
+        try:
+            env[item["name"]] = (secret or _no_secrets)(item["valueFrom"])
+        except SecretUnavailable as exc:
+            unreadable = f"ResourceInitializationError: {exc}"
+            break
     env.update(host_env(env))
     for item in override.get("environment", []):
         env[item["name"]] = item["value"]
@@ -98,9 +111,11 @@ def start_container(
         stop_timeout_s=float(container_def.get("stopTimeout") or DEFAULT_STOP_TIMEOUT_S),
     )
     exe = shutil.which(command[0], path=env.get("PATH")) if command else None
-    if exe is None:
+    if exe is None or unreadable:
         run.started = False
-        run.reason = f"CannotStartContainerError: {command[:1]} not found in the container's PATH"
+        run.reason = unreadable or (
+            f"CannotStartContainerError: {command[:1]} not found in the container's PATH"
+        )
         run.output.append(run.reason)
         _flush(run, log_sink)
         run.done.set()
@@ -199,3 +214,53 @@ def task_failed(task: dict) -> bool:
     containers = task.get("Containers") or task.get("containers") or []
     codes = [c.get("ExitCode", c.get("exitCode")) for c in containers]
     return not codes or any(code != 0 for code in codes)
+
+
+class SecretUnavailable(Exception):
+    """A container's ``secrets`` entry names nothing the endpoint can read."""
+
+
+def _no_secrets(value_from: str) -> str:
+    raise SecretUnavailable(f"no secret store to read {value_from}")
+
+
+def secret_reader(account: str, region: str) -> Callable[[str], str]:
+    """``valueFrom`` -> its value, from the endpoint's Secrets Manager (a secret's ARN,
+    optionally ``:json-key:version-stage:version-id``) or SSM Parameter Store (a
+    parameter's ARN or name). Failures read as ECS words them in a stopped task's
+    reason (public captures: aws/copilot-cli#2095, aws-samples/dataops-platform-airflow-dbt#12):
+    ``unable to pull secrets or registry auth: execution resource retrieval failed: ...``.
+    """
+    import json
+
+    from moto.secretsmanager.models import secretsmanager_backends
+    from moto.ssm.models import ssm_backends
+
+    prefix = "unable to pull secrets or registry auth: execution resource retrieval failed"
+
+    def read(value_from: str) -> str:
+        if value_from.startswith("arn:aws:secretsmanager:"):
+            parts = value_from.split(":")
+            arn, (key, stage, version) = ":".join(parts[:7]), [*parts[7:], "", "", ""][:3]
+            try:
+                found = secretsmanager_backends[account][region].get_secret_value(
+                    arn, version or None, stage or None
+                )
+                text = found["SecretString"]
+                return str(json.loads(text)[key]) if key else text
+            except Exception as exc:
+                raise SecretUnavailable(
+                    f"{prefix}: unable to retrieve secret from asm: service call has been "
+                    f"retried 1 time(s): failed to fetch secret {arn} from secrets manager: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
+        name = value_from.split(":parameter", 1)[1] if ":parameter" in value_from else value_from
+        param = ssm_backends[account][region].get_parameter(name)
+        if param is None:
+            raise SecretUnavailable(
+                f"{prefix}: unable to retrieve secrets from ssm: service call has been "
+                f"retried 1 time(s): invalid parameters: {name}"
+            )
+        return str(param.decrypt(param.value))  # ECS decrypts a SecureString
+
+    return read

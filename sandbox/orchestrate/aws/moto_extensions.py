@@ -267,6 +267,7 @@ def _start_task(backend: EC2ContainerServiceBackend, task: Task) -> None:
                 base_env=ecs_runtime.sandbox_env(),
                 host_env=ecs_runtime.warehouse_env,
                 log_sink=cloudwatch.put_log_lines,
+                secret=ecs_runtime.secret_reader(backend.account_id, backend.region_name),
             )
         )
         # moto describes one container per task, the first definition's: one per

@@ -402,6 +402,47 @@ def test_a_command_that_cannot_start_fails_with_task_failed_to_start(endpoint) -
     assert "ExitCode" not in stopped["Containers"][0]
 
 
+# Container secrets: valueFrom a Secrets Manager ARN (with a JSON key) or an SSM
+# parameter, https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html;
+# one that cannot be read stops the task before it starts, with the reason public
+# captures show (aws/copilot-cli#2095, aws-samples/dataops-platform-airflow-dbt#12).
+
+
+def test_a_containers_secrets_are_read_from_secrets_manager_and_ssm(endpoint) -> None:
+    stack, _ = endpoint
+    settings = stack.settings
+    secret = aws_client(settings, "secretsmanager").create_secret(
+        Name="test/app", SecretString=json.dumps({"token": "s3cr3t-from-asm"})
+    )["ARN"]
+    aws_client(settings, "ssm").put_parameter(
+        Name="/test/region-name", Value="from-ssm", Type="SecureString"
+    )
+    code = (
+        "import os, sys; "
+        "sys.exit(0 if (os.environ['TOKEN'], os.environ['WHERE']) == "
+        "('s3cr3t-from-asm', 'from-ssm') else 5)"
+    )
+    spec = _container("main", code)
+    spec["secrets"] = [
+        {"name": "TOKEN", "valueFrom": f"{secret}:token::"},
+        {"name": "WHERE", "valueFrom": "/test/region-name"},
+    ]
+    result = _run(endpoint, _one_task_state_machine(endpoint, "secrets", [spec]))
+    assert result.status == "SUCCEEDED", result.cause
+
+    missing = _container("main", "print('never runs')")
+    missing["secrets"] = [
+        {"name": "TOKEN", "valueFrom": secret.rsplit(":", 1)[0] + ":no-such-secret-AbCdEf"}
+    ]
+    result = _run(endpoint, _one_task_state_machine(endpoint, "nosecret", [missing]))
+    assert result.status == "FAILED" and result.error == "States.TaskFailed"
+    stopped = json.loads(result.cause or "{}")
+    assert stopped["StopCode"] == "TaskFailedToStart"
+    reason = stopped["StoppedReason"]
+    assert reason.startswith("ResourceInitializationError: unable to pull secrets"), reason
+    assert "no-such-secret" in reason and "ExitCode" not in stopped["Containers"][0]
+
+
 def test_timeout_seconds_gives_states_timeout(endpoint) -> None:
     machine = _one_task_state_machine(
         endpoint, "hang", [_container("main", "import time; time.sleep(8)")], timeout_s=2
