@@ -6,9 +6,9 @@ on ``PATH``), the container's ``environment``, its ``secrets`` (read from the en
 Secrets Manager and SSM Parameter Store; one that cannot be read fails the task before
 it starts, as on ECS), the host's connection to the sandbox's warehouse (what
 :func:`sandbox.orchestrate.dbt.dbt_env` gives, in place of the Redshift endpoint and
-the password the template's secret holds on AWS), and the overrides' ``environment``. So the dbt image's ``["dbt", "build", "--target", "prod"]``
-runs the project's dbt against the local warehouse. What
-it prints goes to the container's ``awslogs`` group and stream
+the password the template's secret holds on AWS), and the overrides' ``environment``.
+So the dbt image's ``["dbt", "build", "--target", "prod"]`` runs the project's dbt
+against the local warehouse. What it prints goes to the container's ``awslogs`` group and stream
 (``<awslogs-stream-prefix>/<container>/<task id>``), as the awslogs driver writes it.
 
 A task stops as ECS stops it: when an essential container (``essential`` is true unless

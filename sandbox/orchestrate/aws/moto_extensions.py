@@ -61,14 +61,19 @@ from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-from sandbox.orchestrate.aws import cloudwatch, ecs_runtime, lambda_runtime, schedules
+from sandbox.orchestrate.aws import (
+    cloudwatch,
+    ecs_runtime,
+    lambda_concurrency,
+    lambda_runtime,
+    schedules,
+)
 from sandbox.orchestrate.aws.errors import ScheduleError
 
 log = logging.getLogger(__name__)
 
 _RUNS: dict[str, list[ecs_runtime.ContainerRun]] = {}
 _STOPS: dict[str, tuple[str, str]] = {}  # task ARN -> (stop code, stopped reason)
-_SLOTS: dict[str, threading.BoundedSemaphore] = {}  # function ARN -> its reserved concurrency
 _LOCK = threading.Lock()
 _ORIGINAL: dict[str, Callable[..., Any]] = {}
 ESSENTIAL_EXITED = "Essential container in task exited"
@@ -188,7 +193,8 @@ def _invoke(self: LambdaFunction, body: str, request_headers: Any, response_head
         return b""
     if kind == "DryRun":
         return b""
-    payload, errored, logs = _invoke_lambda(self, event)
+    with lambda_concurrency.slot(self, wait=False):  # over the reserved concurrency: 429
+        payload, errored, logs = _invoke_lambda(self, event)
     if errored:
         response_headers["x-amz-function-error"] = "Unhandled"
     response_headers["x-amz-log-result"] = base64.b64encode(logs[-4096:].encode()).decode()
@@ -200,13 +206,7 @@ def _queued_invoke(function: LambdaFunction, event: object) -> None:
     concurrency, as Lambda's event queue holds (and retries) a throttled one:
     https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html. A function that
     must not run twice at once (``start_pipeline``) reserves 1."""
-    limit = int(function.reserved_concurrency or 0)
-    if not limit:
-        _invoke_lambda(function, event)
-        return
-    with _LOCK:
-        slots = _SLOTS.setdefault(function.function_arn, threading.BoundedSemaphore(limit))
-    with slots:
+    with lambda_concurrency.slot(function, wait=True):
         _invoke_lambda(function, event)
 
 

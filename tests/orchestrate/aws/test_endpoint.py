@@ -624,6 +624,41 @@ def test_reserved_concurrency_queues_event_invokes(endpoint, tmp_path: Path) -> 
     assert kinds == ["start", "end", "start", "end"], "the two invocations overlapped"
 
 
+def test_a_sync_invoke_over_the_reserved_concurrency_gets_429(endpoint, tmp_path: Path) -> None:
+    """Over the reserved concurrency a synchronous Invoke is refused with HTTP 429
+    TooManyRequestsException, Reason ReservedFunctionConcurrentInvocationLimitExceeded
+    (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_Errors);
+    0 refuses every one; a new PutFunctionConcurrency applies at once."""
+    from botocore.exceptions import ClientError
+
+    stack, _ = endpoint
+    lam = aws_client(stack.settings, "lambda")
+    _function(endpoint, "capped")
+    lam.put_function_concurrency(FunctionName="capped", ReservedConcurrentExecutions=1)
+    release, started = tmp_path / "go", tmp_path / "started"
+    busy = json.dumps({"release": str(release), "done": str(started)}).encode()
+    lam.invoke(FunctionName="capped", InvocationType="Event", Payload=busy)  # holds the slot
+    deadline = time.monotonic() + 30
+    refused = None
+    while refused is None and time.monotonic() < deadline:
+        try:
+            lam.invoke(FunctionName="capped", Payload=b"{}")
+        except ClientError as exc:
+            refused = exc.response
+        time.sleep(0.2)  # until the queued invocation runs and holds the slot
+    release.touch()
+    assert refused is not None, "a second invoke ran beside the first"
+    assert refused["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert refused["Error"]["Code"] == "TooManyRequestsException"
+    assert refused.get("Reason") == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    lam.put_function_concurrency(FunctionName="capped", ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as none_allowed:
+        lam.invoke(FunctionName="capped", Payload=b"{}")
+    assert none_allowed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    lam.delete_function_concurrency(FunctionName="capped")
+    assert lam.invoke(FunctionName="capped", Payload=b"{}")["StatusCode"] == 200
+
+
 # -- the template, deployed through CloudFormation --------------------------------------
 
 
