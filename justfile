@@ -28,6 +28,14 @@ fmt:
     uv run ruff format .
     uv run ruff check --fix .
 
+# Serve the documentation site on 127.0.0.1:8000, rebuilt on every save
+docs *ARGS:
+    NO_MKDOCS_2_WARNING=1 uv run mkdocs serve --dev-addr 127.0.0.1:8000 {{ARGS}}
+
+# Build the documentation site strictly (a broken link or page fails) into .sandbox/site
+docs-build *ARGS:
+    NO_MKDOCS_2_WARNING=1 uv run mkdocs build --strict {{ARGS}}
+
 # Start the stack if needed and open JupyterLab on the notebooks
 lab:
     uv run python -m sandbox.platform.lab
