@@ -64,7 +64,7 @@ doctor *ARGS:
 bench *ARGS:
     uv run sandbox bench {{ARGS}}
 
-# dbt over the warehouse, e.g. `just dbt build`, `just dbt docs generate` (README "dbt")
+# dbt over the warehouse, e.g. `just dbt build`, `just dbt docs generate` (docs/dbt.md)
 dbt *ARGS:
     uv run python -m sandbox.orchestrate.dbt run -- {{ARGS}}
 

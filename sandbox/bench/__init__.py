@@ -17,11 +17,13 @@ from sandbox.bench.engines import bench_engines, bench_reference
 from sandbox.bench.figures import Figure, machine, write_results
 from sandbox.bench.firehose import bench_firehose
 from sandbox.bench.homes import local_run, private_home
+from sandbox.bench.install import bench_install
 from sandbox.bench.modes import bench_spark_modes
 from sandbox.bench.silver import bench_silver
 from sandbox.bench.stack import bench_stack
 
 GROUPS: dict[str, Callable[..., list[Figure]]] = {
+    "install": bench_install,
     "stack": bench_stack,
     "dms": bench_dms,
     "firehose": bench_firehose,

@@ -21,7 +21,7 @@ def bench(
     only: Annotated[
         list[str] | None,
         typer.Option(
-            help="Groups: stack, dms, firehose, engines, demo, modes, inner, silver, "
+            help="Groups: install, stack, dms, firehose, engines, demo, modes, inner, silver, "
             "reference, scaling, aws, airflow, course."
         ),
     ] = None,

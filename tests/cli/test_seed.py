@@ -1,4 +1,4 @@
-"""`sandbox seed --export`, as the README documents it, rebuilds the committed sample."""
+"""`sandbox seed --export`, as the docs (DMS page) write it, rebuilds the committed sample."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ SAMPLES = PROJECT_ROOT / "data_samples"
 
 
 def test_the_documented_export_reproduces_data_samples(sandbox: Sandbox, tmp_path: Path) -> None:
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    documented = re.search(r"`sandbox seed (--export data_samples [^`]*)`", readme)
-    assert documented, "the README documents how to regenerate data_samples/"
+    page = (PROJECT_ROOT / "docs" / "dms.md").read_text()
+    documented = re.search(r"`sandbox seed (--export data_samples [^`]*)`", page)
+    assert documented, "docs/dms.md documents how to regenerate data_samples/"
     args = documented.group(1).replace("data_samples", str(tmp_path / "out")).split()
     ran = sandbox("seed", *args)
     assert ran.code == 0, ran.err

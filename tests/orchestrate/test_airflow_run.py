@@ -129,7 +129,7 @@ def test_the_scheduler_runs_every_task_in_its_own_process_into_the_warehouse(
 @pytest.mark.matrix  # 25 s of Airflow CLI start-ups; CI runs it after the default run
 def test_the_airflow_cli_runs_on_the_sandboxs_home(seeded: EmbeddedStack, green_run: str) -> None:
     """`sandbox airflow cli -- <args>` is Airflow's own CLI on this home's database, as
-    the README writes it: the run the scheduler made, and its task states."""
+    the Airflow page (docs/airflow.md) writes it: the run the scheduler made, and its task states."""
     run_id = green_run
     sandbox = [str(Path(sys.executable).parent / "sandbox"), "airflow", "cli", "--"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
@@ -170,7 +170,7 @@ def _gold_versions_by_as_of(settings: Settings, mart: str) -> dict[str, int]:
 def test_a_backfill_of_three_days_gives_each_day_its_own_gold(
     seeded: EmbeddedStack, airflow_service: AirflowClient
 ) -> None:
-    """`airflow backfill create` over three past days, as the README writes it: three runs,
+    """`airflow backfill create` over three past days, as docs/airflow.md writes it: three runs,
     each passing its data interval's end as `--as-of`, each publishing gold built from
     the facts up to that end (https://airflow.apache.org/docs/apache-airflow/stable/core-concepts/backfill.html)."""
     from deltalake import DeltaTable

@@ -250,7 +250,7 @@ def test_every_image_is_pinned_to_a_checked_release(resolved: dict) -> None:
         repo, _, tag = image.split("@")[0].rpartition(":")
         assert repo and tag and tag != "latest" and re.search(r"\d", tag), f"{name}: {image}"
     assert re.search(r"@sha256:[0-9a-f]{64}$", images["minio"])
-    # the newest 4.1 tag in apache/spark-docker's versions.json (README: pins)
+    # the newest 4.1 tag in apache/spark-docker's versions.json (docs/compose.md: pins)
     assert images["spark base"] == "apache/spark:4.1.2-scala2.13-java17-python3-ubuntu"
 
 
