@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -91,3 +92,14 @@ def source(running_stack: EmbeddedStack) -> Iterator[Settings]:
     """A fresh `app` database seeded at a small scale, with its own slot, raw folders and lake."""
     with fresh_source(running_stack) as settings:
         yield settings
+
+
+def keep_screenshot(shot: Path, name: str) -> None:
+    """Copy a browser test's screenshot into ``$SANDBOX_DOCS_SCREENSHOTS/<name>`` when set:
+    the docs' pictures of the report and of Airflow are taken by the tests that check
+    them (``SANDBOX_DOCS_SCREENSHOTS=docs/images uv run pytest ...``)."""
+    folder = os.environ.get("SANDBOX_DOCS_SCREENSHOTS")
+    if folder:
+        target = Path(folder) / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, target)

@@ -24,6 +24,7 @@ from sandbox.jobs import (
     bronze_events_path,
     bronze_path,
     gold_path,
+    quarantine_path,
     silver_path,
 )
 from sandbox.jobs.silver import SILVER_TABLES
@@ -88,6 +89,26 @@ def layer_counts(settings: Settings) -> list[tuple[str, str, object]]:
                 (n,) = row
             out.append(("warehouse", f"gold.{gold.name}", n))
     return [(layer, name, "-" if n is None else n) for layer, name, n in out]
+
+
+def quarantine_by_rule(settings: Settings) -> list[tuple[str, int]]:
+    """(``table: rule``, rows) over every silver table's quarantine, most first; a row
+    that broke two rules counts for each."""
+    from collections import Counter
+
+    from deltalake import DeltaTable
+
+    counts: Counter[str] = Counter()
+    for t in SILVER_TABLES:
+        path = quarantine_path(settings, t.domain, t.name)
+        try:
+            rules = DeltaTable(path, storage_options=settings.s3_storage_options())
+        except TableNotFoundError:  # not built yet: nothing quarantined there
+            continue
+        column = rules.to_pyarrow_table(columns=["_failed_rules"]).column("_failed_rules")
+        for broken in column.to_pylist():
+            counts.update(f"{t.name}:\n{rule}" for rule in broken or [])
+    return counts.most_common()
 
 
 def last_run_path(settings: Settings) -> Path:
@@ -156,6 +177,15 @@ def build_report(settings: Settings) -> str:
             list(funnel[0]) if funnel and funnel[0][0] is not None else [0, 0, 0, 0],
         ),
     ]
+    quarantined = quarantine_by_rule(settings) or [("(no row quarantined)", 0)]
+    charts.append(
+        bar_chart(
+            "chart-quarantine",
+            "Rows quarantined by silver's rules, by table and rule",
+            [name for name, _ in quarantined],
+            [n for _, n in quarantined],
+        )
+    )
     counts = layer_counts(settings)
     run_file = last_run_path(settings)
     timings = json.loads(run_file.read_text())["tasks"] if run_file.exists() else []

@@ -35,6 +35,7 @@ from sandbox.platform.services.airflow_server import (
 )
 from sandbox.platform.settings import Settings
 from sandbox.platform.stack import EmbeddedStack
+from tests.conftest import keep_screenshot
 
 pytestmark = [
     pytest.mark.slow,
@@ -129,7 +130,8 @@ def test_the_scheduler_runs_every_task_in_its_own_process_into_the_warehouse(
 @pytest.mark.matrix  # 25 s of Airflow CLI start-ups; CI runs it after the default run
 def test_the_airflow_cli_runs_on_the_sandboxs_home(seeded: EmbeddedStack, green_run: str) -> None:
     """`sandbox airflow cli -- <args>` is Airflow's own CLI on this home's database, as
-    the Airflow page (docs/airflow.md) writes it: the run the scheduler made, and its task states."""
+    the Airflow page (docs/airflow.md) writes it: the run the scheduler made, and its task
+    states."""
     run_id = green_run
     sandbox = [str(Path(sys.executable).parent / "sandbox"), "airflow", "cli", "--"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
@@ -288,6 +290,7 @@ def test_a_planted_failure_stops_a_triggered_run_at_silver_and_the_ui_shows_both
         for task in TASKS:  # the grid lists every task
             assert page.get_by_text(task.name, exact=True).first.is_visible()
         page.screenshot(path=str(tmp_path / "airflow-runs.png"))
+        keep_screenshot(tmp_path / "airflow-runs.png", "airflow-runs.png")
         # the failed task's log, in the UI: the child process's own output is there
         page.goto(f"{settings.airflow_url}/dags/{DAG_ID}/runs/{run.run_id}/tasks/silver")
         page.get_by_text("run as a local process: sandbox run silver").first.wait_for(

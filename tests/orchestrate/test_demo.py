@@ -19,10 +19,18 @@ from sandbox.jobs.layers import gold_path
 from sandbox.orchestrate.demo import run_demo
 from sandbox.platform.stack import EmbeddedStack
 from sandbox.serve.warehouse import WarehouseLoadError, load_table, read_gold
+from tests.conftest import keep_screenshot
 
 pytestmark = pytest.mark.slow
 
-CHARTS = ["chart-dap", "chart-maps", "chart-revenue", "chart-churn", "chart-funnel"]
+CHARTS = [
+    "chart-dap",
+    "chart-maps",
+    "chart-revenue",
+    "chart-churn",
+    "chart-funnel",
+    "chart-quarantine",
+]
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +168,10 @@ def test_report_renders_in_headless_chromium(demo, tmp_path: Path) -> None:
 
     colors = Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)
     assert colors is not None and len(colors) > 20, "the screenshot is blank"
+    keep_screenshot(shot, "report.png")
+    # the quarantine chart names the rule the demo's deleted players break
+    quarantine = dom.split('id="chart-quarantine"', 1)[1].split("</figure>", 1)[0]
+    assert "relationship" in quarantine, quarantine[:500]
 
 
 def test_cli_runs_one_task_and_names_unknown_ones(demo) -> None:
