@@ -170,10 +170,15 @@ def leaderboard(players: DataFrame, match_players: DataFrame, *, top: int = 100)
             (F.col("wins") / F.col("games")).cast(RATE).alias("win_rate"),
         )
     )
-    w = Window.orderBy(F.col("mmr").desc(), F.col("wins").desc(), F.col("player_id"))
+    order = [F.col("mmr").desc(), F.col("wins").desc(), F.col("player_id")]
+    # The top N first (a sort with a limit), then the rank over those N rows alone: one
+    # small partition on purpose, instead of a window over every player in one
+    # partition (what Spark warns about: "No Partition Defined for Window operation").
+    w = Window.partitionBy(F.lit(0)).orderBy(*order)
     return (
-        ranked.withColumn("rank", F.row_number().over(w))
-        .where(F.col("rank") <= top)
+        ranked.orderBy(*order)
+        .limit(top)
+        .withColumn("rank", F.row_number().over(w))
         .select("rank", "player_id", "nickname", "skill_tier", "mmr", "games", "wins", "win_rate")
         .orderBy("rank")
     )
