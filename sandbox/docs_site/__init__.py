@@ -8,6 +8,6 @@ the site cannot drift from the code.
 from __future__ import annotations
 
 from sandbox.docs_site.graphs import lineage_svg, pipeline_svg, state_machine_svg
-from sandbox.docs_site.settings_table import settings_table
+from sandbox.docs_site.settings_doc import settings_table
 
 __all__ = ["lineage_svg", "pipeline_svg", "settings_table", "state_machine_svg"]

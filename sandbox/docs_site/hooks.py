@@ -2,7 +2,7 @@
 
 Markers a page may hold, each replaced when the site is built:
 
-* ``<!-- settings-table -->``: every setting (:mod:`sandbox.docs_site.settings_table`);
+* ``<!-- settings-table -->``: every setting (:mod:`sandbox.docs_site.settings_doc`);
 * ``<!-- graph:pipeline -->``, ``<!-- graph:lineage -->`` and
   ``<!-- graph:state-machine aws/stepfunctions/<name>.asl.json -->``: pictures drawn from
   the code's own definitions (:mod:`sandbox.docs_site.graphs`).
@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from sandbox.docs_site import graphs
-from sandbox.docs_site.settings_table import settings_table
+from sandbox.docs_site.settings_doc import settings_table
 
 _MARKER = re.compile(r"<!-- (settings-table|graph:[a-z-]+)(?: ([^ ]+))? -->")
 

@@ -160,20 +160,10 @@ def leaderboard(players: DataFrame, match_players: DataFrame, *, top: int = 100)
     ranked = (
         players.where(~F.col("is_banned"))
         .join(stats, "player_id")
-        .select(
-            "player_id",
-            "nickname",
-            "skill_tier",
-            "mmr",
-            "games",
-            "wins",
-            (F.col("wins") / F.col("games")).cast(RATE).alias("win_rate"),
-        )
+        .withColumn("win_rate", (F.col("wins") / F.col("games")).cast(RATE))
     )
     order = [F.col("mmr").desc(), F.col("wins").desc(), F.col("player_id")]
-    # The top N first (a sort with a limit), then the rank over those N rows alone: one
-    # small partition on purpose, instead of a window over every player in one
-    # partition (what Spark warns about: "No Partition Defined for Window operation").
+    # The top N first, then ranked in one small partition (not a window over everyone)
     w = Window.partitionBy(F.lit(0)).orderBy(*order)
     return (
         ranked.orderBy(*order)

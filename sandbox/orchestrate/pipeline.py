@@ -139,7 +139,7 @@ TASKS: list[Task] = [
     Task("bronze", ("ingest_dms", "ingest_firehose"), _bronze, "raw -> bronze Delta"),
     Task("silver", ("bronze",), _silver, "bronze -> silver Delta, quality rules"),
     Task("gold", ("silver",), _gold, "silver -> gold marts"),
-    Task("warehouse", ("gold",), _warehouse, "gold -> warehouse (DELETE then COPY per mart, one transaction)"),
+    Task("warehouse", ("gold",), _warehouse, "gold -> warehouse (DELETE + COPY, one transaction)"),
     Task("report", ("warehouse",), _report, "warehouse -> offline HTML report"),
 ]
 

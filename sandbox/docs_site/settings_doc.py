@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeGuard, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr
 
@@ -20,9 +20,9 @@ def settings_table(example: Path = PROJECT_ROOT / ".env.example") -> str:
     notes = _example_notes(example.read_text())
     rows = ["| variable | type | default | what it does |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        nested = field.annotation if _is_model(field.annotation) else None
-        if nested is not None:
-            for sub, subfield in nested.model_fields.items():
+        annotation = field.annotation
+        if _is_model(annotation):
+            for sub, subfield in annotation.model_fields.items():
                 var = env_name((name, sub))
                 rows.append(_row(var, subfield.annotation, subfield.default, notes.get(var, "")))
         else:
@@ -31,7 +31,7 @@ def settings_table(example: Path = PROJECT_ROOT / ".env.example") -> str:
     return "\n".join(rows) + "\n"
 
 
-def _is_model(annotation: Any) -> bool:
+def _is_model(annotation: Any) -> TypeGuard[type[BaseModel]]:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
