@@ -34,7 +34,10 @@ def _size_mb(folder: Path) -> float:
 def _received_bytes() -> int:
     """Bytes received by every network interface but loopback, from ``/proc/net/dev``."""
     total = 0
-    for line in Path("/proc/net/dev").read_text().splitlines()[2:]:
+    counters_file = Path("/proc/net/dev")
+    if not counters_file.exists():  # not Linux: no figure for the download
+        return 0
+    for line in counters_file.read_text().splitlines()[2:]:
         name, _, counters = line.partition(":")
         if name.strip() != "lo":
             total += int(counters.split()[0])

@@ -100,8 +100,10 @@ def dbt_env(
         raise DbtError("dbt: the ci target needs a throwaway database name (ci_database)")
     from psycopg.conninfo import conninfo_to_dict
 
-    # SANDBOX_WAREHOUSE_URL or the embedded warehouse; the ci target clones the latter
-    conn = conninfo_to_dict(settings.warehouse_dsn())
+    # SANDBOX_WAREHOUSE_URL or the embedded warehouse; the ci target's throwaway clone
+    # is made on the embedded Postgres (dbt/ci/run.sh), so ci always connects there
+    dsn = settings.postgres_url(settings.warehouse_db) if target == "ci" else settings.warehouse_dsn()
+    conn = conninfo_to_dict(dsn)
     env = {
         "WAREHOUSE_HOST": str(conn.get("host") or settings.host),
         "WAREHOUSE_PORT": str(conn.get("port") or 5432),
@@ -119,6 +121,8 @@ def dbt_env(
         # dbt's own logs go with the project's target, not the caller's directory.
         "DBT_LOG_PATH": str(project_dir / "logs"),
     }
+    if conn.get("sslmode"):
+        env["WAREHOUSE_SSLMODE"] = str(conn["sslmode"])
     if ci_database:
         env["WAREHOUSE_CI_DB"] = ci_database
     if target == "dev":

@@ -10,6 +10,7 @@ one is set, ``sandbox up`` does not start that service and every client uses the
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 AWS = "aws"  # SANDBOX_S3_URL=aws: AWS's own regional endpoint and credential chain
@@ -20,7 +21,10 @@ def spark_address(url: str) -> tuple[str, int]:
     the port defaults to Spark Connect's 15002)."""
     if not url.startswith("sc://"):
         raise ValueError(f"a Spark Connect URL starts with sc:// (got {_shown(url)!r})")
-    parts = urlsplit("http://" + url.removeprefix("sc://"))
+    address = url.removeprefix("sc://").split("/", 1)[0]
+    if ";" in address or "@" in address:  # a parameter (a token) where the host goes
+        raise ValueError("parameters go after a slash: sc://host:port/;use_ssl=true;token=...")
+    parts = urlsplit("http://" + address)
     try:
         port = parts.port or 15002
     except ValueError as exc:  # a port that is not a number
@@ -32,16 +36,12 @@ def spark_address(url: str) -> tuple[str, int]:
 
 def _shown(url: str) -> str:
     """A Spark Connect URL without its parameters (a ``token=`` among them)."""
-    return url.split("/;", 1)[0]
+    return re.split(r"[;/]", url.removeprefix("sc://"), maxsplit=1)[0]
 
 
 def shown_spark_url(url: str) -> str:
     """``url`` for a status line, a ``token=`` parameter's value hidden."""
-    base, _, params = url.partition("/;")
-    if not params:
-        return base
-    shown = ["token=…" if p.lower().startswith("token=") else p for p in params.split(";") if p]
-    return base + "/;" + ";".join(shown)
+    return re.sub(r"(?i)(token=)[^;/]*", r"\1…", url)
 
 
 def check_s3_url(url: str) -> str:
@@ -51,6 +51,12 @@ def check_s3_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected http(s)://host[:port] or 'aws' (got {url!r})")
+    if parts.username or parts.password:
+        raise ValueError("keys go in SANDBOX_S3_ACCESS_KEY and SANDBOX_S3_SECRET_KEY, not the URL")
+    try:
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise ValueError(f"{parts.netloc!r}: the port is not a number") from None
     if parts.path.strip("/") or parts.query:
         raise ValueError(f"{url!r}: the endpoint only; buckets are SANDBOX_RAW_BUCKET/LAKE_BUCKET")
     return url.rstrip("/")
@@ -66,7 +72,8 @@ def shown_libpq_url(url: str) -> str:
     parts = urlsplit(url)
     user = f"{parts.username}@" if parts.username else ""
     port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{user}{parts.hostname}{port}{parts.path}"
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
 
 def check_warehouse_url(url: str) -> str:

@@ -172,6 +172,16 @@ class Settings(BaseSettings):
         return endpoints.check_s3_url(value) if value else None
 
     @model_validator(mode="after")
+    def _urls_are_embedded_only(self) -> Settings:
+        named = [n for n in ("spark_url", "s3_url", "warehouse_url") if getattr(self, n)]
+        if named and self.profile == "compose":
+            raise ValueError(
+                f"{', '.join(env_name((n,)) for n in named)}: endpoints named by URL are for "
+                "the embedded profile; the compose profile runs its own containers"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _loopback_unless_exposed(self) -> Settings:
         if endpoints.is_loopback(self.host):
             return self
@@ -239,8 +249,9 @@ class Settings(BaseSettings):
     def s3_keys(self) -> tuple[str, str] | None:
         """The S3 keys to sign with; None for ``SANDBOX_S3_URL=aws`` without keys of its
         own (each client then reads AWS's credential chain: variables, profile, role)."""
-        if self.s3_url == endpoints.AWS and "s3_access_key" not in self.model_fields_set:
-            return None
+        default = type(self).model_fields["s3_access_key"].default
+        if self.s3_url == endpoints.AWS and self.s3_access_key == default:
+            return None  # the sandbox's own key (in every .env from .env.example) is no AWS key
         return self.s3_access_key, self.s3_secret_key.get_secret_value()
 
     @property
@@ -301,10 +312,10 @@ class Settings(BaseSettings):
         env = {f"SANDBOX_{n.upper()}": str(getattr(self, n)) for n in names}
         for field in ("slot_name", "publication", "bucket_folder"):
             env[f"SANDBOX_DMS__{field.upper()}"] = str(getattr(self.dms, field))
-        for name in ("spark_url", "s3_url", "warehouse_url"):  # endpoints named by URL
-            value = _plain(getattr(self, name))
-            if value is not None:
-                env[f"SANDBOX_{name.upper()}"] = value
+        # The S3 URL goes along; the Spark and warehouse URLs carry a token or a password,
+        # and Airflow shows a task's env_vars in its UI: children read those from .env.
+        if self.s3_url is not None:
+            env["SANDBOX_S3_URL"] = self.s3_url
         if self.external("s3"):
             env["SANDBOX_S3_VIRTUAL_HOSTED"] = str(self.s3_virtual_hosted).lower()
             if self.s3_keys() is not None:

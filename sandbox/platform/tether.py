@@ -49,7 +49,8 @@ def tethered(argv: list[str]) -> tuple[list[str], tuple[int]]:
     (``Popen(argv, pass_fds=fds, start_new_session=True)``: the launcher kills its own
     process group, so it must lead one; the caller can signal it with ``os.killpg``)."""
     fd = _read_end()
-    return [sys.executable, os.path.abspath(__file__), str(fd), *argv], (fd,)
+    # -I: the launcher reads no PYTHON* variable and imports nothing from its folder
+    return [sys.executable, "-I", os.path.abspath(__file__), str(fd), *argv], (fd,)
 
 
 def _launch(fd: int, argv: list[str]) -> int:

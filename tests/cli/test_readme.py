@@ -132,11 +132,13 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     servers: dict[str, Callable[[], bool]] = {
         "uv run just lab": _http_answers("http://127.0.0.1:8888/api"),
         "uv run just docs": _http_answers("http://127.0.0.1:8000/"),
-        # one run on start, then it waits for a save: its run's summary means it works
+        # one run on start, then it waits for a save: its summary says whether it worked
         "uv run sandbox run silver gold warehouse --watch": lambda: (
-            "warehouse" in (logs / "watch.log").read_text()
+            "watch: run 1 done" in (logs / "watch.log").read_text()
         ),
     }
+    for url in ("http://127.0.0.1:8888/api", "http://127.0.0.1:8000/"):  # the README's ports
+        assert not _http_answers(url)(), f"{url} already answers: stop that server first"
     try:
         for i, command in enumerate(WALK):
             log = logs / ("watch.log" if "--watch" in command else f"{i:02d}.log")

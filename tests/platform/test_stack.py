@@ -258,7 +258,6 @@ def test_a_web_page_reads_writes_and_deletes_nothing_through_seaweedfs(
         "master lookup": (master, "GET", "/dir/lookup?volumeId=1", b""),
         "master submit": (master, "POST", "/submit", b"x"),
         "volume write": (volume, "POST", "/1,01637037d6", b"planted"),
-        "volume read": (volume, "GET", "/1,01637037d6", b""),
         "s3 unsigned read": (s.s3_port, "GET", f"/{s.lake_bucket}/browser/secret.txt", b""),
     }
     for what, (port, method, path, body) in attempts.items():
