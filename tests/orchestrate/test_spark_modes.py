@@ -47,6 +47,9 @@ def test_the_cluster_runner_builds_the_same_silver_and_gold(tmp_path: Path) -> N
         "SANDBOX_SPARK_MODE": "local-cluster",
         "SANDBOX_SPARK_WORKERS": "3",
         "SANDBOX_SPARK_TASK_SLOTS": "4",
+        # Sail's info lines say where each worker listened (a quiet in-process Sail
+        # earlier in this test process may have left RUST_LOG=error behind)
+        "RUST_LOG": "info",
     }
     try:
         _sandbox(cluster, "demo", "--scale", "0.1")
