@@ -102,8 +102,8 @@ def dbt_env(
 
     # SANDBOX_WAREHOUSE_URL or the embedded warehouse; the ci target's throwaway clone
     # is made on the embedded Postgres (dbt/ci/run.sh), so ci always connects there
-    dsn = settings.postgres_url(settings.warehouse_db) if target == "ci" else settings.warehouse_dsn()
-    conn = conninfo_to_dict(dsn)
+    embedded = settings.postgres_url(settings.warehouse_db)
+    conn = conninfo_to_dict(embedded if target == "ci" else settings.warehouse_dsn())
     env = {
         "WAREHOUSE_HOST": str(conn.get("host") or settings.host),
         "WAREHOUSE_PORT": str(conn.get("port") or 5432),
