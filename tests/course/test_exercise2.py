@@ -321,30 +321,28 @@ def _push_branches_only(work: Path) -> None:
     assert "branches: [main]" in text and "pull_request" not in text
 
 
+def _edit(path: Path, old: str, new: str) -> None:
+    """Replace ``old`` in ``path``, which must hold it (else the case is out of date)."""
+    text = path.read_text()
+    assert old in text, f"the solution no longer has {old!r} in {path.name}: update the case"
+    path.write_text(text.replace(old, new))
+
+
 def _tee_with_bash(work: Path) -> None:
     # `shell: bash` is `bash --noprofile --norc -eo pipefail {0}`: the pipe still fails
-    path = work / WORKFLOW
-    text = path.read_text()
-    old = "      - run: uv run dbt/ci/run.sh build\n"
-    assert old in text
-    path.write_text(
-        text.replace(
-            old, "      - run: uv run dbt/ci/run.sh build | tee build.log\n        shell: bash\n"
-        )
+    _edit(
+        work / WORKFLOW,
+        "      - run: uv run dbt/ci/run.sh build\n",
+        "      - run: uv run dbt/ci/run.sh build | tee build.log\n        shell: bash\n",
     )
 
 
 def _build_in_docker(work: Path) -> None:
-    path = work / SCRIPT
-    text = path.read_text()
-    old = "    dbt build --target dev --target-path target/ci-build"
-    assert old in text
-    path.write_text(
-        text.replace(
-            old,
-            '    docker run --rm --network host -v "$PWD:/dbt" -w /dbt lakehouse-dbt:ci \\\n'
-            "        dbt build --target dev --target-path target/ci-build",
-        )
+    _edit(
+        work / SCRIPT,
+        "    dbt build --target dev --target-path target/ci-build",
+        '    docker run --rm --network host -v "$PWD:/dbt" -w /dbt lakehouse-dbt:ci \\\n'
+        "        dbt build --target dev --target-path target/ci-build",
     )
 
 
@@ -397,9 +395,7 @@ def test_a_mistake_fails_its_check_with_what_to_do(tmp_path: Path, mistake: str)
     edits, check_name, words = MISTAKES[mistake]
     work = _copy(tmp_path)
     for file, old, new in edits:
-        text = (work / file).read_text()
-        assert old in text, f"the solution no longer has {old!r}: update the case"
-        (work / file).write_text(text.replace(old, new))
+        _edit(work / file, old, new)
     checks = grade(work)
     assert not checks[check_name].passed, checks[check_name].message
     assert words in checks[check_name].message
