@@ -3,10 +3,12 @@
 # (`uv run just dbt-ci`) both call this script, so the two cannot drift.
 #
 #   dbt/ci/run.sh lint           sqlfluff (Redshift dialect, dbt templater)
-#   dbt/ci/run.sh build          dbt build on a throwaway clone of the warehouse;
-#                                leaves target/ci-build/manifest.json (the artifact)
+#   dbt/ci/run.sh build          dbt build on a throwaway target (a clone of the
+#                                embedded warehouse, or a ci_<run> schema in a real
+#                                one); leaves target/ci-build/manifest.json
 #   dbt/ci/run.sh slim STATE     dbt build of state:modified+ only, deferring the rest
-#                                to the production manifest in STATE
+#                                to the production manifest in STATE (and, on a real
+#                                warehouse, to production's relations themselves)
 #   dbt/ci/run.sh deploy         docker build + push, cloudformation package + deploy of
 #                                aws/template.yaml with the image's tag, the deployed
 #                                manifest to S3 (a dry run unless DBT_DEPLOY_DRY_RUN=0)
@@ -31,13 +33,27 @@ fi
 
 sandbox_dbt() { (cd "$REPO_DIR" && python -m sandbox.orchestrate.dbt "$@"); }
 
-# A throwaway warehouse per run, dropped however the step ends.
-CI_DB=""
-with_ci_database() {
-    CI_DB="warehouse_ci_${GITHUB_RUN_ID:-local}_$$"
-    trap 'sandbox_dbt ci-db drop "$CI_DB"' EXIT
-    sandbox_dbt ci-db create "$CI_DB"
-    echo "dbt-ci: throwaway warehouse $CI_DB"
+# A throwaway target per run, dropped however the step ends. On a real warehouse
+# (SANDBOX_WAREHOUSE_URL: the team's Redshift) it is a schema of its own, ci_<run>, in
+# the production database, so slim CI's --defer reads production's analytics_*
+# relations where they are and nothing is built first. On the embedded warehouse it is
+# a clone of the whole database (a file copy, a second).
+CI_TARGET=()
+with_ci_target() {
+    local run="${GITHUB_RUN_ID:-local}_${GITHUB_RUN_ATTEMPT:-0}_$$"
+    if [[ "$(sandbox_dbt ci-place)" == schema ]]; then
+        local schema="ci_$run"
+        trap "sandbox_dbt ci-schema drop '$schema'" EXIT
+        sandbox_dbt ci-schema check "$schema"
+        CI_TARGET=(--target ci --ci-schema "$schema")
+        echo "dbt-ci: throwaway schema $schema (and ${schema}_*) in the warehouse"
+    else
+        local db="warehouse_ci_$run"
+        trap "sandbox_dbt ci-db drop '$db'" EXIT
+        sandbox_dbt ci-db create "$db"
+        CI_TARGET=(--target ci --ci-db "$db")
+        echo "dbt-ci: throwaway warehouse $db"
+    fi
 }
 
 step_lint() {
@@ -53,8 +69,8 @@ step_lint() {
 
 step_build() {
     echo "== build"
-    with_ci_database
-    sandbox_dbt run --target ci --ci-db "$CI_DB" --project-dir "$PROJECT_DIR" -- \
+    with_ci_target
+    sandbox_dbt run "${CI_TARGET[@]}" --project-dir "$PROJECT_DIR" -- \
         build --target-path target/ci-build
     echo "dbt-ci: manifest at $PROJECT_DIR/target/ci-build/manifest.json"
 }
@@ -64,8 +80,8 @@ step_slim() {
     state="$(cd "$CALLER_DIR" && cd "$state" && pwd)"
     [[ -f "$state/manifest.json" ]] || { echo "dbt-ci: no manifest.json in $state" >&2; exit 2; }
     echo "== slim CI against $state"
-    with_ci_database
-    sandbox_dbt run --target ci --ci-db "$CI_DB" --project-dir "$PROJECT_DIR" -- \
+    with_ci_target
+    sandbox_dbt run "${CI_TARGET[@]}" --project-dir "$PROJECT_DIR" -- \
         build --select state:modified+ --defer --state "$state" --target-path target/ci-slim
 }
 

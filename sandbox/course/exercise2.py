@@ -37,7 +37,7 @@ from sandbox.course.workflow_model import (
 )
 
 _THROWAWAY = re.compile(
-    r"sandbox\s+(up|demo)|create\s+(database|schema)|createdb|ci-db\s+create|drop_ci_schema"
+    r"sandbox\s+(up|demo)|create\s+(database|schema)|createdb|ci-db\s+create|ci-schema\s+check|drop_ci_schema"
     r"|docker\s+(run|compose\s+up).*postgres|pg_ctl|initdb|testcontainers",
     re.IGNORECASE,
 )

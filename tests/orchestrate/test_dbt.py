@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -204,3 +205,62 @@ def test_dbt_ci_lints_builds_on_a_throwaway_warehouse_and_runs_slim_ci(
     # the deploy sets the image's tag on the stack and stores the prod manifest it parsed
     assert "--parameter-overrides DbtImageTag=" in ci.stdout
     assert (project / "target" / "deploy" / "manifest.json").exists()
+
+
+@pytest.mark.matrix  # 30 s: CI runs it after the default run
+def test_slim_ci_on_a_real_warehouse_builds_nothing_first_and_defers_to_production(
+    warehouse: Warehouse,
+) -> None:
+    """With ``SANDBOX_WAREHOUSE_URL`` (the team's warehouse: here the embedded one, reached
+    by its URL as a shared Postgres would be), slim CI needs no preceding build: the
+    changed model and its children go to a throwaway ``ci_<run>_*`` schema of the
+    warehouse, every other ref reads production's own ``analytics_*`` relation (dbt's
+    ``--defer``: https://docs.getdbt.com/reference/node-selection/defer), and the
+    schemas are gone afterwards."""
+    if not warehouse.query(
+        "select 1 from information_schema.tables where table_schema = 'analytics_marts'"
+    ):  # run alone: production's relations, as the ECS task leaves them
+        assert warehouse.dbt("run", "--target", "prod") == 0
+    root = warehouse.project.parent / "slim-real"
+    project = root / "dbt"
+    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
+    # production's state: the manifest of the unchanged project, as the deploy stores it
+    assert (
+        run_dbt(warehouse.settings, "parse", target="prod", project_dir=project, extra_env=OFFLINE)
+        == 0
+    )
+    state = root / "prod-state"
+    state.mkdir()
+    shutil.copy(project / "target" / "manifest.json", state)
+    model = project / "models" / "staging" / "stg_gold__mrr_by_plan_monthly.sql"
+    model.write_text(model.read_text().replace("    mrr_brl,\n", "    -- review\n    mrr_brl,\n"))
+    env = {
+        **os.environ,
+        **warehouse.settings.as_env(),
+        **OFFLINE,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DBT_PROJECT_DIR": str(project),
+        "SANDBOX_WAREHOUSE_URL": warehouse.settings.warehouse_dsn(),
+    }
+    ci = subprocess.run(
+        [str(PROJECT_ROOT / "dbt" / "ci" / "run.sh"), "slim", str(state)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert ci.returncode == 0, ci.stdout[-3000:] + ci.stderr[-3000:]
+    assert "throwaway schema ci_" in ci.stdout and "throwaway warehouse" not in ci.stdout
+    run = json.loads((project / "target" / "ci-slim" / "run_results.json").read_text())
+    models = {r["unique_id"]: r for r in run["results"] if r["unique_id"].startswith("model.")}
+    changed = ["stg_gold__mrr_by_plan_monthly", "dim_plan", "fct_plan_monthly"]
+    assert set(models) == {f"model.lakehouse.{m}" for m in [*changed, "fct_business_monthly"]}
+    assert all(r["status"] == "success" for r in models.values())
+    assert all(r["relation_name"].startswith('"warehouse"."ci_') for r in models.values())
+    # the changed parent is read from the CI schema, the unchanged one from production's
+    compiled = project / "target" / "ci-slim" / "compiled" / "lakehouse" / "models" / "marts"
+    sql = (compiled / "fct_plan_monthly.sql").read_text()
+    assert '"analytics_staging"."stg_gold__revenue_by_plan_monthly"' in sql
+    assert re.search(r'"ci_\w+_staging"\."stg_gold__mrr_by_plan_monthly"', sql)
+    # nothing built first, nothing left behind: no clone, no ci_* schema
+    assert not warehouse.query("select datname from pg_database where datname like 'warehouse_ci%'")
+    assert not warehouse.query("select nspname from pg_namespace where nspname like 'ci\\_%'")

@@ -21,6 +21,7 @@ from sandbox.orchestrate.dbt import (
     main,
     task_command,
     task_definition,
+    warehouse_type,
 )
 from sandbox.platform.settings import PROJECT_ROOT, Settings
 
@@ -68,8 +69,10 @@ def test_dbt_env_carries_the_warehouse_connection(settings: Settings) -> None:
     assert dbt_env(settings, target="ci", ci_database="wci")["WAREHOUSE_CI_DB"] == "wci"
     with pytest.raises(DbtError, match="unknown target 'qa'"):
         dbt_env(settings, target="qa")
-    with pytest.raises(DbtError, match="ci target needs"):
+    with pytest.raises(DbtError, match="ci target needs one throwaway place"):
         dbt_env(settings, target="ci")
+    with pytest.raises(DbtError, match="ci target needs one throwaway place"):
+        dbt_env(settings, target="ci", ci_database="wci", ci_schema="ci_1")
     # the password travels in the environment only
     cmd = dbt_command(settings, "build")
     assert cmd[-1] == "build" and Path(cmd[0]).name == "dbt"
@@ -88,12 +91,40 @@ def test_dev_writes_a_schema_per_developer(
     assert "DBT_DEV_SCHEMA" not in dbt_env(settings, target="prod")
     profile = yaml.safe_load((DBT_PROJECT / "profiles.yml").read_text())["lakehouse"]
     assert "DBT_DEV_SCHEMA" in profile["outputs"]["dev"]["schema"]
-    assert profile["outputs"]["prod"]["schema"] == profile["outputs"]["ci"]["schema"] == "analytics"
+    assert profile["outputs"]["prod"]["schema"] == "analytics"
+    assert "'analytics'" in profile["outputs"]["ci"]["schema"]  # on a clone: analytics
     monkeypatch.setenv("DBT_DEV_SCHEMA", "dbt_review_42")
     assert dbt_env(settings)["DBT_DEV_SCHEMA"] == "dbt_review_42"
     monkeypatch.setenv("DBT_DEV_SCHEMA", "Analytics; drop")
     with pytest.raises(DbtError, match="DBT_DEV_SCHEMA='Analytics; drop'"):
         dbt_env(settings)
+
+
+def test_ci_on_a_real_warehouse_gets_a_ci_schema_and_its_adapter(tmp_path: Path) -> None:
+    """With SANDBOX_WAREHOUSE_URL, CI's throwaway target is a ci_<run> schema of that
+    warehouse (not a clone of the embedded one), on Redshift's adapter when the host is
+    a Redshift endpoint (the host forms of
+    https://docs.aws.amazon.com/redshift/latest/mgmt/connecting-connection-string.html)."""
+    from pydantic import SecretStr
+
+    url = "postgresql://ci:pw@lake.abc123.us-east-1.redshift.amazonaws.com:5439/prod"
+    external = Settings(_env_file=None, home=tmp_path, warehouse_url=SecretStr(url))
+    env = dbt_env(external, target="ci", ci_schema="ci_42_1")
+    assert env["WAREHOUSE_CI_SCHEMA"] == "ci_42_1" and "WAREHOUSE_CI_DB" not in env
+    assert env["WAREHOUSE_HOST"].endswith(".redshift.amazonaws.com")
+    assert env["WAREHOUSE_DB"] == "prod" and env["WAREHOUSE_TYPE"] == "redshift"
+    serverless = "wg.123456789012.eu-west-1.redshift-serverless.amazonaws.com"
+    assert warehouse_type(serverless) == "redshift"
+    assert warehouse_type("lake.abc.cn-north-1.redshift.amazonaws.com.cn") == "redshift"
+    assert warehouse_type("redshift.amazonaws.com.example.org") == "postgres"
+    assert warehouse_type("127.0.0.1") == "postgres"
+    # production's schemas are never CI's to create or drop
+    for bad in ("analytics", "ci_", "ci_x; drop schema analytics", "CI_1"):
+        with pytest.raises(DbtError, match="must look like ci_<run>"):
+            dbt_env(external, target="ci", ci_schema=bad)
+    # an empty URL (a CI secret that is not set) is the embedded warehouse
+    empty = Settings(_env_file=None, home=tmp_path, warehouse_url="")  # type: ignore[arg-type]
+    assert empty.warehouse_url is None and not empty.external("warehouse")
 
 
 def test_task_definition_is_a_register_task_definition_input() -> None:
