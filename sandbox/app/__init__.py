@@ -1,5 +1,6 @@
 """The application the platform ingests: its Postgres schema, deterministic history at any
-scale (``generate``), loading it (``loader``) and live traffic (``Simulator``).
+scale (``generate``), loading it (``loader``) and live traffic (``Simulator``, one
+connection; ``simulate``, several at once).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from sandbox.platform.lazy import lazy_exports
 if TYPE_CHECKING:
     from sandbox.app.generator import SAMPLE_AS_OF, TABLE_ORDER, generate
     from sandbox.app.loader import SeedError, create_schema, export, seed
+    from sandbox.app.pool import simulate
     from sandbox.app.simulator import Simulator
 
 _EXPORTS = {
@@ -22,6 +24,7 @@ _EXPORTS = {
     "create_schema": "loader",
     "SeedError": "loader",
     "Simulator": "simulator",
+    "simulate": "pool",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
@@ -34,4 +37,5 @@ __all__ = [
     "export",
     "generate",
     "seed",
+    "simulate",
 ]

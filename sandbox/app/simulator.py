@@ -39,6 +39,12 @@ from sandbox.ingest.events import new_event
 Event = dict[str, Any]
 OnEvent = Callable[[Event], None]
 
+# Attempts after the first when a concurrent transaction conflicts (see Simulator.step).
+RETRIES = 5
+HI_REUSE = 20
+
+# Kinds that write nothing (a login reads a player): no BEGIN/COMMIT round trips.
+READ_ONLY = frozenset({"login"})
 # Relative frequency of each kind of transaction.
 WEIGHTS = {
     "login": 10,
@@ -71,6 +77,10 @@ class Simulator:
         self.report = SimulationReport()
         self._kinds = list(WEIGHTS)
         self._weights = [WEIGHTS[k] for k in self._kinds]
+        # What a transaction is retried on: nothing alone; with other connections
+        # writing too, the conflicts they cause (sandbox.app.pool sets it)
+        self.retry_on: tuple[type[Exception], ...] = ()
+        self._hi: dict[tuple[str, str], tuple[Any, int]] = {}  # (largest id, draws since)
 
     # -- driving ---------------------------------------------------------------
 
@@ -109,8 +119,20 @@ class Simulator:
     def step(self) -> str:
         kind = self.rng.choices(self._kinds, self._weights)[0]
         events: list[Event] = []
-        with self.conn.transaction():
-            n = getattr(self, f"_{kind}")(events)
+        for attempt in range(RETRIES + 1):
+            try:
+                if kind in READ_ONLY:
+                    n = getattr(self, f"_{kind}")(events)
+                else:
+                    with self.conn.transaction():
+                        n = getattr(self, f"_{kind}")(events)
+                break
+            except self.retry_on:
+                # another connection's transaction got there first (a deadlock, a row it
+                # deleted): rolled back, tried again as an application would
+                events.clear()
+                if attempt == RETRIES:
+                    raise
         self.report.transactions += 1
         self.report.changes += n
         self.report.by_kind[kind] = self.report.by_kind.get(kind, 0) + 1
@@ -131,47 +153,44 @@ class Simulator:
         row = self.conn.execute(query, params).fetchone()
         return None if row is None else row[0]
 
+    def _largest(self, table: str, key: str, where: str) -> int | None:
+        """The largest id, looked up again every ``HI_REUSE`` draws: ids drawn meanwhile
+        come from a range a few rows short (or long: a lookup falls back to the
+        smallest id), never from outside the table."""
+        hi, uses = self._hi.get((table, where), (None, HI_REUSE))
+        if uses >= HI_REUSE:
+            hi, uses = self._one(f"select max({key}) from {table} where {where}"), 0
+        self._hi[(table, where)] = (hi, uses + 1)
+        return hi
+
     def _random_id(self, table: str, key: str, where: str = "true") -> int | None:
         """A random existing id (uniform over the id range, then the next existing one)."""
-        hi = self._one(f"select max({key}) from {table} where {where}")
+        ids = self._draw(table, key, where, 1)
+        return ids[0] if ids else None
+
+    def _draw(self, table: str, key: str, where: str, n: int) -> list[int]:
+        """``n`` draws of ``_random_id`` in one statement (empty if the table has none)."""
+        hi = self._largest(table, key, where)
         if hi is None:
-            return None
-        pick = self.rng.randint(1, hi)
-        return self._one(
-            f"select {key} from {table} where {key} >= %s and {where} order by {key} limit 1",
-            (pick,),
-        ) or self._one(f"select min({key}) from {table} where {where}")
+            return []
+        picks = [self.rng.randint(1, hi) for _ in range(n)]
+        rows = self.conn.execute(
+            f"select coalesce((select {key} from {table} where {key} >= t.pick and {where} "
+            f"order by {key} limit 1), (select min({key}) from {table} where {where})) "
+            "from unnest(%s::bigint[]) with ordinality as t (pick, i) order by t.i",
+            (picks,),
+        ).fetchall()
+        return [r[0] for r in rows if r[0] is not None]
 
     def _roster(self, size: int) -> list[int] | None:
-        """``size`` distinct random players who are not banned (None if there are none).
-
-        The draws of ``_random_id``, with its lookups sent together (one round trip per
-        batch of draws instead of two per draw): nothing changes between them.
-        """
-        where = "not is_banned"
-        hi = self._one(f"select max(player_id) from players where {where}")
-        if hi is None:
-            return None
+        """``size`` distinct random players who are not banned (None if there are none)."""
         roster: list[int] = []
         while len(roster) < size:
-            picks = [self.rng.randint(1, hi) for _ in range(size - len(roster))]
-            with self.conn.pipeline():
-                cursors = [
-                    self.conn.execute(
-                        f"select player_id from players where player_id >= %s and {where} "
-                        "order by player_id limit 1",
-                        (pick,),
-                    )
-                    for pick in picks
-                ]
-            for cur in cursors:
-                row = cur.fetchone()  # found: no pick is above the largest id
-                if row is None:
-                    raise RuntimeError(f"no player at or above a pick in 1..{hi}")
-                pid = row[0]
-                if pid not in roster:
-                    roster.append(pid)
-        return roster
+            drawn = self._draw("players", "player_id", "not is_banned", size - len(roster))
+            if not drawn:
+                return None
+            roster += [pid for pid in dict.fromkeys(drawn) if pid not in roster]
+        return roster[:size]
 
     @staticmethod
     def _now() -> datetime:
@@ -183,13 +202,8 @@ class Simulator:
         player = self._random_id("players", "player_id", "not is_banned")
         if player is None:
             return self._signup(events)
-        events.append(
-            {
-                "type": "player_login",
-                "player_id": player,
-                "platform": self.rng.choice(["pc", "pc", "console", "mobile"]),
-            }
-        )
+        platform = self.rng.choice(["pc", "pc", "console", "mobile"])
+        events.append({"type": "player_login", "player_id": player, "platform": platform})
         return 0
 
     def _signup(self, events: list[Event]) -> int:
@@ -252,7 +266,7 @@ class Simulator:
             "values (%s, %s, %s, now()) returning match_id",
             (lobby, map_, mode),
         )
-        n = 2 + self._exec("update lobbies set status = 'closed' where lobby_id = %s", (lobby,))
+        n = 2
         events.append(
             {"type": "match_started", "match_id": match, "lobby_id": lobby, "player_ids": roster}
         )
@@ -262,42 +276,39 @@ class Simulator:
             team = 1 if i < 5 else 2
             k, d, a = self.rng.randint(0, 15), self.rng.randint(0, 15), self.rng.randint(0, 10)
             rows.append((match, pid, team, k, d, a, k * 100 + a * 50, team == winner))
-            results.append(
-                {
-                    "player_id": pid,
-                    "team": team,
-                    "kills": k,
-                    "deaths": d,
-                    "assists": a,
-                    "won": team == winner,
-                }
-            )
+            won = team == winner
+            results.append(dict(player_id=pid, team=team, kills=k, deaths=d, assists=a, won=won))
             deltas.append((pid, 25 if team == winner else -25))
-        # One statement for the ten rows, one for the ten players: the same row changes.
-        n += self._exec(
-            "insert into match_players (match_id, player_id, team, kills, deaths, assists, "
-            "score, won) values " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows)),
-            tuple(v for row in rows for v in row),
-        )
-        n += self._exec(
-            "update players p set mmr = greatest(p.mmr + v.delta, 0), updated_at = now() "
-            "from (values " + ", ".join(["(%s::bigint, %s::int)"] * len(deltas)) + ") "
-            "as v (player_id, delta) where p.player_id = v.player_id",
-            tuple(v for pair in deltas for v in pair),
-        )
-        n += self._exec(
-            "update matches set ended_at = now() + interval '25 minutes', winning_team = %s "
-            "where match_id = %s",
-            (winner, match),
-        )
+        deltas.sort()  # players locked in id order: concurrent matches never deadlock
+        # The rest needs no answer in between: one round trip. One statement for the ten
+        # rows, one for the ten players: the same row changes.
+        with self.conn.pipeline():
+            cursors = [
+                self.conn.execute(
+                    "update lobbies set status = 'closed' where lobby_id = %s", (lobby,)
+                ),
+                self.conn.execute(
+                    "insert into match_players (match_id, player_id, team, kills, deaths, "
+                    "assists, score, won) values "
+                    + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows)),
+                    tuple(v for row in rows for v in row),
+                ),
+                self.conn.execute(
+                    "update players p set mmr = greatest(p.mmr + v.delta, 0), updated_at = now() "
+                    "from (values " + ", ".join(["(%s::bigint, %s::int)"] * len(deltas)) + ") "
+                    "as v (player_id, delta) where p.player_id = v.player_id",
+                    tuple(v for pair in deltas for v in pair),
+                ),
+                self.conn.execute(
+                    "update matches set ended_at = now() + interval '25 minutes', "
+                    "winning_team = %s where match_id = %s",
+                    (winner, match),
+                ),
+            ]
+        n += sum(max(cur.rowcount, 0) for cur in cursors)
         events.append(
-            {
-                "type": "match_finished",
-                "match_id": match,
-                "winning_team": winner,
-                "duration_s": 1500,
-                "results": results,
-            }
+            dict(type="match_finished", match_id=match, winning_team=winner, duration_s=1500)
+            | {"results": results}
         )
         return n
 

@@ -20,12 +20,14 @@ from sandbox.bench.homes import local_run, private_home
 from sandbox.bench.install import bench_install
 from sandbox.bench.modes import bench_spark_modes
 from sandbox.bench.silver import bench_silver
+from sandbox.bench.simulator import bench_simulator
 from sandbox.bench.stack import bench_stack
 
 GROUPS: dict[str, Callable[..., list[Figure]]] = {
     "install": bench_install,
     "stack": bench_stack,
     "dms": bench_dms,
+    "simulator": bench_simulator,
     "firehose": bench_firehose,
     "engines": bench_engines,
     "demo": bench_demo,

@@ -21,8 +21,8 @@ def bench(
     only: Annotated[
         list[str] | None,
         typer.Option(
-            help="Groups: install, stack, dms, firehose, engines, demo, modes, inner, silver, "
-            "reference, scaling, aws, airflow, course."
+            help="Groups: install, stack, dms, simulator, firehose, engines, demo, modes, "
+            "inner, silver, reference, scaling, aws, airflow, course."
         ),
     ] = None,
     json_path: Annotated[

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import psycopg
 
-from sandbox.app import Simulator, loader
+from sandbox.app import loader, simulate
 from sandbox.ingest.dms import DmsTask
 from sandbox.ingest.events import publisher
 from sandbox.orchestrate.pipeline import Context, run_pipeline
@@ -94,17 +94,19 @@ def run_demo(
     # The seed needs Postgres only, ready in a fraction of a second; S3 and Spark take
     # seconds more and go on starting meanwhile.
     players = up_then(lambda ready: timed("up", lambda: stack.up(on_ready=ready)), prepare_database)
-    with psycopg.connect(url, autocommit=True) as conn:
-        dms = DmsTask(settings)
-        full = timed("dms full load + catch-up", lambda: dms.run())
-        result.cdc_changes += full.changes
-        pub = publisher(settings)
-        n = changes if changes is not None else max(2000, int(10_000 * scale))
-        # New traffic on every run, yet reproducible: the seed follows the database state.
-        sim = Simulator(conn, seed=seed + players, on_event=pub.publish)
-        report = timed(f"simulate {n} changes", lambda: sim.run(changes=n))
-        pub.close()
-        result.changes, result.events = report.changes, report.events
+    dms = DmsTask(settings)
+    full = timed("dms full load + catch-up", lambda: dms.run())
+    result.cdc_changes += full.changes
+    pub = publisher(settings)
+    n = changes if changes is not None else max(2000, int(10_000 * scale))
+    # New traffic on every run: the seed follows the database state. Several
+    # connections at once, as an application's pool writes (sandbox.app.pool).
+    report = timed(
+        f"simulate {n} changes",
+        lambda: simulate(url, changes=n, seed=seed + players, publish=pub.publish_many),
+    )
+    pub.close()
+    result.changes, result.events = report.changes, report.events
     ctx = Context(settings, lambda m: step(f"  {m}"))
     run = timed(
         "pipeline", lambda: run_pipeline(settings, None, context=ctx, progress=ctx.progress)
