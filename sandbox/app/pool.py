@@ -52,8 +52,9 @@ def simulate(
 
     def flush() -> None:
         if publish is not None and pending:
-            publish(pending[:])
-            pending.clear()
+            batch = pending[:]
+            pending.clear()  # a publish that fails part-way is not sent a second time
+            publish(batch)
 
     def on_event(event: Event) -> None:
         with lock:
@@ -61,8 +62,10 @@ def simulate(
             if len(pending) >= BATCH:
                 flush()
 
-    conns = [psycopg.connect(url, autocommit=True) for _ in range(connections)]
+    conns: list[psycopg.Connection] = []
     try:
+        for _ in range(connections):
+            conns.append(psycopg.connect(url, autocommit=True))
         sims = [
             Simulator(conn, seed=seed * 1009 + i, on_event=on_event if publish else None)
             for i, conn in enumerate(conns)

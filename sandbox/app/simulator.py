@@ -185,12 +185,12 @@ class Simulator:
     def _roster(self, size: int) -> list[int] | None:
         """``size`` distinct random players who are not banned (None if there are none)."""
         roster: list[int] = []
-        while len(roster) < size:
+        for _ in range(size * 10):  # fewer than ``size`` such players: None, not a hang
             drawn = self._draw("players", "player_id", "not is_banned", size - len(roster))
-            if not drawn:
-                return None
             roster += [pid for pid in dict.fromkeys(drawn) if pid not in roster]
-        return roster[:size]
+            if len(roster) >= size or not drawn:
+                break
+        return roster[:size] if len(roster) >= size else None
 
     @staticmethod
     def _now() -> datetime:
@@ -279,7 +279,7 @@ class Simulator:
             won = team == winner
             results.append(dict(player_id=pid, team=team, kills=k, deaths=d, assists=a, won=won))
             deltas.append((pid, 25 if team == winner else -25))
-        deltas.sort()  # players locked in id order: concurrent matches never deadlock
+        deltas.sort()  # players updated in id order: deadlocks between matches are rare
         # The rest needs no answer in between: one round trip. One statement for the ten
         # rows, one for the ten players: the same row changes.
         with self.conn.pipeline():
@@ -372,14 +372,20 @@ class Simulator:
         )
 
     def _delete_account(self, events: list[Event]) -> int:
-        # Only accounts with no history: deleting a player cascades to their rows.
-        player = self._one(
-            "select p.player_id from players p where not exists "
-            "(select 1 from match_players mp where mp.player_id = p.player_id) "
+        # Only accounts with no history: deleting a player cascades to their rows. The
+        # row is locked first (a match being written elsewhere now waits, or has
+        # committed), then the history is looked at again, so no one's match goes with it.
+        no_history = (
+            "not exists (select 1 from match_players mp where mp.player_id = p.player_id) "
             "and not exists (select 1 from lobbies l where l.host_player_id = p.player_id) "
-            "and not exists (select 1 from payments y where y.player_id = p.player_id) "
-            "order by p.player_id desc limit 1"
+            "and not exists (select 1 from payments y where y.player_id = p.player_id)"
+        )
+        player = self._one(
+            f"select p.player_id from players p where {no_history} "
+            "order by p.player_id desc limit 1 for update of p"
         )
         if player is None:
             return self._signup(events)
-        return self._exec("delete from players where player_id = %s", (player,))
+        return self._exec(
+            f"delete from players p where p.player_id = %s and {no_history}", (player,)
+        )

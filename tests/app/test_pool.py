@@ -53,7 +53,10 @@ def test_a_conflict_is_retried_only_when_other_connections_write(source: Setting
         def signup(events: list) -> int:
             failure = next(failures)
             if failure is not None:
-                conn.execute("update players set nickname = 'rolled back' where player_id = 1")
+                done = conn.execute(
+                    "update players set nickname = 'rolled back' where player_id = 1"
+                )
+                assert done.rowcount == 1
                 raise failure
             return 1
 
