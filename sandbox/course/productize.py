@@ -1,8 +1,8 @@
 """Exercise 1, productized: retries, a failure alert and a schedule, graded by running.
 
-The student's state machine (``*.asl.json``) runs their pipeline task the way the
-platform's ``lake_pipeline`` does: a ``lambda:invoke`` Task state whose payload is
-``{"task": "<task name>"}`` (the ``run_pipeline_task`` function). The checker executes
+The student's state machine (``*.asl.json``) runs their pipeline task through the
+platform's ``run_pipeline_task`` function: a ``lambda:invoke`` Task state whose payload
+is ``{"task": "<task name>"}``. The checker executes
 it in the Step Functions interpreter the local AWS endpoint uses (moto's, in this
 process), with the Lambda planted:
 

@@ -272,10 +272,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ex1.product.no_machine": (
         'no state machine runs task {task!r}: add <name>.asl.json with a Task state "Resource": '
         '"arn:aws:states:::lambda:invoke", "Parameters": {{"FunctionName": "${{RunPipelineTaskArn}}", '
-        '"Payload": {{"task": "{task}"}}}} (as aws/stepfunctions/lake_pipeline.asl.json does)',
+        '"Payload": {{"task": "{task}"}}}} (aws/lambdas/run_pipeline_task runs it as an EMR Serverless job run)',
         'nenhuma state machine roda a tarefa {task!r}: crie <nome>.asl.json com um estado Task "Resource": '
         '"arn:aws:states:::lambda:invoke", "Parameters": {{"FunctionName": "${{RunPipelineTaskArn}}", '
-        '"Payload": {{"task": "{task}"}}}} (como faz aws/stepfunctions/lake_pipeline.asl.json)',
+        '"Payload": {{"task": "{task}"}}}} (aws/lambdas/run_pipeline_task a roda como um job run do EMR Serverless)',
     ),
     "ex1.product.not_json": (
         "{where} is not valid JSON: {error}",

@@ -8,8 +8,10 @@ with the sandbox's variables, so its Spark session is the stack's Spark Connect 
 (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/job-states.html):
 ``SUBMITTED`` -> ``RUNNING`` -> ``SUCCESS`` on exit 0, ``FAILED`` otherwise (its
 ``stateDetails`` with the exit code and the last lines of output), ``CANCELLED`` after
-``CancelJobRun`` (SIGTERM, then SIGKILL), and ``FAILED`` after the run's
-``executionTimeoutMinutes``. The driver's output goes to CloudWatch Logs, group
+``CancelJobRun`` (SIGTERM, then SIGKILL), and ``CANCELLING`` -> ``CANCELLED`` when the
+run reaches its ``executionTimeoutMinutes`` (the page's "or the job run has timed
+out"). ``ListJobRuns`` of an application with no run yet is an empty list (moto answers
+ResourceNotFound). The driver's output goes to CloudWatch Logs, group
 ``/aws/emr-serverless``, stream ``applications/<app>/jobs/<run>/SPARK_DRIVER/stdout``.
 """
 
@@ -42,6 +44,7 @@ LOG_GROUP = "/aws/emr-serverless"
 TERMINAL = ("SUCCESS", "FAILED", "CANCELLED")
 _PROCESSES: dict[str, subprocess.Popen[str]] = {}  # job run id -> its driver
 _CANCELLED: set[str] = set()
+_TIMED_OUT: set[str] = set()
 
 
 def install() -> None:
@@ -66,6 +69,15 @@ def install() -> None:
         return run
 
     EMRServerlessBackend.start_job_run = start_job_run
+    original_list = EMRServerlessBackend.list_job_runs
+
+    def list_job_runs(self: Any, application_id: str, *args: Any, **kwargs: Any) -> Any:
+        # moto answers ResourceNotFound for an application that has no run yet
+        if application_id in self.applications and application_id not in self.job_runs:
+            return []
+        return original_list(self, application_id, *args, **kwargs)
+
+    EMRServerlessBackend.list_job_runs = list_job_runs
     EMRServerlessBackend.cancel_job_run = _cancel
     EMRServerlessBackend._sandbox_patched = True
 
@@ -132,7 +144,7 @@ def _follow(run: Any, process: subprocess.Popen[str]) -> None:
     run.state = "RUNNING"
     stream = f"applications/{run.application_id}/jobs/{run.id}/SPARK_DRIVER/stdout"
     timeout_s = run.execution_timeout_minutes * 60
-    timer = threading.Timer(timeout_s, _stop, args=(process,))
+    timer = threading.Timer(timeout_s, _time_out, args=(run, process))
     timer.daemon = True
     timer.start()
     tail: deque[str] = deque(maxlen=5)
@@ -148,13 +160,14 @@ def _follow(run: Any, process: subprocess.Popen[str]) -> None:
     _send(stream, batch)
     elapsed = time.monotonic() - started
     run.total_execution_duration_seconds = max(1, round(elapsed))
-    if run.id in _CANCELLED:
+    if run.id in _TIMED_OUT:
+        _TIMED_OUT.discard(run.id)
+        run.state = "CANCELLED"
+        run.state_details = f"Job run timed out after {run.execution_timeout_minutes} minutes"
+    elif run.id in _CANCELLED:
         run.state, run.state_details = "CANCELLED", "Job run was cancelled by the user"
     elif code == 0:
         run.state = "SUCCESS"
-    elif elapsed >= timeout_s:
-        run.state = "FAILED"
-        run.state_details = f"Job run timed out after {run.execution_timeout_minutes} minutes"
     else:
         run.state = "FAILED"
         exit_code = 128 - code if code < 0 else code
@@ -183,6 +196,12 @@ def _stop(process: subprocess.Popen[str], grace_s: float = 10.0) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def _time_out(run: Any, process: subprocess.Popen[str]) -> None:
+    _TIMED_OUT.add(run.id)
+    run.state = "CANCELLING"
+    _stop(process)
 
 
 def _cancel(self: Any, application_id: str, job_run_id: str) -> tuple[str, str]:

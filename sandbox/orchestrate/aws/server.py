@@ -27,7 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.orchestrate.aws import cfn_extensions, cloudwatch, emr_runtime, guard, moto_extensions
+from sandbox.orchestrate.aws import (
+    cfn_extensions,
+    cloudwatch,
+    emr_runtime,
+    guard,
+    moto_extensions,
+    sfn_emr_serverless,
+)
 from sandbox.orchestrate.aws.errors import ScheduleError
 from sandbox.orchestrate.aws.layout import notifications_file
 from sandbox.orchestrate.aws.schedules import next_fire, scheduled_event
@@ -201,6 +208,7 @@ def serve(host: str, port: int, region: str) -> None:
     moto_extensions.install(endpoint, region)
     cfn_extensions.install()
     emr_runtime.install()
+    sfn_emr_serverless.install()
     # moto's own config, set in this process (its /moto-api is not served: see guard)
     moto_api_backend.set_config(
         {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": True}}

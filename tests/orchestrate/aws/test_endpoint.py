@@ -209,7 +209,7 @@ def test_put_rule_refuses_what_eventbridge_refuses(endpoint) -> None:
     assert "refused" not in {r["Name"] for r in events.list_rules()["Rules"]}
 
 
-@pytest.mark.matrix  # 55 s: seven Lambda invocations, each an EMR job run process; CI runs it
+@pytest.mark.matrix  # 55 s: seven EMR Serverless job runs, each a process; CI runs it
 def test_a_dms_file_in_raw_starts_the_pipeline_which_runs_end_to_end(endpoint) -> None:
     stack, done = endpoint
     settings = stack.settings
@@ -243,9 +243,14 @@ def test_a_dms_file_in_raw_starts_the_pipeline_which_runs_end_to_end(endpoint) -
             "select count(*) from information_schema.tables where table_schema = 'gold'"
         ).fetchone()
     assert marts >= 8
-    # every Lambda invocation has its log stream; the task function ran once per step
-    lines = executions.log_lines(settings, "/aws/lambda/run_pipeline_task", limit=10_000)
-    assert sum("START RequestId" in line for line in lines) >= 7
+    # each task was an EMR Serverless job run that its state waited for (.sync)
+    emr = aws_client(settings, "emr-serverless")
+    runs = emr.list_job_runs(applicationId=done.values["LakeJobsApplicationId"])["jobRuns"]
+    succeeded = {r.get("name") for r in runs if r["state"] == "SUCCESS"}
+    tasks = {"ingest_dms", "ingest_firehose", "bronze", "silver", "gold", "warehouse", "report"}
+    assert tasks <= succeeded, tasks - succeeded
+    results = result.output["results"]
+    assert results["bronze"]["jobRunId"] in {r["id"] for r in runs}
 
 
 # -- AWS's failure semantics for ecs:runTask.sync --------------------------------------
@@ -754,6 +759,97 @@ def test_the_task_function_fails_by_name_when_its_job_run_fails(endpoint) -> Non
     assert out.get("FunctionError") == "Unhandled"
     assert doc["errorType"] == "JobRunFailed", doc
     assert "FAILED" in doc["errorMessage"] and "no_such_task" in doc["errorMessage"]
+
+
+# -- Step Functions' optimized EMR Serverless integration ------------------------------
+#
+# startJobRun.sync starts a job run and waits until it ends; the integration answers in
+# the ASL casing (ApplicationId, JobRunId, Arn), and .waitForTaskToken is not supported:
+# https://docs.aws.amazon.com/step-functions/latest/dg/connect-emr-serverless.html
+# A .sync job that ends unsuccessfully fails the state with States.TaskFailed, the job
+# as the Cause ("Run a Job", https://docs.aws.amazon.com/step-functions/latest/dg/connect-to-resource.html#connect-sync;
+# the same rule as ecs:runTask.sync above). The role the state needs:
+# https://docs.aws.amazon.com/step-functions/latest/dg/emr-serverless-iam.html
+
+
+def _job_state_machine(endpoint, name: str, code: str, resource_suffix: str = ".sync") -> str:
+    stack, done = endpoint
+    key = f"tests/sfn-job-{name}.py"
+    aws_client(stack.settings, "s3").put_object(
+        Bucket=ARTIFACTS_BUCKET, Key=key, Body=code.encode()
+    )
+    task = {
+        "Type": "Task",
+        "Resource": f"arn:aws:states:::emr-serverless:startJobRun{resource_suffix}",
+        "Parameters": {
+            "ApplicationId": done.values["LakeJobsApplicationId"],
+            "ExecutionRoleArn": done.values["TestLambdaRoleArn"],
+            "Name": name,
+            "JobDriver": {
+                "SparkSubmit": {
+                    "EntryPoint": f"s3://{ARTIFACTS_BUCKET}/{key}",
+                    "EntryPointArguments": [name],
+                }
+            },
+        },
+        "End": True,
+    }
+    definition = {"StartAt": "Job", "States": {"Job": task}}
+    return aws_client(stack.settings, "stepfunctions").create_state_machine(
+        name=f"job-{name}",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/test",
+    )["stateMachineArn"]
+
+
+def test_start_job_run_sync_waits_for_the_run_and_answers_in_asl_casing(endpoint) -> None:
+    code = "import sys, time; time.sleep(1); print('ran', sys.argv[1:])"
+    result = _run(endpoint, _job_state_machine(endpoint, "sync-ok", code))
+    assert result.status == "SUCCEEDED", result.failures
+    out = result.output
+    assert set(out) == {"ApplicationId", "JobRunId", "Arn"}, out
+    stack, _ = endpoint
+    run = aws_client(stack.settings, "emr-serverless").get_job_run(
+        applicationId=out["ApplicationId"], jobRunId=out["JobRunId"]
+    )["jobRun"]
+    assert run["state"] == "SUCCESS", "the state must wait for the end of the run"
+    assert run["name"] == "sync-ok"
+
+
+def test_a_failed_job_run_fails_a_sync_state_with_task_failed(endpoint) -> None:
+    code = "print('bad data', flush=True); raise SystemExit(3)"
+    result = _run(endpoint, _job_state_machine(endpoint, "sync-exit3", code))
+    assert result.status == "FAILED", "a failed job run must fail the state, as on AWS"
+    assert result.error == "States.TaskFailed"
+    run = json.loads(result.cause or "{}")
+    assert run["State"] == "FAILED" and run["JobRunId"], run
+    assert "ExitCode: 3" in run["StateDetails"] and "bad data" in run["StateDetails"]
+
+
+def test_a_cancelled_job_run_fails_the_sync_state(endpoint) -> None:
+    stack, done = endpoint
+    sfn = aws_client(stack.settings, "stepfunctions")
+    machine = _job_state_machine(endpoint, "sync-cancel", "import time; time.sleep(60)")
+    arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    emr = aws_client(stack.settings, "emr-serverless")
+    app = done.values["LakeJobsApplicationId"]
+    deadline, running = time.monotonic() + 30, []
+    while time.monotonic() < deadline and not running:
+        runs = emr.list_job_runs(applicationId=app)["jobRuns"]
+        running = [r for r in runs if r.get("name") == "sync-cancel" and r["state"] == "RUNNING"]
+        time.sleep(0.2)
+    assert running, "the state did not start its job run"
+    emr.cancel_job_run(applicationId=app, jobRunId=running[0]["id"])
+    result = executions.wait(stack.settings, arn, timeout_s=60)
+    assert result.status == "FAILED" and result.error == "States.TaskFailed"
+    assert json.loads(result.cause or "{}")["State"] == "CANCELLED"
+
+
+def test_wait_for_task_token_is_refused_for_emr_serverless(endpoint) -> None:
+    stack, _ = endpoint
+    sfn = aws_client(stack.settings, "stepfunctions")
+    with pytest.raises(sfn.exceptions.ClientError, match="not recognized"):
+        _job_state_machine(endpoint, "token", "print(1)", ".waitForTaskToken")
 
 
 def test_a_job_run_whose_entry_point_cannot_be_read_is_refused(endpoint) -> None:
