@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from sandbox.bench.airflow_runs import bench_airflow
 from sandbox.bench.aws_runs import bench_aws
+from sandbox.bench.cli_start import bench_cli
 from sandbox.bench.course import bench_course
 from sandbox.bench.demo import bench_demo, bench_inner_loop, bench_scaling
 from sandbox.bench.dms import bench_dms
@@ -26,6 +27,7 @@ from sandbox.bench.stack import bench_stack
 GROUPS: dict[str, Callable[..., list[Figure]]] = {
     "install": bench_install,
     "stack": bench_stack,
+    "cli": bench_cli,
     "dms": bench_dms,
     "simulator": bench_simulator,
     "firehose": bench_firehose,

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
-from sandbox.cli.root import app, console, fail, settings_for
+from sandbox.cli.root import app, command_group, console, fail, settings_for
 from sandbox.platform import SandboxError
 
-airflow_app = typer.Typer(
-    help="Apache Airflow running the pipeline DAG, each task in its own process.",
-    no_args_is_help=True,
+airflow_app = command_group(
+    "Apache Airflow running the pipeline DAG, each task in its own process."
 )
 app.add_typer(airflow_app, name="airflow", rich_help_panel="Orchestration")
 
@@ -69,6 +67,8 @@ def airflow_run(
         run = client.wait(run_id, on_change=_print_states)
     except SandboxError as exc:
         raise fail(exc) from exc
+    from rich.table import Table
+
     table = Table(title=f"{run_id}: {run.state}")
     table.add_column("task")
     table.add_column("state")

@@ -6,14 +6,12 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from sandbox.cli.root import app, console, fail, settings_for
+from sandbox.cli.root import app, command_group, console, fail, settings_for
 from sandbox.platform import SandboxError
 
-aws_app = typer.Typer(
-    help="Step Functions, Lambda, ECS, EventBridge and CloudWatch on a local endpoint.",
-    no_args_is_help=True,
+aws_app = command_group(
+    "Step Functions, Lambda, ECS, EventBridge and CloudWatch on a local endpoint."
 )
 app.add_typer(aws_app, name="aws", rich_help_panel="Orchestration")
 
@@ -55,6 +53,8 @@ def aws_deploy() -> None:
 
 
 def _print_deployment(settings, done) -> None:
+    from rich.table import Table
+
     table = Table(title=f"deployed to {settings.aws_endpoint}")
     table.add_column("kind")
     table.add_column("name")

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from sandbox.cli.root import app, console, fail
 from sandbox.platform import SandboxError
@@ -21,7 +20,7 @@ def bench(
     only: Annotated[
         list[str] | None,
         typer.Option(
-            help="Groups: install, stack, dms, simulator, firehose, engines, demo, modes, "
+            help="Groups: install, stack, cli, dms, simulator, firehose, engines, demo, modes, "
             "inner, silver, reference, scaling, aws, airflow, course."
         ),
     ] = None,
@@ -45,6 +44,8 @@ def bench(
     for name in chosen:
         console.print(f"[bold]{name}[/]")
         figures += groups[name](repeat=repeat, progress=lambda m: console.print(f"  {m}"))
+    from rich.table import Table
+
     table = Table(title=f"sandbox bench ({b.machine()['cores']} cores)")
     for col in ("figure", "median", "spread", "samples", "target"):
         table.add_column(col)

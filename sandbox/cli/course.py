@@ -10,12 +10,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from sandbox.cli.root import app, console, fail
+from sandbox.cli.root import app, command_group, console, fail
 from sandbox.platform import SandboxError
 
-course_app = typer.Typer(
-    help="The course kit: start an exercise, check a student's work (course/README.md).",
-    no_args_is_help=True,
+course_app = command_group(
+    "The course kit: start an exercise, check a student's work (course/README.md)."
 )
 app.add_typer(course_app, name="course", rich_help_panel="Orchestration")
 

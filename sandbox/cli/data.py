@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress
 
 from sandbox.cli.root import (
     AsOfOpt,
     ProfileOpt,
     app,
+    command_group,
     console,
     counts_table,
     fail,
@@ -23,9 +23,7 @@ from sandbox.cli.root import (
 )
 from sandbox.platform import SandboxError
 
-ingest_app = typer.Typer(
-    help="Land source data in S3 raw, as AWS DMS and Firehose do.", no_args_is_help=True
-)
+ingest_app = command_group("Land source data in S3 raw, as AWS DMS and Firehose do.")
 app.add_typer(ingest_app, name="ingest", rich_help_panel="Source data and ingestion")
 
 
@@ -108,6 +106,8 @@ def simulate(
                 return
             if changes is None and duration is None:
                 changes = 1000
+            from rich.progress import Progress
+
             with Progress(console=console, transient=True) as bar:
                 task = bar.add_task("simulating", total=changes or duration)
                 t0 = time.monotonic()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress
-from rich.table import Table
 
 from sandbox.cli.root import (
     AsOfOpt,
@@ -21,7 +19,10 @@ from sandbox.cli.root import (
     stack_for,
 )
 from sandbox.cli.services import refuse_mismatched_postgres
-from sandbox.platform import SandboxError, Settings
+from sandbox.platform.errors import SandboxError
+
+if TYPE_CHECKING:
+    from sandbox.platform.settings import Settings
 
 
 @app.command("run", rich_help_panel="Pipeline")
@@ -102,6 +103,8 @@ def run_tasks(
 def _run_once(
     settings, tasks: list[str] | None, count: int, force: bool = False, as_of=None
 ) -> None:
+    from rich.progress import Progress
+
     from sandbox.orchestrate import run_pipeline
 
     try:
@@ -126,6 +129,8 @@ def _run_once(
             bar.update(job, completed=count, description="pipeline done")
     except SandboxError as exc:
         raise fail(exc) from exc
+    from rich.table import Table
+
     table = Table(title="pipeline run")
     table.add_column("task")
     table.add_column("seconds", justify="right")
@@ -165,6 +170,8 @@ def demo(
     totals: dict[str, list[int]] = {}
     for layer, _, n in layer_counts(settings):
         totals.setdefault(layer, []).append(n if isinstance(n, int) else 0)
+    from rich.table import Table
+
     table = Table(title="rows per layer")
     for col in ("layer", "tables", "rows"):
         table.add_column(col, justify="right" if col != "layer" else "left")

@@ -13,16 +13,21 @@ import sys
 import traceback
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from sandbox.platform import PortInUseError, SandboxError
-from sandbox.platform.settings import Profile, Settings, load_settings
-from sandbox.platform.variables import unknown_variables
+from sandbox.platform.errors import PortInUseError, SandboxError
+from sandbox.platform.profiles import Profile
+
+if TYPE_CHECKING:
+    from sandbox.platform.settings import Settings
+
+# Settings (pydantic), rich tables and every library are imported by the commands that
+# use them, not here: `sandbox --help` and `sandbox status` start in a fraction of a
+# second (docs/benchmarks.md, group `cli`).
 
 
 class SandboxApp(typer.Typer):
@@ -40,10 +45,38 @@ class SandboxApp(typer.Typer):
             sys.exit(1)
 
 
+class PanelGroup(typer.core.TyperGroup):
+    """Help as plain text, its commands grouped under their ``rich_help_panel``.
+
+    Typer's rich help imports markdown, pygments and rich's tables (0.2 s, most of what
+    `sandbox --help` took); click's formatter needs none of them."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        shown = [(n, c) for n in self.list_commands(ctx) if (c := self.get_command(ctx, n))]
+        shown = [(n, c) for n, c in shown if not c.hidden]
+        if not shown:
+            return
+        panels: dict[str, list[tuple[str, str]]] = {}
+        for name, cmd in shown:
+            panel = getattr(cmd, "rich_help_panel", None) or "Commands"
+            # the whole first sentence, wrapped by write_dl, not cut at the column
+            panels.setdefault(panel, []).append((name, cmd.get_short_help_str(200)))
+        for panel, rows in panels.items():
+            with formatter.section(panel):
+                formatter.write_dl(rows)
+
+
+def command_group(help: str) -> typer.Typer:
+    """A group of subcommands (``sandbox aws ...``), with the same plain help."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None, cls=PanelGroup)
+
+
 app = SandboxApp(
     help="A local lakehouse: Postgres -> DMS/Firehose -> S3 raw -> bronze/silver/gold -> BI.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
+    cls=PanelGroup,
 )
 console = Console()
 err = Console(stderr=True)
@@ -97,6 +130,8 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, SandboxError):
         return " ".join(str(exc).split())
     if isinstance(exc, psycopg.OperationalError):
+        from sandbox.platform.settings import load_settings
+
         try:
             s = load_settings()
             where = f"Postgres at {s.host}:{s.postgres_port}"
@@ -114,6 +149,8 @@ def describe(exc: BaseException) -> str:
 
 def _name_port_variables(message: str) -> str:
     """Replace the generic ``SANDBOX_<SERVICE>_PORT`` by the variables of the busy ports."""
+    from sandbox.platform.settings import load_settings
+
     try:
         settings = load_settings()
     except SandboxError:
@@ -160,6 +197,8 @@ def require_seeded(settings: Settings) -> None:
 
 def _log_traceback(exc: BaseException) -> Path | None:
     """Append the traceback to the CLI log of the current home; None if it cannot."""
+    from sandbox.platform.settings import load_settings
+
     try:
         logs = load_settings().logs_dir
     except SandboxError:
@@ -177,6 +216,9 @@ def _log_traceback(exc: BaseException) -> Path | None:
 
 def settings_for(profile: Profile | None) -> Settings:
     """The settings of this command, ``--profile`` winning over ``SANDBOX_PROFILE``."""
+    from sandbox.platform.settings import load_settings
+    from sandbox.platform.variables import unknown_variables
+
     for name, likely in unknown_variables(os.environ).items():
         hint = f"; did you mean {likely}?" if likely else ""
         err.print(
@@ -216,6 +258,8 @@ def _print_error(message: str) -> None:
 
 
 def counts_table(title: str, counts: dict[str, int]) -> None:
+    from rich.table import Table
+
     table = Table(title=title)
     table.add_column("table")
     table.add_column("rows", justify="right")

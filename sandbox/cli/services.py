@@ -8,12 +8,13 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from sandbox.cli.root import ProfileOpt, app, console, err, fail, settings_for, stack_for
 from sandbox.platform import SandboxError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from sandbox.ingest.dms import SlotStatus
 
 
@@ -29,6 +30,8 @@ def refuse_mismatched_postgres(settings) -> None:
 
 
 def _status_table(statuses, home=None) -> Table:
+    from rich.table import Table
+
     table = Table(title="sandbox services" + (f" ({home})" if home else ""))
     for col in ("service", "state", "endpoint", "pid", "memory"):
         table.add_column(col)
@@ -161,6 +164,8 @@ def doctor(
     if as_json:
         print(json.dumps({"ok": not failed, "checks": [c.__dict__ for c in checks]}, indent=2))
     else:
+        from rich.table import Table
+
         table = Table(title="sandbox doctor")
         for col in ("check", "", "detail"):
             table.add_column(col)

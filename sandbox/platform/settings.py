@@ -24,9 +24,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 import sandbox.platform.endpoints as endpoints
 from sandbox.platform.errors import SandboxError
 from sandbox.platform.ports import GRPC_OFFSET, HOME_PORTS
+from sandbox.platform.profiles import Profile
 from sandbox.platform.settings_sections import BronzeSettings, DmsSettings, FirehoseSettings
-
-Profile = Literal["embedded", "compose"]
 
 # The checkout: compose/, dags/, notebooks/ and the default runtime folder live here.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -16,9 +16,7 @@ import signal
 import stat
 import subprocess
 from pathlib import Path
-
-import psycopg
-from psycopg import sql
+from typing import TYPE_CHECKING
 
 from sandbox.platform.errors import ServiceStartError
 from sandbox.platform.private import private_dir, write_private
@@ -27,6 +25,9 @@ from sandbox.platform.services.process import as_user
 
 # The unprivileged account that owns the cluster when the CLI runs as root.
 SERVER_USER = "sandbox-pg"
+
+if TYPE_CHECKING:
+    import psycopg  # imported where a connection is made: `status` needs none
 
 
 def postgres_bin_dir(version: int) -> Path:
@@ -137,11 +138,15 @@ class PostgresService(EmbeddedService):
         return argv
 
     def connect(self, database: str = "postgres", *, timeout: float = 5) -> psycopg.Connection:
+        import psycopg
+
         return psycopg.connect(
             self.settings.postgres_url(database), connect_timeout=max(1, int(timeout))
         )
 
     def is_ready(self) -> bool:
+        import psycopg
+
         try:
             with self.connect(timeout=1) as conn:
                 conn.execute("select 1")
@@ -150,6 +155,8 @@ class PostgresService(EmbeddedService):
         return True
 
     def after_start(self) -> None:
+        from psycopg import sql
+
         with self.connect() as conn:
             conn.autocommit = True
             existing = {r[0] for r in conn.execute("select datname from pg_database")}

@@ -13,21 +13,22 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import pyarrow as pa
-import pyarrow.parquet as pq
-import urllib3
-from minio import Minio
-from minio.credentials import Provider
-from minio.error import S3Error
-from urllib3.exceptions import HTTPError
 
 from sandbox.platform.errors import SandboxError, ServiceStartError
 from sandbox.platform.ports import GRPC_OFFSET
 from sandbox.platform.private import private_dir, write_private
 from sandbox.platform.services.base import EmbeddedService
 from sandbox.platform.settings import Settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from minio import Minio
+    from minio.credentials import Provider
+
+# minio and pyarrow are imported where a client or a table is made: `sandbox status`
+# loads this module and needs neither.
 
 
 def weed_binary() -> str:
@@ -44,6 +45,9 @@ def s3_client(settings: Settings, *, probe: bool = False) -> Minio:
 
     ``probe=True`` gives a client that fails fast (no retries), for health checks.
     """
+    import urllib3
+    from minio import Minio
+
     http = None
     if probe:
         http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=2), retries=False)
@@ -188,6 +192,9 @@ class SeaweedS3Service(EmbeddedService):
         ]
 
     def is_ready(self) -> bool:
+        from minio.error import S3Error
+        from urllib3.exceptions import HTTPError
+
         try:
             s3_client(self.settings, probe=True).list_buckets()
         except (S3Error, HTTPError, OSError, ValueError):
@@ -195,6 +202,9 @@ class SeaweedS3Service(EmbeddedService):
         return True
 
     def after_start(self) -> None:
+        from minio.error import S3Error
+        from urllib3.exceptions import HTTPError
+
         try:
             ensure_buckets(self.settings)
         except (S3Error, HTTPError) as exc:
@@ -236,6 +246,8 @@ def security_toml() -> str:
 
 def read_parquet_objects(s3: Minio, bucket: str, keys: list[str]) -> list[pa.Table]:
     """The Parquet objects ``keys`` of ``bucket``, read whole, in order."""
+    import pyarrow.parquet as pq
+
     out = []
     for key in keys:
         body = s3.get_object(bucket, key)
