@@ -93,6 +93,8 @@ class LocalPodOperator(BaseOperator):
 
     def execute(self, context) -> None:
         env = {k: os.environ[k] for k in IMAGE_ENV if k in os.environ} | self.env_vars
+        # A pod has no warm runner: the task runs in this process tree, under its limit.
+        env["SANDBOX_WARM_RUNNER"] = "false"
         argv = [*self.cmds, *self.arguments]
         exe = shutil.which(argv[0], path=env.get("PATH"))
         if exe is None:

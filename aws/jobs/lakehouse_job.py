@@ -1,9 +1,11 @@
 """The lake jobs' entry point: ``spark-submit lakehouse_job.py <task>``.
 
-The state machine's ``run_pipeline_task`` Lambda starts one EMR Serverless job run of
-this file per pipeline task (``ingest_dms``, ``bronze``, ``silver``, ``gold``,
-``warehouse``, ...). It runs the task as ``sandbox run <task>`` does, and exits 1 if
-the task failed, so the job run ends FAILED with the error in its log.
+The ``lake_pipeline`` state machine starts one EMR Serverless job run of this file per
+pipeline task (``ingest_dms``, ``bronze``, ``silver``, ``gold``, ``warehouse``, ...)
+and waits for it (``emr-serverless:startJobRun.sync``); the ``run_pipeline_task`` Lambda
+does the same for state machines that call a function. It runs the task as ``sandbox
+run <task>`` does, and exits 1 if the task failed, so the job run ends FAILED with the
+error in its log.
 
 Which Spark it runs on:
 

@@ -43,13 +43,13 @@ with_ci_target() {
     local run="${GITHUB_RUN_ID:-local}_${GITHUB_RUN_ATTEMPT:-0}_$$"
     if [[ "$(sandbox_dbt ci-place)" == schema ]]; then
         local schema="ci_$run"
-        trap "sandbox_dbt ci-schema drop '$schema'" EXIT
+        trap "sandbox_dbt ci-schema drop $(printf %q "$schema")" EXIT
         sandbox_dbt ci-schema check "$schema"
         CI_TARGET=(--target ci --ci-schema "$schema")
         echo "dbt-ci: throwaway schema $schema (and ${schema}_*) in the warehouse"
     else
         local db="warehouse_ci_$run"
-        trap "sandbox_dbt ci-db drop '$db'" EXIT
+        trap "sandbox_dbt ci-db drop $(printf %q "$db")" EXIT
         sandbox_dbt ci-db create "$db"
         CI_TARGET=(--target ci --ci-db "$db")
         echo "dbt-ci: throwaway warehouse $db"

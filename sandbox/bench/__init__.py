@@ -12,7 +12,7 @@ from sandbox.bench.airflow_runs import bench_airflow
 from sandbox.bench.aws_runs import bench_aws
 from sandbox.bench.cli_start import bench_cli
 from sandbox.bench.course import bench_course
-from sandbox.bench.demo import bench_demo, bench_inner_loop, bench_scaling
+from sandbox.bench.demo import bench_demo, bench_inner_loop, bench_scale_256, bench_scaling
 from sandbox.bench.dms import bench_dms
 from sandbox.bench.engines import bench_engines, bench_reference
 from sandbox.bench.figures import Figure, machine, write_results
@@ -38,12 +38,14 @@ GROUPS: dict[str, Callable[..., list[Figure]]] = {
     "silver": bench_silver,
     "reference": bench_reference,
     "scaling": bench_scaling,
+    "scale256": bench_scale_256,
     "aws": bench_aws,
     "airflow": bench_airflow,
     "course": bench_course,
 }
 
-# Run only when named (`--only`): they download gigabytes or run a dozen demos.
-OPT_IN = {"install", "modes"}
+# Run only when named (`--only`): they download gigabytes, run a dozen demos, or need
+# most of a 24 GB machine for ten minutes (scale 256).
+OPT_IN = {"install", "modes", "scale256"}
 
 __all__ = ["GROUPS", "OPT_IN", "Figure", "local_run", "machine", "private_home", "write_results"]

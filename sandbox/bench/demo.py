@@ -207,6 +207,18 @@ def lake_sizes_mb(settings: Settings) -> dict[str, float]:
     return {k: round(v / 1e6, 2) for k, v in sizes.items()}
 
 
+def bench_scale_256(*, repeat: int = 1, progress: Progress = print) -> list[Figure]:
+    """The demo at scales 64 and 256 (10,000 changes each): does each layer's time grow
+    no faster than its data from 64 to 256, and what is the peak memory at 256? A chart
+    beside the main one, ``bench-results/scaling-256.png``."""
+    return bench_scaling(
+        repeat=repeat,
+        scales=(64, 256),
+        progress=progress,
+        chart=Path("bench-results/scaling-256.png"),
+    )
+
+
 def bench_scaling(
     *,
     repeat: int = 1,

@@ -21,7 +21,7 @@ def bench(
         list[str] | None,
         typer.Option(
             help="Groups: install, stack, cli, dms, simulator, firehose, engines, demo, modes, "
-            "inner, silver, reference, scaling, aws, airflow, course."
+            "inner, silver, reference, scaling, scale256, aws, airflow, course."
         ),
     ] = None,
     json_path: Annotated[

@@ -66,6 +66,15 @@ def run_tasks(
     from sandbox.orchestrate import select
 
     settings = settings_for(profile)
+    if not watch and settings.warm_runner and settings.profile == "embedded":
+        from sandbox.orchestrate.warm_runner import delegate
+
+        args = ["run", *(tasks or []), *(["--force"] if force else [])]
+        args += [*(["--as-of", as_of] if as_of is not None else [])]
+        args += [*(["--profile", profile] if profile else [])]
+        code = delegate(settings.run_dir / "runner.sock", args)
+        if code is not None:  # the warm runner ran it: same code, same settings
+            raise typer.Exit(code)
     require_own_stack(settings)
     try:
         cut = parse_as_of(as_of)

@@ -216,10 +216,13 @@ def _log_traceback(exc: BaseException) -> Path | None:
 
 def settings_for(profile: Profile | None) -> Settings:
     """The settings of this command, ``--profile`` winning over ``SANDBOX_PROFILE``."""
+    from sandbox.orchestrate.warm_runner import CHILD_MARKER
     from sandbox.platform.settings import load_settings
     from sandbox.platform.variables import unknown_variables
 
-    for name, likely in unknown_variables(os.environ).items():
+    # a warm run's child: the client has warned already, in the same environment
+    warned = os.environ.get(CHILD_MARKER)
+    for name, likely in ({} if warned else unknown_variables(os.environ)).items():
         hint = f"; did you mean {likely}?" if likely else ""
         err.print(
             f"[yellow]warning:[/] {escape(name)} is not a setting, ignored{hint}",

@@ -132,15 +132,18 @@ def dbt_env(
     embedded = settings.postgres_url(settings.warehouse_db)
     conn = conninfo_to_dict(embedded if ci_database else settings.warehouse_dsn())
     host = str(conn.get("host") or settings.host)
+    kind = warehouse_type(host)
+    # a URL without a port: each engine's own default (Redshift listens on 5439)
+    default_port = 5439 if kind == "redshift" else 5432
     env = {
         "WAREHOUSE_HOST": host,
-        "WAREHOUSE_PORT": str(conn.get("port") or 5432),
+        "WAREHOUSE_PORT": str(conn.get("port") or default_port),
         "WAREHOUSE_USER": str(conn.get("user") or ""),
         "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": str(conn.get("password") or ""),
         "WAREHOUSE_DB": str(conn.get("dbname") or settings.warehouse_db),
         "DBT_TARGET": target,
         # prod is Redshift in AWS (profiles.yml); the embedded warehouse is a Postgres
-        "WAREHOUSE_TYPE": warehouse_type(host),
+        "WAREHOUSE_TYPE": kind,
         "DBT_PROJECT_DIR": str(project_dir),
         "DBT_PROFILES_DIR": str(project_dir),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

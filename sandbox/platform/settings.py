@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     # A pipeline task waits this long for another writer of the same task on this home
     # (another `sandbox run`, `--watch`, an Airflow task) before it gives up.
     task_lock_wait_s: float = Field(default=1800.0, ge=0)
+    # `sandbox up` starts a warm runner (PySpark and the CLI's libraries loaded) that
+    # plain `sandbox run` commands hand their work to: the same run without the start-up.
+    warm_runner: bool = True
 
     @field_validator("postgres_version")
     @classmethod
@@ -319,6 +322,8 @@ class Settings(BaseSettings):
             env[f"SANDBOX_DMS__{field.upper()}"] = str(getattr(self.dms, field))
         # The S3 URL goes along; the Spark and warehouse URLs carry a token or a password,
         # and Airflow shows a task's env_vars in its UI: children read those from .env.
+        if not self.warm_runner:  # a home without the runner: its children start none
+            env["SANDBOX_WARM_RUNNER"] = "false"
         if self.s3_url is not None:
             env["SANDBOX_S3_URL"] = self.s3_url
         if self.external("s3"):

@@ -27,6 +27,7 @@ from sandbox.platform.services import (
     AwsEndpointService,
     EmbeddedService,
     PostgresService,
+    RunnerService,
     SailService,
     SeaweedS3Service,
 )
@@ -77,6 +78,7 @@ class EmbeddedStack:
         # Started on demand (`sandbox aws up`, `sandbox airflow up`), shown and stopped
         # with the rest.
         self.optional: list[EmbeddedService] = [
+            RunnerService(settings),
             AwsEndpointService(settings),
             AirflowService(settings),
         ]
@@ -128,13 +130,20 @@ class EmbeddedStack:
     ) -> list[ServiceStatus]:
         """Start every service that is not running; return the resulting status.
 
-        ``on_ready(name)`` is called as each started service becomes ready (Postgres is
+        With ``warm_runner`` on, the warm runner is started last (it listens at once and
+        loads its libraries in the background). ``on_ready(name)`` is called as each
+        started service becomes ready (Postgres is
         ready in a fraction of a second, S3 after about three: a caller can begin on the
         database meanwhile). Holds the home's stack lock: a second ``up`` (or ``down``)
         waits, then finds what the first started.
         """
         with self._stack_lock(progress):
-            return self._up(progress, on_ready)
+            statuses = self._up(progress, on_ready)
+            if self.settings.warm_runner and self.supervisor.process("runner") is None:
+                # plain `sandbox run`s hand their work to it (sandbox.orchestrate.warm_runner)
+                self._start_optional("runner", progress)
+                statuses = self.status()
+            return statuses
 
     @contextmanager
     def _stack_lock(self, progress: Progress) -> Iterator[None]:

@@ -82,7 +82,10 @@ def test_the_operator_runs_a_process_with_only_the_given_environment(
     from local_pod import LocalPodOperator  # on sys.path since the DagBag loaded the DAG
 
     monkeypatch.setenv("WORKER_ONLY", "leak")
-    show = "import os; print(sorted(k for k in os.environ if k in ('WORKER_ONLY', 'GIVEN')))"
+    show = (
+        "import os; print(sorted(k for k in os.environ if k in ('WORKER_ONLY', 'GIVEN')), "
+        "'warm runner', os.environ['SANDBOX_WARM_RUNNER'])"
+    )
     op = LocalPodOperator(
         task_id="t",
         image="img",
@@ -91,7 +94,9 @@ def test_the_operator_runs_a_process_with_only_the_given_environment(
         env_vars={"GIVEN": "1"},
     )
     op.execute({})
-    assert "['GIVEN']" in "".join(capfd.readouterr())  # the task log (Airflow's structlog)
+    logged = "".join(capfd.readouterr())  # the task log (Airflow's structlog)
+    assert "['GIVEN']" in logged
+    assert "warm runner false" in logged  # a pod runs its task itself, under its limits
     bad = LocalPodOperator(
         task_id="bad", image="img", cmds=[sys.executable, "-c"], arguments=["raise SystemExit(3)"]
     )

@@ -118,6 +118,12 @@ def test_ci_on_a_real_warehouse_gets_a_ci_schema_and_its_adapter(tmp_path: Path)
     assert warehouse_type("lake.abc.cn-north-1.redshift.amazonaws.com.cn") == "redshift"
     assert warehouse_type("redshift.amazonaws.com.example.org") == "postgres"
     assert warehouse_type("127.0.0.1") == "postgres"
+    # no port in the URL: Redshift's default port (5439), Postgres's (5432)
+    portless = "postgresql://ci:pw@wg.123456789012.eu-west-1.redshift-serverless.amazonaws.com/dev"
+    redshift = Settings(_env_file=None, home=tmp_path, warehouse_url=SecretStr(portless))
+    assert dbt_env(redshift, target="ci", ci_schema="ci_1_1")["WAREHOUSE_PORT"] == "5439"
+    plain = Settings(_env_file=None, home=tmp_path, warehouse_url=SecretStr("postgresql://u@db/w"))
+    assert dbt_env(plain, target="ci", ci_schema="ci_1_1")["WAREHOUSE_PORT"] == "5432"
     # production's schemas are never CI's to create or drop
     for bad in ("analytics", "ci_", "ci_x; drop schema analytics", "CI_1"):
         with pytest.raises(DbtError, match="must look like ci_<run>"):

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from sandbox.platform.services.base import EmbeddedService
     from sandbox.platform.services.postgres import PostgresService
     from sandbox.platform.services.process import Supervisor
+    from sandbox.platform.services.runner import RunnerService
     from sandbox.platform.services.s3 import (
         SeaweedS3Service,
         move_prefix,
@@ -28,6 +29,7 @@ _EXPORTS = {
     "SailService": "spark",
     "AirflowService": "airflow_server",
     "AwsEndpointService": "aws_endpoint",
+    "RunnerService": "runner",
     "Supervisor": "process",
     "s3_client": "s3",
     "read_parquet_objects": "s3",
@@ -41,6 +43,7 @@ __all__ = [
     "AwsEndpointService",
     "EmbeddedService",
     "PostgresService",
+    "RunnerService",
     "SailService",
     "SeaweedS3Service",
     "Supervisor",

@@ -1,0 +1,192 @@
+"""The warm runner (``sandbox.orchestrate.warm_runner``): a plain ``sandbox run`` handed
+to a process with the libraries loaded must be the same run as a cold one."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from sandbox.orchestrate import warm_runner
+from sandbox.platform.settings import PROJECT_ROOT
+from tests.cli.conftest import private_env
+
+
+def _listening(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_listening(path: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not _listening(path):
+        assert time.monotonic() < deadline, f"no runner on {path}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A runner on a socket of its own, which has also loaded ``stale_probe`` (a module
+    the test can change); yields (socket, the probe's file)."""
+    sock = Path(tempfile.mkdtemp(prefix="runner-")) / "runner.sock"  # short: AF_UNIX paths
+    probe = tmp_path / "stale_probe.py"
+    probe.write_text("VALUE = 1\n")
+    code = (
+        "import stale_probe\nfrom pathlib import Path\n"
+        f"from sandbox.orchestrate.warm_runner import serve\nserve(Path({str(sock)!r}))\n"
+    )
+    log = (tmp_path / "runner.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=os.environ | {"PYTHONPATH": str(tmp_path)},
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_listening(sock)
+        yield sock, probe
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        shutil.rmtree(sock.parent, ignore_errors=True)
+
+
+def _client(sock: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        from sandbox.orchestrate.warm_runner import delegate
+        code = delegate(Path({str(sock)!r}), {args!r})
+        sys.exit(99 if code is None else code)
+        """
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_run_writes_to_the_clients_own_stdout_and_stderr_with_its_exit_code(
+    runner, tmp_path: Path
+) -> None:
+    sock, _ = runner
+    env = private_env(tmp_path / "home")
+    helped = _client(sock, ["--help"], env)
+    assert helped.returncode == 0, helped.stderr
+    assert "Services:" in helped.stdout and helped.stderr == ""
+    refused = _client(sock, ["run", "no_such_task"], env)
+    assert refused.returncode == 1
+    assert "no_such_task" in refused.stderr and "no_such_task" not in refused.stdout
+
+
+def test_the_childs_settings_are_the_clients_environment(runner, tmp_path: Path) -> None:
+    sock, _ = runner
+    env = private_env(tmp_path / "elsewhere") | {"SANDBOX_NOT_A_SETTING": "1"}
+    ran = _client(sock, ["status", "--json"], env)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["home"] == str(tmp_path / "elsewhere")
+    # no warning: not for the child's marker, and not a second one for a variable the
+    # client (the CLI) has already warned about
+    assert ran.stderr == ""
+
+
+def test_a_client_on_another_interpreter_is_told_to_run_cold(
+    runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sock, _ = runner
+    monkeypatch.setattr(sys, "executable", "/elsewhere/bin/python")
+    assert warm_runner.delegate(sock, ["--help"]) is None
+
+
+def test_a_changed_module_of_the_runner_restarts_it_and_that_run_is_cold(
+    runner, tmp_path: Path
+) -> None:
+    sock, probe = runner
+    env = private_env(tmp_path / "home")
+    assert _client(sock, ["--help"], env).returncode == 0
+    stamp = probe.stat().st_mtime_ns + 5_000_000_000
+    os.utime(probe, ns=(stamp, stamp))  # "saved": the runner's copy is stale
+    assert _client(sock, ["--help"], env).returncode == 99  # None: the caller runs cold
+    _wait_listening(sock)  # restarted, without the stale module
+    assert _client(sock, ["--help"], env).returncode == 0
+
+
+def test_the_runner_is_not_used_inside_itself_or_without_a_socket(tmp_path: Path) -> None:
+    assert warm_runner.delegate(tmp_path / "absent.sock", ["--help"]) is None
+    os.environ[warm_runner.CHILD_MARKER] = "1"
+    try:
+        assert warm_runner.delegate(tmp_path / "absent.sock", ["--help"]) is None
+    finally:
+        del os.environ[warm_runner.CHILD_MARKER]
+
+
+@pytest.mark.matrix  # a stack, a seed and four pipeline runs: about a minute
+def test_a_warm_run_gives_what_a_cold_run_gives(tmp_path: Path) -> None:
+    home = Path(tempfile.mkdtemp(prefix="sandbox-test-"))
+    env = private_env(home)
+    entry = Path(sys.executable).parent / "sandbox"
+
+    def sandbox(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [str(entry), *args],
+            env=env | extra,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    def marts() -> dict[str, list[tuple]]:
+        url = f"postgresql://sandbox:sandbox@127.0.0.1:{env['SANDBOX_POSTGRES_PORT']}/warehouse"
+        with psycopg.connect(url) as conn:
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "select table_name from information_schema.tables where table_schema = 'gold'"
+                )
+            ]
+            return {
+                n: sorted(conn.execute(f'select * from gold."{n}"').fetchall(), key=repr)
+                for n in sorted(names)
+            }
+
+    try:
+        up = sandbox("up")
+        assert "runner" in up.stdout
+        sandbox("seed", "--scale", "0.05")
+        sandbox("run")
+        warm = sandbox("run", "gold", "warehouse", "--force")
+        warm_marts = marts()
+        cold = sandbox("run", "gold", "warehouse", "--force", SANDBOX_WARM_RUNNER="false")
+        assert marts() == warm_marts and len(warm_marts) >= 8
+        for out in (warm.stdout, cold.stdout):
+            assert "pipeline run" in out and "warehouse" in out
+        log = (home / "logs" / "runner.log").read_text()
+        assert "runner: sandbox run gold warehouse --force" in log  # it went warm
+        assert log.count("sandbox run gold warehouse --force") == 1  # the cold one did not
+    finally:
+        subprocess.run([str(entry), "down"], env=env, cwd=PROJECT_ROOT, capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
