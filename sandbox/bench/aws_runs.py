@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import psycopg
 
 from sandbox.bench.figures import Figure
-from sandbox.bench.homes import private_home, tree_memory
+from sandbox.bench.homes import cli_env, private_home, timed_cli, tree_memory
 from sandbox.platform import EmbeddedStack, Progress
 
 
 def bench_aws(*, repeat: int = 3, scale: float = 0.1, progress: Progress = print) -> list[Figure]:
-    """``sandbox aws up`` on a running stack, then ``dbt_build`` and ``lake_pipeline``."""
+    """``sandbox aws up`` on a running stack, then ``dbt_build`` and ``lake_pipeline``;
+    then the pipeline's tasks through ``sandbox run``, and the ratio of the pipeline
+    without its nested dbt build (the median ``dbt_build``) to that run."""
     from sandbox.app import loader
     from sandbox.orchestrate import run_pipeline
     from sandbox.orchestrate.aws import executions
@@ -50,9 +53,19 @@ def bench_aws(*, repeat: int = 3, scale: float = 0.1, progress: Progress = print
                 f"idle {idle_mb[-1]:.0f} MB, dbt_build {dbt_s[-1]:.1f}s, "
                 f"lake_pipeline {pipeline_s[-1]:.1f}s"
             )
+        plain_s = [timed_cli(["run"], cli_env(s)) for _ in range(repeat)]
+        progress(f"sandbox run, the same tasks: {', '.join(f'{x:.1f}s' for x in plain_s)}")
+    lake = statistics.median(pipeline_s) - statistics.median(dbt_s)
     return [
         Figure("aws endpoint up + deploy", "s", start_s),
         Figure("aws endpoint idle memory", "MB", idle_mb),
         Figure("dbt_build execution (ECS task)", "s", dbt_s),
         Figure(f"lake_pipeline execution (scale {scale:g})", "s", pipeline_s),
+        Figure(f"sandbox run, the pipeline's tasks (scale {scale:g})", "s", plain_s),
+        Figure(
+            "lake_pipeline without dbt / sandbox run",
+            "x",
+            [lake / statistics.median(plain_s)],
+            "<= 1.5x",
+        ),
     ]

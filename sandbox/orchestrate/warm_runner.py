@@ -28,10 +28,12 @@ import selectors
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 TRAILER = b"sandbox-runner-exit "  # then the exit code and a newline
 RESTART = -1000  # the runner is stale: the client runs cold this time
+KILL_AFTER_S = 10.0  # a run whose client is gone gets SIGINT, then SIGKILL after this
 # Set in a run's child, which runs the command itself. Not SANDBOX_*: those are settings.
 CHILD_MARKER = "LAKEHOUSE_RUNNER_CHILD"
 
@@ -86,6 +88,7 @@ def serve(socket_path: Path) -> None:
     print(f"runner: {names} libraries loaded, listening on {socket_path}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     children: dict[int, socket.socket] = {}
+    kill_at: dict[int, float] = {}  # runs whose client is gone: SIGKILL after this
     stale = False
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, None)
@@ -105,11 +108,21 @@ def serve(socket_path: Path) -> None:
                     children[pid] = conn
                     selector.register(conn, selectors.EVENT_READ, pid)
                 else:  # the client sent Ctrl-C, or went away: interrupt its run
+                    sent = b""
                     with contextlib.suppress(OSError):
-                        key.fileobj.recv(64)  # type: ignore[union-attr]
+                        sent = key.fileobj.recv(64)  # type: ignore[union-attr]
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(key.data, signal.SIGINT)
+                    if not sent:  # gone (killed, cancelled): SIGKILL if SIGINT is ignored
+                        kill_at[key.data] = time.monotonic() + KILL_AFTER_S
                     selector.unregister(key.fileobj)
+            for pid, when in list(kill_at.items()):
+                if pid not in children:
+                    del kill_at[pid]
+                elif time.monotonic() > when:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                    del kill_at[pid]
             for pid in list(children):
                 done, status = os.waitpid(pid, os.WNOHANG)
                 if done:
@@ -168,7 +181,8 @@ def _start(conn: socket.socket, inherited: list[socket.socket], *, stale: bool) 
     if pid:
         for fd in fds:
             os.close(fd)
-        print(f"runner: sandbox {' '.join(request['args'])} (pid {pid})", flush=True)
+        what = f"python {request['script']}" if request.get("script") else "sandbox"
+        print(f"runner: {what} {' '.join(request['args'])} (pid {pid})", flush=True)
         return pid
     code = 1
     try:  # the child: becomes the command, with the client's stdin, stdout, stderr
@@ -182,8 +196,11 @@ def _start(conn: socket.socket, inherited: list[socket.socket], *, stale: bool) 
         os.environ.clear()
         os.environ.update(request["env"] | {CHILD_MARKER: "1"})
         os.chdir(request["cwd"])
-        sys.argv = ["sandbox", *request["args"]]
-        code = _run_command(request["args"])
+        if request.get("script"):  # an EMR Serverless job run's entry point
+            code = _run_script(request["script"], request["args"])
+        else:
+            sys.argv = ["sandbox", *request["args"]]
+            code = _run_command(request["args"])
     except KeyboardInterrupt:
         code = 130
     except BaseException:
@@ -210,6 +227,22 @@ def _run_command(args: list[str]) -> int:
     return 0
 
 
+def _run_script(script: str, args: list[str]) -> int:
+    """``python <script> <args>``, in this process: what a job run's driver does."""
+    import runpy
+
+    sys.argv = [script, *args]
+    sys.path.insert(0, str(Path(script).parent))  # as `python script` puts its folder
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        if "sandbox.platform.session" in sys.modules:
+            sys.modules["sandbox.platform.session"].stop_sessions()
+    return 0
+
+
 def _read_line(conn: socket.socket, limit: int = 1 << 20) -> bytes:
     data = b""
     while not data.endswith(b"\n"):
@@ -222,9 +255,10 @@ def _read_line(conn: socket.socket, limit: int = 1 << 20) -> bytes:
     return data
 
 
-def delegate(socket_path: Path, args: list[str]) -> int | None:
-    """Run ``sandbox <args>`` in the runner at ``socket_path`` on our stdin, stdout and
-    stderr; its exit code, or None if no runner answers (the caller then runs cold)."""
+def delegate(socket_path: Path, args: list[str], *, script: str | None = None) -> int | None:
+    """Run ``sandbox <args>`` (or ``python <script> <args>``) in the runner at
+    ``socket_path`` on our stdin, stdout and stderr; its exit code, or None if no runner
+    answers (the caller then runs cold)."""
     if os.environ.get(CHILD_MARKER) or not socket_path.exists():
         return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -233,7 +267,13 @@ def delegate(socket_path: Path, args: list[str]) -> int | None:
     except OSError:
         conn.close()
         return None
-    request = {"args": args, "env": dict(os.environ), "cwd": os.getcwd(), "python": sys.executable}
+    request = {
+        "args": args,
+        "script": script,
+        "env": dict(os.environ),
+        "cwd": os.getcwd(),
+        "python": sys.executable,
+    }
     with conn:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -267,5 +307,17 @@ def _exit_code(conn: socket.socket) -> int | None:
     return None if code == RESTART else code
 
 
+def run_job(socket_path: Path, script: str, args: list[str]) -> None:
+    """``python <script> <args>`` through the runner when it answers, else in this
+    process (exec): how the local endpoint starts an EMR Serverless job's driver."""
+    code = delegate(socket_path, args, script=script)
+    if code is None:
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, script, *args])
+    sys.exit(code)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--job":  # --job SOCKET SCRIPT [ARGS...]
+        run_job(Path(sys.argv[2]), sys.argv[3], sys.argv[4:])
     serve(Path(sys.argv[1]))

@@ -141,6 +141,58 @@ def test_the_runner_is_not_used_inside_itself_or_without_a_socket(tmp_path: Path
         del os.environ[warm_runner.CHILD_MARKER]
 
 
+def _job(sock: Path, script: Path, *args: str, env: dict[str, str]) -> subprocess.Popen:
+    """The local endpoint's EMR job driver: the runner's client in --job mode."""
+    argv = [sys.executable, "-m", "sandbox.orchestrate.warm_runner", "--job", str(sock)]
+    return subprocess.Popen([*argv, str(script), *args], env=env, stdout=subprocess.PIPE, text=True)
+
+
+JOB = (
+    "import os, sys, pathlib\n"
+    "print('job', sys.argv[1:], os.environ['EMR_SERVERLESS_JOB_RUN_ID'], flush=True)\n"
+    "sys.exit(3)\n"
+)
+
+
+def test_a_job_script_runs_warm_with_its_arguments_environment_and_exit_code(
+    runner, tmp_path: Path
+) -> None:
+    sock, _ = runner
+    script = tmp_path / "lakehouse_job.py"
+    script.write_text(JOB)
+    env = os.environ | {"EMR_SERVERLESS_JOB_RUN_ID": "run-1"}
+    for where in (sock, tmp_path / "no-runner.sock"):  # warm, then cold (exec) alike
+        job = _job(where, script, "bronze", env=env)
+        out, _ = job.communicate(timeout=60)
+        assert job.returncode == 3, out
+        assert "job ['bronze'] run-1" in out
+    log = (tmp_path / "runner.log").read_text()
+    assert log.count(f"runner: python {script} bronze") == 1  # the warm one, not the cold
+    assert "exited 3" in log
+
+
+def test_a_job_whose_driver_is_killed_is_interrupted_in_the_runner(runner, tmp_path: Path) -> None:
+    """Cancelling a job run kills its driver process (the runner's client): the run
+    itself, in the runner, gets SIGINT (and SIGKILL if it ignores it)."""
+    sock, _ = runner
+    stopped = tmp_path / "stopped"
+    script = tmp_path / "long_job.py"
+    script.write_text(
+        "import pathlib, time\n"
+        "print('working', flush=True)\n"
+        "try:\n    time.sleep(60)\n"
+        f"except KeyboardInterrupt:\n    pathlib.Path({str(stopped)!r}).touch()\n"
+    )
+    job = _job(sock, script, env=os.environ | {"EMR_SERVERLESS_JOB_RUN_ID": "run-2"})
+    assert job.stdout is not None and job.stdout.readline().strip() == "working"
+    job.kill()
+    job.wait(10)
+    deadline = time.monotonic() + 20
+    while not stopped.exists():
+        assert time.monotonic() < deadline, "the run went on after its driver was killed"
+        time.sleep(0.1)
+
+
 @pytest.mark.matrix  # a stack, a seed and four pipeline runs: about a minute
 def test_a_warm_run_gives_what_a_cold_run_gives(tmp_path: Path) -> None:
     home = Path(tempfile.mkdtemp(prefix="sandbox-test-"))

@@ -110,7 +110,12 @@ def entry_point_file(backend: Any, entry_point: str) -> Path:
 def _start(run: Any, entry: tuple[Path, list[str]]) -> None:
     script, arguments = entry
     run.state = "SUBMITTED"
-    argv, fds = tethered([sys.executable, str(script), *arguments])  # dies with us
+    driver = [sys.executable, str(script), *arguments]
+    runner = _runner_socket()
+    if runner is not None:  # the warm runner runs the driver without the cold start
+        driver = [sys.executable, "-m", "sandbox.orchestrate.warm_runner", "--job", runner]
+        driver += [str(script), *arguments]
+    argv, fds = tethered(driver)  # dies with us
     process = subprocess.Popen(
         argv,
         cwd=PROJECT_ROOT,
@@ -124,6 +129,16 @@ def _start(run: Any, entry: tuple[Path, list[str]]) -> None:
     )
     _PROCESSES[run.id] = process
     threading.Thread(target=_watch, args=(run, process, script.parent), daemon=True).start()
+
+
+def _runner_socket() -> str | None:
+    """The home's warm runner, when it listens: a job's driver then starts warm, as
+    a plain `sandbox run` does (EMR's own start-up is not emulated either way)."""
+    from sandbox.platform import load_settings
+
+    settings = load_settings()
+    path = settings.run_dir / "runner.sock"
+    return str(path) if settings.warm_runner and path.exists() else None
 
 
 def _watch(run: Any, process: subprocess.Popen[str], folder: Path) -> None:
