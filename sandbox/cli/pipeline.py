@@ -67,9 +67,11 @@ def run_tasks(
 
     settings = settings_for(profile)
     if not watch and settings.warm_runner and settings.profile == "embedded":
-        from sandbox.orchestrate.warm_runner import delegate
+        from sandbox.cli.root import _state
+        from sandbox.orchestrate.warm_client import delegate
 
-        args = ["run", *(tasks or []), *(["--force"] if force else [])]
+        args = ["--debug"] if _state["debug"] else []
+        args += ["run", *(tasks or []), *(["--force"] if force else [])]
         args += [*(["--as-of", as_of] if as_of is not None else [])]
         args += [*(["--profile", profile] if profile else [])]
         code = delegate(settings.run_dir / "runner.sock", args)

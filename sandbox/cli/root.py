@@ -216,7 +216,7 @@ def _log_traceback(exc: BaseException) -> Path | None:
 
 def settings_for(profile: Profile | None) -> Settings:
     """The settings of this command, ``--profile`` winning over ``SANDBOX_PROFILE``."""
-    from sandbox.orchestrate.warm_runner import CHILD_MARKER
+    from sandbox.orchestrate.warm_client import CHILD_MARKER
     from sandbox.platform.settings import load_settings
     from sandbox.platform.variables import unknown_variables
 

@@ -80,9 +80,6 @@ def dev_schema(login: str | None = None) -> str:
     return f"dbt_{name}"[:63]
 
 
-# Redshift's endpoints (provisioned clusters and Serverless workgroups, every partition):
-# https://docs.aws.amazon.com/redshift/latest/mgmt/connecting-connection-string.html
-_REDSHIFT_HOST = re.compile(r"\.redshift(-serverless)?\.amazonaws\.com(\.cn)?$", re.I)
 # What dbt/ci/run.sh may create and drop on a real warehouse: ci_<run>, never analytics.
 CI_SCHEMA = re.compile(r"ci_[a-z0-9_]{1,40}")
 
@@ -90,7 +87,9 @@ CI_SCHEMA = re.compile(r"ci_[a-z0-9_]{1,40}")
 def warehouse_type(host: str) -> str:
     """dbt's adapter for the warehouse at ``host``: ``redshift`` for an Amazon Redshift
     endpoint, else ``postgres`` (the embedded warehouse, or any Postgres by URL)."""
-    return "redshift" if _REDSHIFT_HOST.search(host.rstrip(".")) else "postgres"
+    from sandbox.platform.endpoints import is_redshift_host
+
+    return "redshift" if is_redshift_host(host) else "postgres"
 
 
 def dbt_executable() -> Path:
@@ -133,11 +132,9 @@ def dbt_env(
     conn = conninfo_to_dict(embedded if ci_database else settings.warehouse_dsn())
     host = str(conn.get("host") or settings.host)
     kind = warehouse_type(host)
-    # a URL without a port: each engine's own default (Redshift listens on 5439)
-    default_port = 5439 if kind == "redshift" else 5432
     env = {
         "WAREHOUSE_HOST": host,
-        "WAREHOUSE_PORT": str(conn.get("port") or default_port),
+        "WAREHOUSE_PORT": str(conn.get("port") or 5432),  # warehouse_dsn: Redshift's 5439
         "WAREHOUSE_USER": str(conn.get("user") or ""),
         "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": str(conn.get("password") or ""),
         "WAREHOUSE_DB": str(conn.get("dbname") or settings.warehouse_db),

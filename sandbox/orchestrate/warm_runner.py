@@ -15,7 +15,8 @@ where the client would have written: its terminal, its pipe. So a warm run is wh
 cold run would be, only without the start-up: same code, same settings, same result.
 The exit code comes back last; Ctrl-C interrupts the child. The runner restarts itself
 (once no run is left) when a project file it has loaded or one of its preloaded
-libraries changes (after ``uv sync``); the client then runs cold once.
+libraries changes (after ``uv sync``); the client then runs cold once. The client's
+side is :mod:`sandbox.orchestrate.warm_client`.
 """
 
 from __future__ import annotations
@@ -27,15 +28,14 @@ import os
 import selectors
 import signal
 import socket
+import struct
 import sys
 import time
 from pathlib import Path
 
-TRAILER = b"sandbox-runner-exit "  # then the exit code and a newline
-RESTART = -1000  # the runner is stale: the client runs cold this time
+from sandbox.orchestrate.warm_client import CHILD_MARKER, RESTART, STARTED, TRAILER
+
 KILL_AFTER_S = 10.0  # a run whose client is gone gets SIGINT, then SIGKILL after this
-# Set in a run's child, which runs the command itself. Not SANDBOX_*: those are settings.
-CHILD_MARKER = "LAKEHOUSE_RUNNER_CHILD"
 
 # The libraries every run's child finds loaded, beyond what ``--watch`` preloads.
 CLI_PRELOAD = (
@@ -52,16 +52,28 @@ CLI_PRELOAD = (
 )
 
 
-def _fingerprint() -> dict[str, int]:
-    """The files this process depends on: the project modules it has imported and the
-    entry files of the preloaded libraries (a ``uv sync`` replaces them)."""
-    out = {}
+def _fingerprint() -> dict[str, tuple[int, int]]:
+    """The files this process depends on: the project modules it has imported, the entry
+    files of the preloaded libraries and the site-packages folders (an install or an
+    uninstall changes them), each as (mtime, size)."""
+    import site
+
+    paths = [*site.getsitepackages(), site.getusersitepackages()]
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
         if path and (name == "sandbox" or name.startswith("sandbox.") or "." not in name):
-            with contextlib.suppress(OSError):
-                out[path] = os.stat(path).st_mtime_ns
+            paths.append(path)
+    out = {}
+    for path in paths:
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            out[path] = (st.st_mtime_ns, st.st_size)
     return out
+
+
+def _python_env(env: dict[str, str]) -> dict[str, str]:
+    """PYTHONPATH and the like: a client whose differ from the runner's runs cold."""
+    return {k: v for k, v in env.items() if k.startswith("PYTHON")}
 
 
 def serve(socket_path: Path) -> None:
@@ -84,7 +96,7 @@ def serve(socket_path: Path) -> None:
             importlib.import_module(name)
     gc.freeze()
     loaded = _fingerprint()
-    names = len(PRELOAD) + len(CLI_PRELOAD)
+    names = sum(m in sys.modules for m in (*PRELOAD, *CLI_PRELOAD))
     print(f"runner: {names} libraries loaded, listening on {socket_path}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     children: dict[int, socket.socket] = {}
@@ -96,32 +108,30 @@ def serve(socket_path: Path) -> None:
         while True:
             if stale and not children:
                 _restart(socket_path)
-            for key, _ in selector.select(timeout=0.02):
+            busy = children or kill_at
+            for key, _ in selector.select(timeout=0.02 if busy else None):
                 if key.data is None:
                     conn, _ = listener.accept()
                     # stale: this run goes cold; the runner restarts once the others end
                     stale = stale or _fingerprint() != loaded
-                    inherited = [listener, *children.values()]
-                    pid = _start(conn, inherited, stale=stale)
-                    if pid is None:
-                        continue
-                    children[pid] = conn
-                    selector.register(conn, selectors.EVENT_READ, pid)
-                else:  # the client sent Ctrl-C, or went away: interrupt its run
-                    sent = b""
-                    with contextlib.suppress(OSError):
-                        sent = key.fileobj.recv(64)  # type: ignore[union-attr]
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(key.data, signal.SIGINT)
-                    if not sent:  # gone (killed, cancelled): SIGKILL if SIGINT is ignored
-                        kill_at[key.data] = time.monotonic() + KILL_AFTER_S
+                    pid = _start(conn, [listener, *children.values()], stale=stale)
+                    if pid is not None:
+                        children[pid] = conn
+                        selector.register(conn, selectors.EVENT_READ, pid)
+                    continue
+                pid = key.data  # the client pressed Ctrl-C, or went away
+                sent = b""
+                with contextlib.suppress(OSError):
+                    sent = key.fileobj.recv(64)  # type: ignore[union-attr]
+                _signal(pid, signal.SIGINT)
+                if not sent:  # gone (killed, cancelled): SIGKILL if SIGINT is not enough
+                    kill_at[pid] = time.monotonic() + KILL_AFTER_S
                     selector.unregister(key.fileobj)
             for pid, when in list(kill_at.items()):
                 if pid not in children:
                     del kill_at[pid]
                 elif time.monotonic() > when:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+                    _signal(pid, signal.SIGKILL)
                     del kill_at[pid]
             for pid in list(children):
                 done, status = os.waitpid(pid, os.WNOHANG)
@@ -134,6 +144,15 @@ def serve(socket_path: Path) -> None:
                     _answer(conn, code)
     finally:
         socket_path.unlink(missing_ok=True)
+        for pid in children:  # the runner stops: its runs end as on Ctrl-C
+            _signal(pid, signal.SIGINT)
+
+
+def _signal(pid: int, sig: int) -> None:
+    """Signal a run and what it started: each run leads a process group of its own, as
+    a cold run leads the terminal's foreground group."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
 
 
 def _answer(conn: socket.socket, code: int) -> None:
@@ -145,22 +164,41 @@ def _answer(conn: socket.socket, code: int) -> None:
 def _restart(socket_path: Path) -> None:
     socket_path.unlink(missing_ok=True)
     sys.stdout.flush()
-    os.execv(sys.executable, [sys.executable, "-m", __name__, str(socket_path)])
+    argv = [sys.executable, "-P", "-m", "sandbox.orchestrate.warm_runner", str(socket_path)]
+    os.execv(sys.executable, argv)
+
+
+def _peer_is_us(conn: socket.socket) -> bool:
+    """The client runs as our user (Linux's SO_PEERCRED; elsewhere mode 600 checks it)."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return True
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1] == os.getuid()
 
 
 def _receive(conn: socket.socket) -> tuple[dict, list[int]] | None:
-    """The request and the client's stdin, stdout and stderr; None (answered) if unreadable."""
+    """The request and the client's stdin, stdout and stderr; None if there is none
+    (answered: the client then runs cold)."""
     fds: list[int] = []
     try:
-        _, fds, _, _ = socket.recv_fds(conn, 1, 3)
+        conn.settimeout(5)  # a client stopped mid-request must not stall the runner
+        if not _peer_is_us(conn):
+            raise ValueError("the client runs as another user")
+        msg, fds, _, _ = socket.recv_fds(conn, 1, 3)
+        if not msg:  # a probe (`is_ready`) connects and closes
+            conn.close()
+            return None
         request = json.loads(_read_line(conn))
-        if len(fds) != 3:
-            raise ValueError("the client's stdin, stdout and stderr did not come")
+        conn.settimeout(None)
+        if not isinstance(request, dict) or not isinstance(request.get("env"), dict):
+            raise ValueError("a request is a JSON object with the client's env")
+        if len(fds) != 3 or not isinstance(request.get("args"), list):
+            raise ValueError("a request needs args and the client's stdin, stdout, stderr")
     except (OSError, ValueError) as exc:
         for fd in fds:
             os.close(fd)
         print(f"runner: bad request: {exc}", flush=True)
-        _answer(conn, 2)
+        _answer(conn, RESTART)
         return None
     return request, fds
 
@@ -171,21 +209,28 @@ def _start(conn: socket.socket, inherited: list[socket.socket], *, stale: bool) 
     if received is None:
         return None
     request, fds = received
-    if stale or request.get("python") != sys.executable:  # the client runs cold
+    same = _python_env(request.get("env", {})) == _python_env(dict(os.environ))
+    pid = -1
+    if not stale and same and request.get("python") == sys.executable:
+        sys.stdout.flush()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            print(f"runner: cannot fork: {exc}", flush=True)
+    if pid:  # the runner (no child at all if -1: the client then runs cold)
         for fd in fds:
             os.close(fd)
-        _answer(conn, RESTART)
-        return None
-    sys.stdout.flush()
-    pid = os.fork()
-    if pid:
-        for fd in fds:
-            os.close(fd)
+        if pid < 0:
+            _answer(conn, RESTART)
+            return None
         what = f"python {request['script']}" if request.get("script") else "sandbox"
         print(f"runner: {what} {' '.join(request['args'])} (pid {pid})", flush=True)
+        with contextlib.suppress(OSError):
+            conn.sendall(STARTED)
         return pid
     code = 1
     try:  # the child: becomes the command, with the client's stdin, stdout, stderr
+        os.setpgid(0, 0)
         for other in [*inherited, conn]:
             other.close()
         for target, fd in enumerate(fds):
@@ -195,7 +240,10 @@ def _start(conn: socket.socket, inherited: list[socket.socket], *, stale: bool) 
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.environ.clear()
         os.environ.update(request["env"] | {CHILD_MARKER: "1"})
+        time.tzset()
+        os.umask(request.get("umask", 0o022))
         os.chdir(request["cwd"])
+        sys.stdout.reconfigure(line_buffering=os.isatty(1))  # type: ignore[union-attr]
         if request.get("script"):  # an EMR Serverless job run's entry point
             code = _run_script(request["script"], request["args"])
         else:
@@ -255,69 +303,5 @@ def _read_line(conn: socket.socket, limit: int = 1 << 20) -> bytes:
     return data
 
 
-def delegate(socket_path: Path, args: list[str], *, script: str | None = None) -> int | None:
-    """Run ``sandbox <args>`` (or ``python <script> <args>``) in the runner at
-    ``socket_path`` on our stdin, stdout and stderr; its exit code, or None if no runner
-    answers (the caller then runs cold)."""
-    if os.environ.get(CHILD_MARKER) or not socket_path.exists():
-        return None
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(str(socket_path))
-    except OSError:
-        conn.close()
-        return None
-    request = {
-        "args": args,
-        "script": script,
-        "env": dict(os.environ),
-        "cwd": os.getcwd(),
-        "python": sys.executable,
-    }
-    with conn:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        socket.send_fds(conn, [b"F"], [0, 1, 2])
-        conn.sendall(json.dumps(request).encode() + b"\n")
-        return _exit_code(conn)
-
-
-def _exit_code(conn: socket.socket) -> int | None:
-    """Wait for the run's end; Ctrl-C is passed on once (the run then ends as a cold run
-    would on Ctrl-C), a second one stops waiting."""
-    answer = b""
-    interrupted = False
-    while True:
-        try:
-            chunk = conn.recv(64)
-        except KeyboardInterrupt:
-            if interrupted:
-                raise
-            interrupted = True
-            with contextlib.suppress(OSError):
-                conn.sendall(b"\x03")
-            continue
-        if not chunk:
-            break
-        answer += chunk
-    if not answer.startswith(TRAILER):
-        print("sandbox: the warm runner stopped during the run", file=sys.stderr)
-        return 1
-    code = int(answer[len(TRAILER) :].strip())
-    return None if code == RESTART else code
-
-
-def run_job(socket_path: Path, script: str, args: list[str]) -> None:
-    """``python <script> <args>`` through the runner when it answers, else in this
-    process (exec): how the local endpoint starts an EMR Serverless job's driver."""
-    code = delegate(socket_path, args, script=script)
-    if code is None:
-        sys.stdout.flush()
-        os.execv(sys.executable, [sys.executable, script, *args])
-    sys.exit(code)
-
-
 if __name__ == "__main__":
-    if sys.argv[1] == "--job":  # --job SOCKET SCRIPT [ARGS...]
-        run_job(Path(sys.argv[2]), sys.argv[3], sys.argv[4:])
     serve(Path(sys.argv[1]))

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 AWS = "aws"  # SANDBOX_S3_URL=aws: AWS's own regional endpoint and credential chain
+# Redshift's endpoints (provisioned clusters and Serverless workgroups, every partition)
+# and its default port:
+# https://docs.aws.amazon.com/redshift/latest/mgmt/connecting-connection-string.html
+REDSHIFT_HOST = re.compile(r"\.redshift(-serverless)?\.amazonaws\.com(\.cn)?$", re.I)
+REDSHIFT_PORT = 5439
 
 
 def spark_address(url: str) -> tuple[str, int]:
@@ -83,6 +88,19 @@ def check_warehouse_url(url: str) -> str:
         raise ValueError("expected postgresql://user:password@host:port/database")
     if not parts.hostname or not parts.path.strip("/"):
         raise ValueError("the URL must name a host and a database (postgresql://…@host/db)")
+    return url
+
+
+def is_redshift_host(host: str) -> bool:
+    return bool(REDSHIFT_HOST.search(host.rstrip(".")))
+
+
+def with_engine_port(url: str) -> str:
+    """A warehouse URL with Redshift's port spelled out when a Redshift host names none:
+    libpq and every client built on it would otherwise take Postgres's 5432."""
+    parts = urlsplit(url)
+    if parts.port is None and parts.hostname and is_redshift_host(parts.hostname):
+        return urlunsplit(parts._replace(netloc=f"{parts.netloc}:{REDSHIFT_PORT}"))
     return url
 
 

@@ -290,8 +290,8 @@ class Settings(BaseSettings):
 
     def warehouse_dsn(self) -> str:
         """The warehouse's libpq URL: ``SANDBOX_WAREHOUSE_URL``, or the embedded one."""
-        if self.warehouse_url is not None:
-            return self.warehouse_url.get_secret_value()
+        if self.warehouse_url is not None:  # a Redshift host without a port: 5439
+            return endpoints.with_engine_port(self.warehouse_url.get_secret_value())
         return self.postgres_url(self.warehouse_db)
 
     def s3_storage_options(self) -> dict[str, str]:

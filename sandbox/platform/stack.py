@@ -140,8 +140,12 @@ class EmbeddedStack:
         with self._stack_lock(progress):
             statuses = self._up(progress, on_ready)
             if self.settings.warm_runner and self.supervisor.process("runner") is None:
-                # plain `sandbox run`s hand their work to it (sandbox.orchestrate.warm_runner)
-                self._start_optional("runner", progress)
+                # plain `sandbox run`s hand their work to it (sandbox.orchestrate.warm_runner);
+                # a speed-up only: without it every run starts cold, and `up` goes on
+                try:
+                    self._start_optional("runner", progress)
+                except (ServiceStartError, OSError) as exc:
+                    progress(f"runner: not started ({exc}); plain runs start cold")
                 statuses = self.status()
             return statuses
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 import sys
 from pathlib import Path
@@ -20,7 +21,12 @@ def _fake_airflow(tmp_path: Path) -> tuple[str, Path]:
         "import os, sys\n"
         f"open({str(calls)!r}, 'a').write(' '.join(sys.argv[1:3]) + '\\n')\n"
         "if sys.argv[1:3] == ['db', 'migrate']:\n"
-        "    open(os.path.join(os.environ['AIRFLOW_HOME'], 'airflow.db'), 'a').close()\n"
+        "    import sqlite3\n"
+        "    db = sqlite3.connect(os.path.join(os.environ['AIRFLOW_HOME'], 'airflow.db'))\n"
+        "    db.execute('create table if not exists alembic_version (version_num text)')\n"
+        "    db.execute('delete from alembic_version')\n"
+        "    db.execute(\"insert into alembic_version values ('head')\")\n"
+        "    db.commit()\n"
     )
     exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
     return str(exe), calls
@@ -43,9 +49,15 @@ def test_a_prepared_database_is_not_migrated_again_until_airflow_or_the_file_cha
     assert ran() == ["db migrate", "pools set"]  # first start: migrate, then the pool
     runner.prepare_database(airflow, home)
     assert ran() == []  # warm start: straight to the components
-    (home / "airflow.db").unlink()  # a reset: a new database file
+    (home / "airflow.db").unlink()  # a reset: no database
     runner.prepare_database(airflow, home)
     assert ran() == ["db migrate", "pools set"]
-    monkeypatch.setattr(runner.importlib.metadata, "version", lambda name: "99.0.0")
+    with sqlite3.connect(home / "airflow.db") as db:  # an older database put in its place
+        db.execute("update alembic_version set version_num = 'older'")
+    runner.prepare_database(airflow, home)
+    assert ran() == ["db migrate", "pools set"]
+    monkeypatch.setattr(runner, "_airflow_versions", lambda: "apache-airflow 99.0.0")
     runner.prepare_database(airflow, home)  # another Airflow: its migrations may differ
     assert ran() == ["db migrate", "pools set"]
+    runner.prepare_database(airflow, home)
+    assert ran() == []

@@ -122,6 +122,8 @@ def test_ci_on_a_real_warehouse_gets_a_ci_schema_and_its_adapter(tmp_path: Path)
     portless = "postgresql://ci:pw@wg.123456789012.eu-west-1.redshift-serverless.amazonaws.com/dev"
     redshift = Settings(_env_file=None, home=tmp_path, warehouse_url=SecretStr(portless))
     assert dbt_env(redshift, target="ci", ci_schema="ci_1_1")["WAREHOUSE_PORT"] == "5439"
+    # the same for every libpq client (the CI schema check and drop, the warehouse load)
+    assert ".amazonaws.com:5439/dev" in redshift.warehouse_dsn()
     plain = Settings(_env_file=None, home=tmp_path, warehouse_url=SecretStr("postgresql://u@db/w"))
     assert dbt_env(plain, target="ci", ci_schema="ci_1_1")["WAREHOUSE_PORT"] == "5432"
     # production's schemas are never CI's to create or drop

@@ -13,12 +13,13 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from sandbox.orchestrate import warm_runner
+from sandbox.orchestrate import warm_client
 from sandbox.platform.settings import PROJECT_ROOT
 from tests.cli.conftest import private_env
 
@@ -39,47 +40,53 @@ def _wait_listening(path: Path, timeout_s: float = 60) -> None:
         time.sleep(0.05)
 
 
+@dataclass
+class Runner:
+    sock: Path
+    probe: Path  # a module the runner loaded (through a sitecustomize), to change
+    env: dict[str, str]  # what a client must share with it (PYTHONPATH)
+    log: Path
+
+
 @pytest.fixture
-def runner(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    """A runner on a socket of its own, which has also loaded ``stale_probe`` (a module
-    the test can change); yields (socket, the probe's file)."""
+def runner(tmp_path: Path) -> Iterator[Runner]:
+    """A runner started as `sandbox up` starts it (``-P -m``)."""
     sock = Path(tempfile.mkdtemp(prefix="runner-")) / "runner.sock"  # short: AF_UNIX paths
     probe = tmp_path / "stale_probe.py"
     probe.write_text("VALUE = 1\n")
-    code = (
-        "import stale_probe\nfrom pathlib import Path\n"
-        f"from sandbox.orchestrate.warm_runner import serve\nserve(Path({str(sock)!r}))\n"
-    )
-    log = (tmp_path / "runner.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        env=os.environ | {"PYTHONPATH": str(tmp_path)},
-        cwd=PROJECT_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    (tmp_path / "sitecustomize.py").write_text("import stale_probe\n")
+    env = {"PYTHONPATH": str(tmp_path)}
+    log = tmp_path / "runner.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-P", "-m", "sandbox.orchestrate.warm_runner", str(sock)],
+            env=os.environ | env,
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_listening(sock)
-        yield sock, probe
+        yield Runner(sock, probe, env, log)
     finally:
         proc.terminate()
         proc.wait(30)
         shutil.rmtree(sock.parent, ignore_errors=True)
 
 
-def _client(sock: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+def _client(runner: Runner, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     code = textwrap.dedent(
         f"""
         import sys
         from pathlib import Path
-        from sandbox.orchestrate.warm_runner import delegate
-        code = delegate(Path({str(sock)!r}), {args!r})
+        from sandbox.orchestrate.warm_client import delegate
+        code = delegate(Path({str(runner.sock)!r}), {args!r})
         sys.exit(99 if code is None else code)
         """
     )
     return subprocess.run(
         [sys.executable, "-c", code],
-        env=env,
+        env=env | runner.env,
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -90,20 +97,23 @@ def _client(sock: Path, args: list[str], env: dict[str, str]) -> subprocess.Comp
 def test_a_run_writes_to_the_clients_own_stdout_and_stderr_with_its_exit_code(
     runner, tmp_path: Path
 ) -> None:
-    sock, _ = runner
     env = private_env(tmp_path / "home")
-    helped = _client(sock, ["--help"], env)
+    helped = _client(runner, ["--help"], env)
     assert helped.returncode == 0, helped.stderr
     assert "Services:" in helped.stdout and helped.stderr == ""
-    refused = _client(sock, ["run", "no_such_task"], env)
+    refused = _client(runner, ["run", "no_such_task"], env)
     assert refused.returncode == 1
     assert "no_such_task" in refused.stderr and "no_such_task" not in refused.stdout
+    # `sandbox --debug run`: the flag reaches the child, which shows the traceback
+    debug = _client(runner, ["--debug", "run", "no_such_task"], env)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr, debug.stderr
+    assert "probe" not in runner.log.read_text()  # `is_ready`'s probe is not a bad request
+    assert "bad request" not in runner.log.read_text()
 
 
 def test_the_childs_settings_are_the_clients_environment(runner, tmp_path: Path) -> None:
-    sock, _ = runner
     env = private_env(tmp_path / "elsewhere") | {"SANDBOX_NOT_A_SETTING": "1"}
-    ran = _client(sock, ["status", "--json"], env)
+    ran = _client(runner, ["status", "--json"], env)
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["home"] == str(tmp_path / "elsewhere")
     # no warning: not for the child's marker, and not a second one for a variable the
@@ -114,36 +124,39 @@ def test_the_childs_settings_are_the_clients_environment(runner, tmp_path: Path)
 def test_a_client_on_another_interpreter_is_told_to_run_cold(
     runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sock, _ = runner
+    monkeypatch.setenv("PYTHONPATH", runner.env["PYTHONPATH"])
     monkeypatch.setattr(sys, "executable", "/elsewhere/bin/python")
-    assert warm_runner.delegate(sock, ["--help"]) is None
+    assert warm_client.delegate(runner.sock, ["--help"]) is None
+    monkeypatch.setattr(sys, "executable", sys.executable)
+    monkeypatch.setenv("PYTHONPATH", "/another/path")  # Python would import differently
+    assert warm_client.delegate(runner.sock, ["--help"]) is None
 
 
 def test_a_changed_module_of_the_runner_restarts_it_and_that_run_is_cold(
     runner, tmp_path: Path
 ) -> None:
-    sock, probe = runner
     env = private_env(tmp_path / "home")
-    assert _client(sock, ["--help"], env).returncode == 0
-    stamp = probe.stat().st_mtime_ns + 5_000_000_000
-    os.utime(probe, ns=(stamp, stamp))  # "saved": the runner's copy is stale
-    assert _client(sock, ["--help"], env).returncode == 99  # None: the caller runs cold
-    _wait_listening(sock)  # restarted, without the stale module
-    assert _client(sock, ["--help"], env).returncode == 0
+    assert _client(runner, ["--help"], env).returncode == 0
+    stamp = runner.probe.stat().st_mtime_ns + 5_000_000_000
+    os.utime(runner.probe, ns=(stamp, stamp))  # "saved": the runner's copy is stale
+    assert _client(runner, ["--help"], env).returncode == 99  # None: the caller runs cold
+    _wait_listening(runner.sock)  # restarted (as `-m`, as started), with the new module
+    assert _client(runner, ["--help"], env).returncode == 0
+    assert runner.log.read_text().count("listening on") == 2
 
 
 def test_the_runner_is_not_used_inside_itself_or_without_a_socket(tmp_path: Path) -> None:
-    assert warm_runner.delegate(tmp_path / "absent.sock", ["--help"]) is None
-    os.environ[warm_runner.CHILD_MARKER] = "1"
+    assert warm_client.delegate(tmp_path / "absent.sock", ["--help"]) is None
+    os.environ[warm_client.CHILD_MARKER] = "1"
     try:
-        assert warm_runner.delegate(tmp_path / "absent.sock", ["--help"]) is None
+        assert warm_client.delegate(tmp_path / "absent.sock", ["--help"]) is None
     finally:
-        del os.environ[warm_runner.CHILD_MARKER]
+        del os.environ[warm_client.CHILD_MARKER]
 
 
 def _job(sock: Path, script: Path, *args: str, env: dict[str, str]) -> subprocess.Popen:
-    """The local endpoint's EMR job driver: the runner's client in --job mode."""
-    argv = [sys.executable, "-m", "sandbox.orchestrate.warm_runner", "--job", str(sock)]
+    """The local endpoint's EMR job driver: the runner's client."""
+    argv = [sys.executable, "-m", "sandbox.orchestrate.warm_client", str(sock)]
     return subprocess.Popen([*argv, str(script), *args], env=env, stdout=subprocess.PIPE, text=True)
 
 
@@ -157,16 +170,15 @@ JOB = (
 def test_a_job_script_runs_warm_with_its_arguments_environment_and_exit_code(
     runner, tmp_path: Path
 ) -> None:
-    sock, _ = runner
     script = tmp_path / "lakehouse_job.py"
     script.write_text(JOB)
-    env = os.environ | {"EMR_SERVERLESS_JOB_RUN_ID": "run-1"}
-    for where in (sock, tmp_path / "no-runner.sock"):  # warm, then cold (exec) alike
+    env = os.environ | runner.env | {"EMR_SERVERLESS_JOB_RUN_ID": "run-1"}
+    for where in (runner.sock, tmp_path / "no-runner.sock"):  # warm, then cold (exec) alike
         job = _job(where, script, "bronze", env=env)
         out, _ = job.communicate(timeout=60)
         assert job.returncode == 3, out
         assert "job ['bronze'] run-1" in out
-    log = (tmp_path / "runner.log").read_text()
+    log = runner.log.read_text()
     assert log.count(f"runner: python {script} bronze") == 1  # the warm one, not the cold
     assert "exited 3" in log
 
@@ -174,7 +186,6 @@ def test_a_job_script_runs_warm_with_its_arguments_environment_and_exit_code(
 def test_a_job_whose_driver_is_killed_is_interrupted_in_the_runner(runner, tmp_path: Path) -> None:
     """Cancelling a job run kills its driver process (the runner's client): the run
     itself, in the runner, gets SIGINT (and SIGKILL if it ignores it)."""
-    sock, _ = runner
     stopped = tmp_path / "stopped"
     script = tmp_path / "long_job.py"
     script.write_text(
@@ -183,7 +194,7 @@ def test_a_job_whose_driver_is_killed_is_interrupted_in_the_runner(runner, tmp_p
         "try:\n    time.sleep(60)\n"
         f"except KeyboardInterrupt:\n    pathlib.Path({str(stopped)!r}).touch()\n"
     )
-    job = _job(sock, script, env=os.environ | {"EMR_SERVERLESS_JOB_RUN_ID": "run-2"})
+    job = _job(runner.sock, script, env=os.environ | runner.env)
     assert job.stdout is not None and job.stdout.readline().strip() == "working"
     job.kill()
     job.wait(10)
@@ -191,6 +202,15 @@ def test_a_job_whose_driver_is_killed_is_interrupted_in_the_runner(runner, tmp_p
     while not stopped.exists():
         assert time.monotonic() < deadline, "the run went on after its driver was killed"
         time.sleep(0.1)
+
+
+def test_a_run_killed_by_a_signal_exits_as_a_shell_reports_it(runner, tmp_path: Path) -> None:
+    script = tmp_path / "killed_job.py"
+    script.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    job = _job(runner.sock, script, env=os.environ | runner.env)
+    job.communicate(timeout=60)
+    assert job.returncode == 128 + 9  # the runner saw -9; the shell shows 137
+    assert "exited -9" in runner.log.read_text()
 
 
 @pytest.mark.matrix  # a stack, a seed and four pipeline runs: about a minute
@@ -242,3 +262,13 @@ def test_a_warm_run_gives_what_a_cold_run_gives(tmp_path: Path) -> None:
     finally:
         subprocess.run([str(entry), "down"], env=env, cwd=PROJECT_ROOT, capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_home_too_deep_for_a_unix_socket_gets_no_runner_and_says_why(tmp_path: Path) -> None:
+    from sandbox.platform.errors import ServiceStartError
+    from sandbox.platform.services.runner import RunnerService
+    from tests.conftest import isolated_settings
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    with pytest.raises(ServiceStartError, match="shorter SANDBOX_HOME"):
+        RunnerService(isolated_settings(deep)).prepare()

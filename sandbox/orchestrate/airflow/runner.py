@@ -1,8 +1,8 @@
 """Airflow as one supervised service: migrate, then API server, scheduler, DAG processor.
 
 The migration and the pool are skipped on a home whose database this Airflow has
-already prepared (``database.prepared`` in ``AIRFLOW_HOME``): a warm start goes straight
-to the three components.
+already prepared (``database.prepared`` in ``AIRFLOW_HOME`` records the schema revision
+and Airflow's distributions): a warm start goes straight to the three components.
 
 ``airflow standalone`` would do the same but starts the scheduler's log server on every
 interface and a triggerer this DAG never needs; here each component is a child of this
@@ -13,9 +13,11 @@ process (one process group, stopped together by pid) and the first to exit stops
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -31,13 +33,28 @@ COMPONENTS = {
 }
 
 
+def _airflow_versions() -> str:
+    """Airflow's distributions and their versions: a provider can bring migrations too."""
+    names = {
+        f"{d.metadata['Name']} {d.version}"
+        for d in importlib.metadata.distributions()
+        if (d.metadata["Name"] or "").lower().startswith("apache-airflow")
+    }
+    return ", ".join(sorted(names))
+
+
 def database_stamp(home: Path) -> str | None:
-    """What the metadata database was last prepared as: this Airflow's version and the
-    database file's identity (a new file, after a reset, is prepared again)."""
+    """What the metadata database was last prepared as: its schema revision (alembic's)
+    and the Airflow that prepared it. None when there is no database to read."""
     db = home / "airflow.db"
     if not db.exists():
         return None
-    return f"airflow {importlib.metadata.version('apache-airflow')}, file {db.stat().st_ino}"
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            row = conn.execute("select version_num from alembic_version").fetchone()
+    except sqlite3.Error:
+        return None
+    return f"schema {row[0] if row else None}; {_airflow_versions()}"
 
 
 def prepare_database(airflow: str, home: Path) -> None:

@@ -113,7 +113,7 @@ def _start(run: Any, entry: tuple[Path, list[str]]) -> None:
     driver = [sys.executable, str(script), *arguments]
     runner = _runner_socket()
     if runner is not None:  # the warm runner runs the driver without the cold start
-        driver = [sys.executable, "-m", "sandbox.orchestrate.warm_runner", "--job", runner]
+        driver = [sys.executable, "-m", "sandbox.orchestrate.warm_client", runner]
         driver += [str(script), *arguments]
     argv, fds = tethered(driver)  # dies with us
     process = subprocess.Popen(

@@ -11,7 +11,10 @@ import socket
 import sys
 from pathlib import Path
 
+from sandbox.platform.errors import ServiceStartError
 from sandbox.platform.services.base import EmbeddedService
+
+MAX_SOCKET_PATH = 103  # sun_path: 104 bytes on macOS, 108 on Linux, with its final NUL
 
 
 class RunnerService(EmbeddedService):
@@ -29,9 +32,22 @@ class RunnerService(EmbeddedService):
         return str(self.socket_path())
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "sandbox.orchestrate.warm_runner", str(self.socket_path())]
+        # -P: nothing of the folder `sandbox up` ran in shadows what a run imports
+        return [
+            sys.executable,
+            "-P",
+            "-m",
+            "sandbox.orchestrate.warm_runner",
+            str(self.socket_path()),
+        ]
 
     def prepare(self) -> None:
+        path = str(self.socket_path()).encode()
+        if len(path) > MAX_SOCKET_PATH:
+            raise ServiceStartError(
+                f"runner: its socket path is {len(path)} bytes, more than a Unix socket "
+                f"takes ({MAX_SOCKET_PATH} on macOS); a shorter SANDBOX_HOME enables it"
+            )
         self.socket_path().unlink(missing_ok=True)
 
     def is_ready(self) -> bool:
