@@ -39,27 +39,14 @@ from moto.core.utils import unix_time_millis
 from moto.ecs.models import Container, EC2ContainerServiceBackend, Task
 from moto.events.exceptions import ValidationException
 from moto.events.models import EventsBackend
-from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-    FailureEvent,
-    FailureEventException,
-)
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
-    StatesErrorName,
-)
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-    StatesErrorNameType,
-)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (  # noqa: E501
     StateTaskService,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (  # noqa: E501
     StateTaskServiceEcs,
 )
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
-from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 from sandbox.orchestrate.aws import (
     cloudwatch,
@@ -69,6 +56,7 @@ from sandbox.orchestrate.aws import (
     schedules,
 )
 from sandbox.orchestrate.aws.errors import ScheduleError
+from sandbox.orchestrate.aws.sfn_emr_serverless import task_failed
 
 log = logging.getLogger(__name__)
 
@@ -363,21 +351,7 @@ def _ecs_sync_resolver(
         self._normalise_response(response=described, service_action_name="describe_tasks")
         task = ecs_runtime.epoch_millis(described["Tasks"][0])
         if ecs_runtime.task_failed(task):
-            raise FailureEventException(
-                FailureEvent(
-                    env=env,
-                    error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
-                    event_type=HistoryEventType.TaskFailed,
-                    event_details=EventDetails(
-                        taskFailedEventDetails=TaskFailedEventDetails(
-                            resource=self._get_sfn_resource(),
-                            resourceType=self._get_sfn_resource_type(),
-                            error=StatesErrorNameType.StatesTaskFailed.to_name(),
-                            cause=to_json_str(task),
-                        )
-                    ),
-                )
-            )
+            raise task_failed(self, env, task)
         return task
 
     return resolve

@@ -84,6 +84,26 @@ def install() -> None:
     state_task_factory.state_task_service_for = state_task_service_for
 
 
+def task_failed(state, env, cause: object) -> FailureEventException:
+    """What a ``.sync`` job integration raises when its job ended unsuccessfully:
+    ``States.TaskFailed``, the job's description as the Cause (ECS's and EMR's alike)."""
+    return FailureEventException(
+        FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    resource=state._get_sfn_resource(),
+                    resourceType=state._get_sfn_resource_type(),
+                    error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                    cause=to_json_str(cause),
+                )
+            ),
+        )
+    )
+
+
 def _operation(action: str):
     name = "".join(part[:1].upper() + part[1:] for part in action.split("_"))
     return botocore.session.get_session().get_service_model(SERVICE).operation_model(name)
@@ -163,20 +183,6 @@ class StateTaskServiceEmrServerless(StateTaskServiceCallback):
                 return started
             described.pop("ResponseMetadata", None)
             self._from_boto_response(described, describe)
-            raise FailureEventException(
-                FailureEvent(
-                    env=env,
-                    error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
-                    event_type=HistoryEventType.TaskFailed,
-                    event_details=EventDetails(
-                        taskFailedEventDetails=TaskFailedEventDetails(
-                            resource=self._get_sfn_resource(),
-                            resourceType=self._get_sfn_resource_type(),
-                            error=StatesErrorNameType.StatesTaskFailed.to_name(),
-                            cause=to_json_str(described["JobRun"]),
-                        )
-                    ),
-                )
-            )
+            raise task_failed(self, env, described["JobRun"])
 
         return resolve
