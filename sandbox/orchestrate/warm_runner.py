@@ -30,11 +30,13 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 
 from sandbox.orchestrate.warm_client import CHILD_MARKER, RESTART, STARTED, TRAILER
 
+_LIFELINE: list[int] = []  # (read, write) ends of the pipe every run watches
 KILL_AFTER_S = 10.0  # a run whose client is gone gets SIGINT, then SIGKILL after this
 
 # The libraries every run's child finds loaded, beyond what ``--watch`` preloads.
@@ -95,6 +97,7 @@ def serve(socket_path: Path) -> None:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     gc.freeze()
+    _LIFELINE.extend(os.pipe())  # its write end stays here: closed only when we die
     loaded = _fingerprint()
     names = sum(m in sys.modules for m in (*PRELOAD, *CLI_PRELOAD))
     print(f"runner: {names} libraries loaded, listening on {socket_path}", flush=True)
@@ -231,6 +234,7 @@ def _start(conn: socket.socket, inherited: list[socket.socket], *, stale: bool) 
     code = 1
     try:  # the child: becomes the command, with the client's stdin, stdout, stderr
         os.setpgid(0, 0)
+        _die_with_the_runner()
         for other in [*inherited, conn]:
             other.close()
         for target, fd in enumerate(fds):
@@ -269,7 +273,7 @@ def _run_command(args: list[str]) -> int:
     try:
         app(args, prog_name="sandbox")
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return _exit_code_of(exc)
     finally:
         stop_sessions()  # the child exits without atexit handlers
     return 0
@@ -284,11 +288,35 @@ def _run_script(script: str, args: list[str]) -> int:
     try:
         runpy.run_path(script, run_name="__main__")
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return _exit_code_of(exc)
     finally:
         if "sandbox.platform.session" in sys.modules:
             sys.modules["sandbox.platform.session"].stop_sessions()
     return 0
+
+
+def _exit_code_of(exc: SystemExit) -> int:
+    return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+
+
+def _die_with_the_runner() -> None:
+    """A run ends with its runner, even one SIGKILLed, as a cold run ends with its
+    process: a thread waits on the runner's lifeline pipe and kills the run's group on
+    end-of-file (tether.py's pipe, without a launcher: the run is a fork, not an exec)."""
+    if not _LIFELINE:
+        return
+    read_end, write_end = _LIFELINE
+    os.close(write_end)  # only the runner holds it now
+
+    def wait() -> None:
+        # signals for the run go to its main thread: a SIGINT taken by this blocked
+        # thread would not wake the run's sleep, and Ctrl-C would seem lost
+        signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.Signals))
+        while os.read(read_end, 1):
+            pass
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=wait, daemon=True, name="runner-lifeline").start()
 
 
 def _read_line(conn: socket.socket, limit: int = 1 << 20) -> bytes:
